@@ -7,6 +7,7 @@ with telemetry off, bound to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -171,6 +172,8 @@ class LocalSQS:
     def start(self) -> "LocalSQS":
         from moto.server import ThreadedMotoServer  # heavy; only local tooling needs it
 
+        # The server's per-request access log would drown the demo's output.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         return self

@@ -1,0 +1,6 @@
+"""Benchmarks: our processor beside the documented example's way of storing, on DynamoDB Local.
+
+`python -m bench` runs them all; each is also runnable alone (`python -m bench.<name>`):
+throughput (and the cost model built on it), coldstart, dev_loop (synthesis and test-suite
+time). Results go to bench/results/ as JSON.
+"""

@@ -1,0 +1,103 @@
+"""Cold start: what importing the handler costs on top of importing boto3 alone.
+
+Each measurement is a fresh interpreter with `-X importtime`; the figure is the
+cumulative import time of the named module. Runs alternate between the two imports
+so that machine noise hits both alike; medians are reported.
+
+    .venv/bin/python -m bench.coldstart [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+from bench import results
+from local_pipeline.engines import REPO_ROOT, local_aws_environment
+
+LAMBDA_SOURCE = REPO_ROOT / "lambda_src"
+HANDLER_MODULE = "lambda_function"
+TARGET_OVERHEAD_MS = 30.0
+
+
+def import_times_us(module: str) -> dict[str, int]:
+    """Cumulative import time of every module imported by `import module` in a fresh interpreter in lambda_src/."""
+    env = {**os.environ, **local_aws_environment(), "AWS_LAMBDA_FUNCTION_NAME": "bench-coldstart"}
+    env.pop("PYTHONPATH", None)
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=LAMBDA_SOURCE, env=env, capture_output=True, text=True, check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"`import {module}` failed:\n{completed.stderr[-2000:]}")
+    times = {}
+    for line in completed.stderr.splitlines():
+        # "import time:   self [us] | cumulative | imported package" (nested imports indented)
+        fields = [field.strip() for field in line.removeprefix("import time:").split("|")]
+        if len(fields) == 3 and fields[1].isdigit():
+            times.setdefault(fields[2], int(fields[1]))
+    if module not in times:
+        raise RuntimeError(f"no import time reported for {module}")
+    return times
+
+
+def measure(runs: int = 7) -> dict:
+    if not (LAMBDA_SOURCE / f"{HANDLER_MODULE}.py").is_file():
+        return {"skipped": f"{LAMBDA_SOURCE.name}/{HANDLER_MODULE}.py does not exist yet"}
+    handler_ms, boto3_ms, boto3_within_handler_ms = [], [], []
+    for _ in range(runs):
+        handler_run = import_times_us(HANDLER_MODULE)
+        handler_ms.append(handler_run[HANDLER_MODULE] / 1000)
+        boto3_within_handler_ms.append(handler_run.get("boto3", 0) / 1000)
+        boto3_ms.append(import_times_us("boto3")["boto3"] / 1000)
+    median_handler, median_boto3 = statistics.median(handler_ms), statistics.median(boto3_ms)
+    return {
+        "runs": runs,
+        "import_lambda_function_ms": handler_ms,
+        "import_boto3_ms": boto3_ms,
+        "median_lambda_function_ms": median_handler,
+        "median_boto3_ms": median_boto3,
+        "overhead_ms": median_handler - median_boto3,
+        # Cross-check from the same interpreter: the handler's import minus the boto3 it imports.
+        "median_overhead_within_one_import_ms": statistics.median(
+            handler - boto3 for handler, boto3 in zip(handler_ms, boto3_within_handler_ms)),
+    }
+
+
+def table(measured: dict) -> str:
+    if "skipped" in measured:
+        return f"cold start: skipped ({measured['skipped']})"
+    return results.format_table(
+        ["import", f"median of {measured['runs']} (ms)"],
+        [
+            ["boto3", f"{measured['median_boto3_ms']:.1f}"],
+            [HANDLER_MODULE, f"{measured['median_lambda_function_ms']:.1f}"],
+            ["overhead (difference of the medians)", f"{measured['overhead_ms']:.1f}"],
+            ["overhead within one import (cross-check)", f"{measured['median_overhead_within_one_import_ms']:.1f}"],
+        ],
+    )
+
+
+def targets(measured: dict) -> list[results.Target]:
+    if "skipped" in measured:
+        return [results.Target.skipped("import overhead over boto3 <= 30 ms", measured["skipped"])]
+    overhead = measured["overhead_ms"]
+    return [results.Target("import overhead over boto3 <= 30 ms", overhead <= TARGET_OVERHEAD_MS, f"{overhead:.1f} ms")]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per import (default 7)")
+    args = parser.parse_args(argv)
+    measured = measure(args.runs)
+    print(table(measured))
+    results.write("coldstart", measured)
+    results.print_targets(targets(measured))
+    return measured
+
+
+if __name__ == "__main__":
+    main()

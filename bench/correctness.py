@@ -1,0 +1,71 @@
+"""What the tables hold after a replay, against the generator's ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from local_pipeline.generator import GroundTruth
+from bench.replay import ReplayOutcome
+
+
+@dataclass(frozen=True)
+class Correctness:
+    keys: int  # jobs and tasks in the ground truth
+    correct: int  # stored item is the newest notification
+    stale: int  # stored item is an older notification
+    missing: int  # nothing stored for the key
+    wrong: int  # something newer than the newest good notification (a bad record stored), or an unknown key
+    good_notifications: int  # distinct good notifications sent
+    lost: int  # good notifications whose every copy ended in the dead-letter queue
+    good_messages_dead_lettered: int
+    bad_messages: int
+    bad_messages_dead_lettered: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def stored_timestamps(client, table: str) -> dict[tuple, str]:
+    """key -> stored `timestamp` for every item of a notification table."""
+    found = {}
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        ProjectionExpression="job_id, task_id, #timestamp",
+        ExpressionAttributeNames={"#timestamp": "timestamp"},
+    )
+    for page in pages:
+        for item in page["Items"]:
+            key = (item["job_id"]["S"],) + ((int(item["task_id"]["N"]),) if "task_id" in item else ())
+            found[key] = item.get("timestamp", {}).get("S", "")
+    return found
+
+
+def check(client, job_table: str, task_table: str, truth: GroundTruth, outcome: ReplayOutcome) -> Correctness:
+    expected = {(job,): state.timestamp for job, state in truth.jobs.items()}
+    expected.update({key: state.timestamp for key, state in truth.tasks.items()})
+    stored = stored_timestamps(client, job_table) | stored_timestamps(client, task_table)
+    tally = {"correct": 0, "stale": 0, "missing": 0, "wrong": len(stored.keys() - expected.keys())}
+    for key, newest in expected.items():
+        found = stored.get(key)
+        if found is None:
+            tally["missing"] += 1
+        elif found == newest:
+            tally["correct"] += 1
+        elif found < newest:  # same fixed-width UTC format: text order is time order
+            tally["stale"] += 1
+        else:
+            tally["wrong"] += 1
+    good_acknowledged = {m.body for m in outcome.acknowledged if m.invalid is None}
+    good_dead = [m for m in outcome.dead_lettered if m.invalid is None]
+    bad_dead = [m for m in outcome.dead_lettered if m.invalid is not None]
+    bad_total = len(bad_dead) + sum(1 for m in outcome.acknowledged if m.invalid is not None)
+    good_bodies = good_acknowledged | {m.body for m in good_dead}
+    return Correctness(
+        keys=len(expected),
+        **tally,
+        good_notifications=len(good_bodies),
+        lost=len({m.body for m in good_dead} - good_acknowledged),
+        good_messages_dead_lettered=len(good_dead),
+        bad_messages=bad_total,
+        bad_messages_dead_lettered=len(bad_dead),
+    )

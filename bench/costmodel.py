@@ -1,0 +1,66 @@
+"""AWS cost per million notifications, from what a replay measured.
+
+Unit prices: us-east-1 public list prices, on-demand, without free tiers. Written
+down on 2026-11-27 from AWS's pricing pages as last published to us (no network fetch
+here; check https://aws.amazon.com/{lambda,sqs,dynamodb,cloudwatch}/pricing/ before
+quoting a figure):
+- Lambda: $0.20 per million requests; $0.0000166667 per GB-second on x86_64 and
+  $0.0000133334 on arm64 (first pricing tier).
+- SQS standard queue: $0.40 per million requests (a request carries up to 64 KB).
+- DynamoDB on-demand: $0.625 per million write request units (the price since the
+  2024-11-01 reduction).
+- CloudWatch Logs: $0.50 per GB ingested (Lambda logs' first tier).
+
+What each line counts:
+- SQS: one SendMessage per message the producer sends (duplicates included; the same
+  for both sides), ReceiveMessage and DeleteMessageBatch requests of up to 10 messages
+  each, as counted in the replay (redeliveries included). The event source's empty long
+  polls cost the same whatever the code does, so they are left out.
+- Lambda: one request per invocation; each invocation's measured handler time,
+  rounded up to the millisecond, at the template's memory size and architecture (for
+  both sides, so that only the code differs). The time is measured on this machine, not
+  on Lambda's fraction of a vCPU.
+- DynamoDB: write units reported by DynamoDB Local, plus the modeled charge of failed
+  conditional writes (see bench/metering.py).
+- CloudWatch Logs: the bytes each side logs and prints, in the log format it runs with
+  (ours: the template's; the example: a console-made function's text format), plus the
+  runtime's START/END/REPORT lines.
+"""
+
+from __future__ import annotations
+
+GB = 1024**3
+PER_MILLION = 1_000_000
+
+LAMBDA_REQUEST_USD = 0.20 / PER_MILLION
+LAMBDA_GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+SQS_REQUEST_USD = 0.40 / PER_MILLION
+DYNAMODB_WRITE_UNIT_USD = 0.625 / PER_MILLION
+CLOUDWATCH_LOGS_GB_USD = 0.50
+
+PRICES = {
+    "lambda_request_usd": LAMBDA_REQUEST_USD,
+    "lambda_gb_second_usd": LAMBDA_GB_SECOND_USD,
+    "sqs_request_usd": SQS_REQUEST_USD,
+    "dynamodb_write_unit_usd": DYNAMODB_WRITE_UNIT_USD,
+    "cloudwatch_logs_gb_usd": CLOUDWATCH_LOGS_GB_USD,
+    "region": "us-east-1",
+    "recorded": "2026-11-27",
+}
+
+
+def per_million(run: dict, memory_mb: int, architecture: str) -> dict:
+    """USD per million good notifications, by service, for one measured run (see throughput.run_side)."""
+    scale = PER_MILLION / run["good_notifications"]
+    sqs_requests = run["messages_sent"] + run["sqs_receive_requests"] + run["sqs_delete_requests"]
+    gb_seconds = memory_mb / 1024 * run["billed_ms"] / 1000
+    lines = {
+        "sqs": sqs_requests * SQS_REQUEST_USD,
+        "lambda_requests": run["invocations"] * LAMBDA_REQUEST_USD,
+        "lambda_duration": gb_seconds * LAMBDA_GB_SECOND_USD[architecture],
+        "dynamodb_writes": run["dynamodb"]["wcu"] * DYNAMODB_WRITE_UNIT_USD,
+        "cloudwatch_logs": run["log_bytes"] / GB * CLOUDWATCH_LOGS_GB_USD,
+    }
+    costs = {name: usd * scale for name, usd in lines.items()}
+    costs["total"] = sum(costs.values())
+    return costs

@@ -1,0 +1,128 @@
+"""What a DynamoDB client does, counted through botocore's event hooks.
+
+`DynamoDBMeter.attach(client)` makes every request on that client:
+- ask for ReturnConsumedCapacity=TOTAL (wherever the operation takes it), so the
+  write units DynamoDB Local reports are summed without touching the code under test;
+- wait `latency_s` before it is sent (a modeled network round trip: DynamoDB Local on
+  loopback answers in about a millisecond, a real endpoint in several);
+- be counted, per operation and per HTTP attempt (retries included).
+
+A conditional write whose condition fails comes back as an error without
+ConsumedCapacity, but real DynamoDB charges for it ("the amount consumed is dependent
+on the size of the existing item, or a minimum of 1"). The meter models that charge
+from the existing item when the error returns it (ReturnValuesOnConditionCheckFailure),
+otherwise from the item that was being written (same key, same schema: about the size).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+
+WRITE_UNIT_BYTES = 1024
+CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+
+
+def attribute_value_size(value: dict) -> int:
+    """Bytes DynamoDB counts for one AttributeValue (its documented item-size rules)."""
+    (kind, content), = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "N":
+        digits = content.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(content)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(name.encode()) + attribute_value_size(inner) + 1 for name, inner in content.items())
+    if kind == "L":
+        return 3 + sum(attribute_value_size(inner) + 1 for inner in content)
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_value_size({kind[0]: element}) for element in content)
+    raise ValueError(f"unknown AttributeValue type {kind!r}")
+
+
+def item_size(item: dict) -> int:
+    """Bytes of an item in AttributeValue form: attribute names plus values."""
+    return sum(len(name.encode()) + attribute_value_size(value) for name, value in item.items())
+
+
+def write_units(size_bytes: int) -> int:
+    return max(1, math.ceil(size_bytes / WRITE_UNIT_BYTES))
+
+
+class DynamoDBMeter:
+    """Counts requests and write units of the clients it is attached to (thread-safe)."""
+
+    def __init__(self, latency_s: float = 0.0):
+        self.latency_s = latency_s
+        self._lock = threading.Lock()
+        self.http_attempts = 0
+        self.calls: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.reported_wcu = 0.0
+        self.modeled_failed_condition_wcu = 0
+        self.items_written = 0  # PutItem and BatchWriteItem puts that took effect
+
+    def attach(self, client) -> None:
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._ask_for_capacity)
+        events.register("before-send.dynamodb", self._send)
+        events.register("after-call.dynamodb", self._count_call)
+
+    @property
+    def write_units(self) -> float:
+        """Reported units plus the modeled charge of failed conditional writes."""
+        return self.reported_wcu + self.modeled_failed_condition_wcu
+
+    def snapshot(self) -> dict:
+        return {
+            "http_requests": self.http_attempts,
+            "calls": dict(self.calls),
+            "errors": dict(self.errors),
+            "reported_wcu": self.reported_wcu,
+            "modeled_failed_condition_wcu": self.modeled_failed_condition_wcu,
+            "wcu": self.write_units,
+            "items_written": self.items_written,
+        }
+
+    def _ask_for_capacity(self, params, model, context, **_):
+        if "ReturnConsumedCapacity" in model.input_shape.members:
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        # Kept by reference; its size is computed only if the condition fails.
+        context["metered_item"] = params.get("Item")
+        context["metered_puts"] = 1 if model.name == "PutItem" else sum(
+            "PutRequest" in request for requests in params.get("RequestItems", {}).values() for request in requests
+        )
+
+    def _send(self, **_):
+        with self._lock:
+            self.http_attempts += 1
+        if self.latency_s:
+            time.sleep(self.latency_s)
+
+    def _count_call(self, http_response, parsed, model, context, **_):
+        consumed = parsed.get("ConsumedCapacity") or []
+        if isinstance(consumed, dict):
+            consumed = [consumed]
+        units = sum(entry.get("CapacityUnits", 0.0) for entry in consumed)
+        error = parsed.get("Error", {}).get("Code", "Unknown") if http_response.status_code >= 300 else None
+        modeled = 0
+        written = 0
+        if not error:
+            unprocessed = sum(len(requests) for requests in parsed.get("UnprocessedItems", {}).values())
+            written = context.get("metered_puts", 0) - unprocessed
+        elif error == CONDITIONAL_CHECK_FAILED:
+            item = parsed.get("Item") or context.get("metered_item")
+            modeled = write_units(item_size(item)) if item else 1
+        with self._lock:
+            self.calls[model.name] += 1
+            self.reported_wcu += units
+            self.modeled_failed_condition_wcu += modeled
+            self.items_written += written
+            if error:
+                self.errors[error] += 1

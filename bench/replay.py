@@ -1,0 +1,120 @@
+"""A generated stream, delivered to a handler the way Lambda's SQS event source would.
+
+The queue is simulated in memory, so that nothing but the handler is timed: batches
+of up to `batch_size` in queue order; what the handler reports failed (or every record,
+if it raises) comes back later with its receive count raised, until the count reaches
+the queue's maxReceiveCount and the message goes to the dead-letter queue instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+from local_pipeline.engines import LOCAL_REGION
+from local_pipeline.generator import Message
+
+# ReceiveMessage and DeleteMessageBatch take at most 10 messages a request.
+SQS_MESSAGES_PER_REQUEST = 10
+QUEUE_ARN = f"arn:aws:sqs:{LOCAL_REGION}:000000000000:bench-notifications"
+# SentTimestamp of the first message (ms); the rest follow 1 ms apart in send order.
+FIRST_SENT_MS = 1_709_560_800_000
+
+
+@dataclass
+class QueuedMessage:
+    message_id: str
+    body: str
+    sent_timestamp: int
+    invalid: str | None
+    receive_count: int = 0
+
+    def lambda_record(self) -> dict:
+        """The record Lambda's SQS event source would pass for this receive."""
+        return {
+            "messageId": self.message_id,
+            "receiptHandle": f"{self.message_id}#{self.receive_count}",
+            "body": self.body,
+            "attributes": {
+                "ApproximateReceiveCount": str(self.receive_count),
+                "SentTimestamp": str(self.sent_timestamp),
+                "SenderId": "AIDAEXAMPLEDEADLINERCS",
+                "ApproximateFirstReceiveTimestamp": str(self.sent_timestamp + 1000),
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(self.body.encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": QUEUE_ARN,
+            "awsRegion": LOCAL_REGION,
+        }
+
+
+def queue_messages(messages: list[Message], seed: int) -> list[QueuedMessage]:
+    """The generated messages as sent to the queue: distinct, reproducible ids; SentTimestamp in send order."""
+    namespace = uuid.UUID(int=seed)
+    return [
+        QueuedMessage(str(uuid.uuid5(namespace, str(index))), message.body, FIRST_SENT_MS + index, message.invalid)
+        for index, message in enumerate(messages)
+    ]
+
+
+@dataclass
+class ReplayOutcome:
+    invocations: int = 0
+    records_delivered: int = 0
+    handler_seconds: float = 0.0
+    billed_ms: int = 0  # Lambda bills each invocation's duration rounded up to the millisecond
+    handler_exceptions: int = 0
+    sqs_receive_requests: int = 0
+    sqs_delete_requests: int = 0
+    acknowledged: list[QueuedMessage] = field(default_factory=list)
+    dead_lettered: list[QueuedMessage] = field(default_factory=list)
+
+
+def replay(handle, messages: list[QueuedMessage], batch_size: int, max_receive_count: int) -> ReplayOutcome:
+    """Deliver `messages` to `handle(event) -> {"batchItemFailures": [...]}` until none is left in the queue."""
+    outcome = ReplayOutcome()
+    queue = deque(messages)
+    while queue:
+        batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+        for message in batch:
+            message.receive_count += 1
+        event = {"Records": [message.lambda_record() for message in batch]}
+        started = time.perf_counter()
+        try:
+            response = handle(event)
+        except Exception:
+            response = None
+            outcome.handler_exceptions += 1
+        elapsed = time.perf_counter() - started
+        failed = _failed_ids(response, batch)
+        outcome.invocations += 1
+        outcome.records_delivered += len(batch)
+        outcome.handler_seconds += elapsed
+        outcome.billed_ms += math.ceil(elapsed * 1000)
+        outcome.sqs_receive_requests += math.ceil(len(batch) / SQS_MESSAGES_PER_REQUEST)
+        acknowledged = [message for message in batch if message.message_id not in failed]
+        outcome.sqs_delete_requests += math.ceil(len(acknowledged) / SQS_MESSAGES_PER_REQUEST)
+        outcome.acknowledged.extend(acknowledged)
+        for message in batch:
+            if message.message_id not in failed:
+                continue
+            if message.receive_count >= max_receive_count:
+                outcome.dead_lettered.append(message)
+            else:
+                queue.append(message)  # visible again after the visibility timeout
+    return outcome
+
+
+def _failed_ids(response, batch: list[QueuedMessage]) -> set[str]:
+    """The ids to redeliver; like Lambda, an exception or a malformed response fails the whole batch."""
+    every_id = {message.message_id for message in batch}
+    try:
+        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    except (TypeError, KeyError):
+        return every_id
+    return failed if failed <= every_id else every_id

@@ -1,0 +1,52 @@
+"""Where benchmark results go (bench/results/, git-ignored) and how they are printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def write(name: str, data: dict) -> Path:
+    """Write one benchmark's results as bench/results/<name>.json, with when and where it ran."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    stamped = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine, **data}
+    path.write_text(json.dumps(stamped, indent=2, default=str) + "\n")
+    return path
+
+
+def format_table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                       for i, (cell, width) in enumerate(zip(row, widths))) for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the issue's targets: PASS, MISS, or SKIPPED with the reason."""
+
+    name: str
+    passed: bool | None
+    detail: str
+
+    @classmethod
+    def skipped(cls, name: str, reason: str) -> "Target":
+        return cls(name, None, reason)
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "MISS", None: "SKIPPED"}[self.passed]
+
+
+def print_targets(targets: list[Target]) -> None:
+    print(format_table(["target", "result", "measured"], [[t.name, t.verdict, t.detail] for t in targets]))

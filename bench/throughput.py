@@ -1,0 +1,283 @@
+"""Throughput, DynamoDB cost and correctness: our processor beside the documented example's storing.
+
+Both handle the same generated Deadline traffic (local_pipeline.generator, fixed seed)
+against one DynamoDB Local, in one run, with tables built from the synthesized stack,
+under a simulated event source that redelivers reported failures until the stack's
+maxReceiveCount and then dead-letters them. For each stream x batch size x modeled
+latency (a sleep before every DynamoDB request) it reports, per side:
+- good notifications per handler-second: distinct good notifications not lost, over
+  the summed wall time of all invocations (redeliveries included);
+- DynamoDB requests (HTTP, retries included) and write units per good notification;
+- the tables against the ground truth: keys correct, stale, missing, wrong; good
+  notifications lost (every copy dead-lettered);
+and the ratios ours/baseline, the issue's targets, and the AWS cost model
+(bench/costmodel.py) from the 10 ms runs.
+
+    .venv/bin/python -m bench.throughput [--jobs 20 --tasks-per-job 50 --seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+from dataclasses import asdict, dataclass
+
+from bench import costmodel, lambda_logs, results
+from bench.correctness import check
+from bench.deployment import Deployment
+from bench.metering import DynamoDBMeter
+from bench.replay import queue_messages, replay
+from bench.sides import BASELINE, OURS, Side, baseline, ours
+from local_pipeline.engines import DynamoDBLocal
+from local_pipeline.generator import Traffic, TrafficSettings, generate
+
+SEED = 20240304
+DEFAULT_JOBS = 20
+DEFAULT_TASKS_PER_JOB = 50
+STREAMS = {
+    "clean": {},
+    "dup30+reorder": {"duplicate_rate": 0.3, "reorder_window": 50},
+    # Not one of the issue's configurations: shows what one bad record does to a batch.
+    "dup30+reorder+bad": {"duplicate_rate": 0.3, "reorder_window": 50, "malformed_per_kind": 1},
+}
+BATCH_SIZES = (10, 100)
+LATENCIES_MS = (0, 10)
+COST_LATENCY_MS = 10  # a real endpoint's round trip is several ms: the cost model uses these runs
+WARM_UP_MESSAGES = 300
+LIBRARY_DEBUG_PROBE_MESSAGES = 200
+RATIO_FIGURES = ("good_per_handler_second", "requests_per_notification", "wcu_per_notification", "wcu_per_stored_item")
+
+
+@dataclass(frozen=True)
+class Configuration:
+    stream: str
+    batch_size: int
+    latency_ms: int
+
+
+def configurations() -> list[Configuration]:
+    issue_matrix = [
+        Configuration(stream, batch, latency)
+        for latency, batch, stream in itertools.product(LATENCIES_MS, BATCH_SIZES, ("clean", "dup30+reorder"))
+    ]
+    return issue_matrix + [Configuration("dup30+reorder+bad", batch, 0) for batch in BATCH_SIZES]
+
+
+class Bench:
+    """One DynamoDB Local, the stack's facts, and fresh tables for every run."""
+
+    def __init__(self, engine: DynamoDBLocal, deployment: Deployment, seed: int):
+        self.engine = engine
+        self.deployment = deployment
+        self.seed = seed
+        self._admin = engine.client()
+        self._run_numbers = itertools.count()
+
+    def _create_tables(self) -> tuple[str, str]:
+        number = next(self._run_numbers)
+        names = []
+        for table in (self.deployment.spec.job_table, self.deployment.spec.task_table):
+            name = f"{table.name}-bench-{number}"
+            self._admin.create_table(**table.create_table_kwargs(name))
+            names.append(name)
+        return names[0], names[1]
+
+    def _drop_tables(self, *names: str) -> None:
+        for name in names:
+            self._admin.delete_table(TableName=name)
+
+    def run_side(self, side: Side, traffic: Traffic, batch_size: int, latency_ms: int,
+                 log_level: int | None = None, messages: int | None = None) -> dict:
+        job_table, task_table = self._create_tables()
+        try:
+            client = self.engine.client(**side.client_options)
+            meter = DynamoDBMeter(latency_ms / 1000)
+            meter.attach(client)
+            handle = side.build(client, job_table, task_table)
+            queued = queue_messages(traffic.messages[:messages], self.seed)
+            with lambda_logs.capture(side.log_format, log_level or side.root_log_level) as logs:
+                outcome = replay(handle, queued, batch_size, self.deployment.spec.max_receive_count)
+            correctness = check(self._admin, job_table, task_table, traffic.truth, outcome)
+        finally:
+            self._drop_tables(job_table, task_table)
+        good = correctness.good_notifications
+        log_bytes = logs.bytes + outcome.invocations * lambda_logs.platform_bytes_per_invocation(side.log_format)
+        return {
+            "side": side.name,
+            "messages_sent": len(queued),
+            "good_notifications": good,
+            "good_per_handler_second": (good - correctness.lost) / outcome.handler_seconds,
+            "requests_per_notification": meter.http_attempts / good,
+            "wcu_per_notification": meter.write_units / good,
+            "wcu_per_stored_item": meter.write_units / meter.items_written if meter.items_written else None,
+            "handler_seconds": outcome.handler_seconds,
+            "billed_ms": outcome.billed_ms,
+            "invocations": outcome.invocations,
+            "records_delivered": outcome.records_delivered,
+            "handler_exceptions": outcome.handler_exceptions,
+            "sqs_receive_requests": outcome.sqs_receive_requests,
+            "sqs_delete_requests": outcome.sqs_delete_requests,
+            "dynamodb": meter.snapshot(),
+            "log_bytes": log_bytes,
+            "log_bytes_by_source": dict(logs.bytes_by_source),
+            "correctness": correctness.as_dict(),
+        }
+
+
+def compare(bench: Bench, sides: dict[str, Side], traffic: Traffic, configuration: Configuration, flip: bool) -> dict:
+    """Both sides on one configuration, back to back (alternating who goes first across configurations)."""
+    order = [OURS, BASELINE] if not flip else [BASELINE, OURS]
+    measured = {name: bench.run_side(sides[name], traffic, configuration.batch_size, configuration.latency_ms)
+                for name in order}
+    ours_run, baseline_run = measured[OURS], measured[BASELINE]
+    return {
+        **asdict(configuration),
+        OURS: ours_run,
+        BASELINE: baseline_run,
+        "ratios": {
+            figure: _ratio(ours_run[figure], baseline_run[figure]) for figure in RATIO_FIGURES
+        },
+    }
+
+
+def _ratio(ours_figure: float | None, baseline_figure: float | None) -> float | None:
+    """ours/baseline; None where the baseline's figure is 0 or None (it stored nothing at all)."""
+    return ours_figure / baseline_figure if ours_figure is not None and baseline_figure else None
+
+
+def _times(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def example_library_debug(bench: Bench, traffic: Traffic) -> dict:
+    """What the example's root logger at DEBUG adds: botocore's own DEBUG lines, per invocation."""
+    probe = bench.run_side(baseline(), traffic, 10, 0, log_level=logging.DEBUG, messages=LIBRARY_DEBUG_PROBE_MESSAGES)
+    library = sum(size for source, size in probe["log_bytes_by_source"].items() if source in ("botocore", "boto3", "urllib3"))
+    return {"invocations": probe["invocations"], "library_bytes_per_invocation": library / probe["invocations"]}
+
+
+def measure(seed: int = SEED, jobs: int = DEFAULT_JOBS, tasks_per_job: int = DEFAULT_TASKS_PER_JOB) -> dict:
+    deployment = Deployment.synthesized()
+    streams = {name: generate(TrafficSettings(seed=seed, jobs=jobs, tasks_per_job=tasks_per_job, **settings))
+               for name, settings in STREAMS.items()}
+    sides = {OURS: ours(deployment), BASELINE: baseline()}
+    with DynamoDBLocal() as engine:
+        bench = Bench(engine, deployment, seed)
+        for side in sides.values():  # JIT, connection pools, imports: not part of any figure
+            bench.run_side(side, streams["dup30+reorder"], 10, 0, messages=WARM_UP_MESSAGES)
+        runs = [compare(bench, sides, streams[c.stream], c, flip=n % 2 == 1) for n, c in enumerate(configurations())]
+        library_debug = example_library_debug(bench, streams["clean"])
+    costs = cost_rows(runs, deployment, library_debug)
+    return {
+        "settings": {"seed": seed, "jobs": jobs, "tasks_per_job": tasks_per_job, "streams": STREAMS,
+                     "max_receive_count": deployment.spec.max_receive_count},
+        "deployment": {"memory_mb": deployment.memory_mb, "architecture": deployment.architecture,
+                       "log_format": deployment.log_format,
+                       "application_log_level": logging.getLevelName(deployment.application_log_level)},
+        "streams": {name: {"messages": len(t.messages), "notifications": t.notifications, "duplicates": t.duplicates,
+                           "malformed": len(t.malformed)} for name, t in streams.items()},
+        "runs": runs,
+        "example_library_debug": library_debug,
+        "prices": costmodel.PRICES,
+        "costs_per_million": costs,
+    }
+
+
+def cost_rows(runs: list[dict], deployment: Deployment, library_debug: dict) -> list[dict]:
+    rows = []
+    for run in runs:
+        if run["latency_ms"] != COST_LATENCY_MS:
+            continue
+        costs = {side: costmodel.per_million(run[side], deployment.memory_mb, deployment.architecture)
+                 for side in (OURS, BASELINE)}
+        # The example's root logger at DEBUG also logs botocore's request and response dumps.
+        example_debug = dict(run[BASELINE], log_bytes=run[BASELINE]["log_bytes"]
+                             + library_debug["library_bytes_per_invocation"] * run[BASELINE]["invocations"])
+        costs["baseline_with_library_debug"] = costmodel.per_million(
+            example_debug, deployment.memory_mb, deployment.architecture)
+        rows.append({"stream": run["stream"], "batch_size": run["batch_size"], "latency_ms": run["latency_ms"], **costs})
+    return rows
+
+
+def runs_table(measured: dict) -> str:
+    rows = []
+    for run in measured["runs"]:
+        for side in (OURS, BASELINE):
+            r, c = run[side], run[side]["correctness"]
+            rows.append([
+                run["stream"], run["batch_size"], run["latency_ms"], side,
+                f"{r['good_per_handler_second']:.0f}", f"{r['requests_per_notification']:.3f}",
+                f"{r['wcu_per_notification']:.3f}", _number(r["wcu_per_stored_item"]),
+                c["correct"], c["stale"], c["missing"], c["wrong"], c["lost"],
+                f"{c['bad_messages_dead_lettered']}/{c['bad_messages']}", f"{r['handler_seconds']:.2f}",
+            ])
+        rows.append(["", "", "", "ours/baseline"] + [_times(run["ratios"][figure]) for figure in RATIO_FIGURES]
+                    + [""] * 7)
+    return results.format_table(
+        ["stream", "batch", "ms", "side", "good/handler-s", "requests/good", "WCU/good", "WCU/stored",
+         "correct", "stale", "missing", "wrong", "lost", "bad->DLQ", "handler s"],
+        rows,
+    )
+
+
+def _number(figure: float | None) -> str:
+    return "n/a" if figure is None else f"{figure:.3f}"
+
+
+def costs_table(measured: dict) -> str:
+    rows = []
+    for row in measured["costs_per_million"]:
+        for side in (OURS, BASELINE, "baseline_with_library_debug"):
+            c = row[side]
+            rows.append([row["stream"], row["batch_size"], side] + [f"{c[k]:.3f}" for k in (
+                "sqs", "lambda_requests", "lambda_duration", "dynamodb_writes", "cloudwatch_logs", "total")])
+    deployment = measured["deployment"]
+    title = (f"USD per million good notifications, {COST_LATENCY_MS} ms modeled latency, "
+             f"Lambda at {deployment['memory_mb']} MB {deployment['architecture']} for both sides")
+    return title + "\n" + results.format_table(
+        ["stream", "batch", "side", "SQS", "Lambda req", "Lambda GB-s", "DynamoDB", "Logs", "total"], rows)
+
+
+def targets(measured: dict) -> list[results.Target]:
+    found = []
+    for run in measured["runs"]:
+        if run["stream"] not in ("clean", "dup30+reorder"):
+            continue
+        ratio = run["ratios"]["good_per_handler_second"]
+        where = f"{run['stream']}, batch {run['batch_size']}"
+        for latency_ms, batch_sizes, minimum in ((10, (10,), 1.5), (0, BATCH_SIZES, 1.0)):
+            if run["latency_ms"] == latency_ms and run["batch_size"] in batch_sizes:
+                found.append(results.Target(
+                    f"{latency_ms} ms: good/handler-s >= {minimum}x baseline ({where})",
+                    ratio is None or ratio >= minimum,
+                    "the baseline lost every notification" if ratio is None else _times(ratio)))
+    # Runs where the baseline stored nothing (batch 100: every batch holds a key twice) have no ratio.
+    compared = [run for run in measured["runs"] if run["ratios"]["wcu_per_stored_item"] is not None]
+    if not compared:
+        return found + [results.Target.skipped("WCU per stored notification <= baseline", "the baseline stored nothing")]
+    worst = max(compared, key=lambda run: run["ratios"]["wcu_per_stored_item"])
+    ratio = worst["ratios"]["wcu_per_stored_item"]
+    found.append(results.Target(
+        f"WCU per stored notification <= baseline ({len(compared)} runs)", ratio <= 1.0,
+        f"worst {_times(ratio)} ({worst['stream']}, batch {worst['batch_size']}, {worst['latency_ms']} ms)"))
+    return found
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS)
+    parser.add_argument("--tasks-per-job", type=int, default=DEFAULT_TASKS_PER_JOB)
+    args = parser.parse_args(argv)
+    measured = measure(args.seed, args.jobs, args.tasks_per_job)
+    print(runs_table(measured))
+    print()
+    print(costs_table(measured))
+    results.write("throughput", measured)
+    results.print_targets(targets(measured))
+    return measured
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""JSON values as DynamoDB AttributeValues, exactly, within DynamoDB's limits.
+
+Numbers arrive as Decimal (the body is parsed with parse_float/parse_int=Decimal),
+so no value ever passes through a float. What DynamoDB would refuse is refused
+here, with the path of the offending value, so a bad notification is reported with
+a reason instead of failing its write.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+# The documented example Lambda's SQS_DYNAMODB_KEY_MAPPING: existing readers know these names.
+KEY_MAPPING = {
+    "TaskDetails": "task_details",
+    "JobDetails": "job_details",
+    "NotificationInfo": "notification_info",
+    "WorkerInfo": "worker_info",
+    "AWSInfo": "aws_info",
+    "PROTOCOL": "protocol_version",
+    "Timestamp": "timestamp",
+    "Source": "source",
+}
+
+MAX_ITEM_BYTES = 400 * 1024
+MAX_NESTING = 32
+MAX_NUMBER_DIGITS = 38
+# Magnitudes DynamoDB stores: 1E-130 up to 9.9999999999999999999999999999999999999E+125.
+MIN_ADJUSTED_EXPONENT = -130
+MAX_ADJUSTED_EXPONENT = 125
+
+
+MAX_PATH_IN_REASON = 120
+
+
+class UnstorableValue(ValueError):
+    """A value DynamoDB cannot store; the message names where it is (shortened: keys are content too)."""
+
+    def __init__(self, path: str, problem: str):
+        where = path if len(path) <= MAX_PATH_IN_REASON else path[: MAX_PATH_IN_REASON - 3] + "..."
+        super().__init__(f"{where} {problem}")
+
+
+def number_value(number: Decimal, path: str) -> dict:
+    """An N AttributeValue holding `number` exactly."""
+    if not number.is_finite():
+        raise UnstorableValue(path, "is not a finite number")
+    digits = number.as_tuple().digits
+    if len(digits) > MAX_NUMBER_DIGITS and len("".join(map(str, digits)).rstrip("0")) > MAX_NUMBER_DIGITS:
+        raise UnstorableValue(path, f"has more than {MAX_NUMBER_DIGITS} significant digits")
+    if number and not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
+        raise UnstorableValue(path, "is outside the magnitudes DynamoDB stores (1E-130 to 1E+126)")
+    return {"N": str(number)}
+
+
+def unicode_text(text: str, path: str) -> str:
+    """`text`, if it is Unicode DynamoDB can store: JSON's \\u escapes can leave a lone surrogate."""
+    if not text.isascii():  # ASCII (the usual case) is known at no cost
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnstorableValue(path, "is not valid Unicode (a lone surrogate)") from None
+    return text
+
+
+def attribute_value(value, path: str, *, map_keys: bool, depth: int = 1) -> dict:
+    """`value` (parsed JSON) as an AttributeValue.
+
+    Keys of objects nested in objects are renamed by KEY_MAPPING, as the documented
+    Lambda did; objects inside arrays keep their keys (it never looked inside arrays).
+    """
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": unicode_text(value, path)}
+    if isinstance(value, Decimal):
+        return number_value(value, path)
+    if depth >= MAX_NESTING:  # the item itself is the first level
+        raise UnstorableValue(path, f"nests deeper than DynamoDB's {MAX_NESTING} levels")
+    if isinstance(value, list):
+        return {"L": [
+            attribute_value(element, f"{path}[{index}]", map_keys=False, depth=depth + 1)
+            for index, element in enumerate(value)
+        ]}
+    return {"M": map_value(value, path, map_keys=map_keys, depth=depth + 1)}
+
+
+def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
+    """The attributes of a JSON object (a whole item when `path` is empty)."""
+    attributes = {}
+    for key, value in obj.items():
+        child_path = f"{path}.{key}" if path else key
+        if not key:
+            raise UnstorableValue(path or "the body", "has an empty key, which DynamoDB refuses")
+        unicode_text(key, child_path)
+        name = KEY_MAPPING.get(key, key) if map_keys else key
+        attributes[name] = attribute_value(value, child_path, map_keys=map_keys, depth=depth)
+    return attributes
+
+
+def item_size(item: dict) -> int:
+    """An upper bound of the bytes DynamoDB counts for `item` against its 400 KB limit.
+
+    Lower than the length of the item's JSON, whatever the item.
+    """
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def value_size(value: dict) -> int:
+    (kind, content), = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "N":
+        digits = content.lstrip("-").split("E")[0].replace(".", "").strip("0")
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    # Maps and lists: 3 bytes, plus (counted generously) 1 byte per element.
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + value_size(element) for name, element in content.items())
+    return 3 + sum(1 + value_size(element) for element in content)

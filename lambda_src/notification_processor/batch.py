@@ -1,0 +1,126 @@
+"""One Lambda SQS event in, `batchItemFailures` out: the processor's whole flow.
+
+Parse every record (bad ones are reported, never raised), reduce to the newest
+notification per key, write those concurrently with conditional PutItems, and
+report exactly the records that are neither stored nor superseded by what is stored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from .notifications import JOB, TASK, InvalidNotification, parse_record
+from .reduction import KeyWrite, newest_per_key
+from .store import Outcome, WriteResult, dynamodb_client, write_if_newer
+from .telemetry import BatchCounts, Telemetry
+
+DEFAULT_JOB_TABLE = "DeadlineJobNotifications"
+DEFAULT_TASK_TABLE = "DeadlineTaskNotifications"
+DEFAULT_METRICS_NAMESPACE = "DeadlineNotifications"
+LOCAL_FUNCTION_NAME = "local"
+# Time kept back from the function's timeout to report on writes that are still running.
+DEADLINE_MARGIN_SECONDS = 1.0
+
+
+class BatchProcessor:
+    """Stores the notifications of Lambda SQS events in the job and task tables.
+
+    `client` is a boto3 DynamoDB client (thread-safe, shared by the concurrent writes,
+    which are as many as its max_pool_connections); `log_stream` defaults to stdout.
+    """
+
+    def __init__(
+        self,
+        client,
+        job_table: str = DEFAULT_JOB_TABLE,
+        task_table: str = DEFAULT_TASK_TABLE,
+        *,
+        metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
+        function_name: str = LOCAL_FUNCTION_NAME,
+        log_stream=None,
+    ):
+        self._client = client
+        self._tables = {JOB: job_table, TASK: task_table}
+        self._max_concurrent_writes = client.meta.config.max_pool_connections
+        self._telemetry = Telemetry(metrics_namespace, function_name, log_stream)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ, client=None) -> "BatchProcessor":
+        """Configured as on Lambda: table names, namespace and function name from `environ`."""
+        return cls(
+            client or dynamodb_client(),
+            environ.get("DYNAMODB_JOB_INFO_TABLE", DEFAULT_JOB_TABLE),
+            environ.get("DYNAMODB_TASK_INFO_TABLE", DEFAULT_TASK_TABLE),
+            metrics_namespace=environ.get("METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE),
+            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", LOCAL_FUNCTION_NAME),
+        )
+
+    def handle(self, event: dict, context=None) -> dict:
+        """Process one Lambda SQS event; returns {"batchItemFailures": [{"itemIdentifier": id}, ...]}."""
+        records = event["Records"]
+        counts = BatchCounts(received=len(records))
+        failed_ids: set[str] = set()
+        valid = []
+        for parsed in map(parse_record, records):
+            if isinstance(parsed, InvalidNotification):
+                counts.invalid += 1
+                failed_ids.add(parsed.message_id)
+                self._telemetry.invalid_record(parsed.message_id, parsed.reason)
+            else:
+                valid.append(parsed)
+        writes = newest_per_key(valid)
+        for write, result in zip(writes, self._write_all(writes, context)):
+            self._account(write, result, counts, failed_ids)
+        self._telemetry.batch(counts, getattr(context, "aws_request_id", None))
+        ordered_ids = dict.fromkeys(record["messageId"] for record in records)
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in ordered_ids if message_id in failed_ids]}
+
+    def _write_all(self, writes: list[KeyWrite], context) -> list[WriteResult]:
+        """The writes' results, in order; a write unfinished near the function's timeout has failed."""
+        if not writes:
+            return []
+        pool = ThreadPoolExecutor(max_workers=min(len(writes), self._max_concurrent_writes))
+        futures = [
+            pool.submit(write_if_newer, self._client, self._tables[write.newest.kind], write.newest)
+            for write in writes
+        ]
+        done, _ = wait(futures, timeout=_seconds_left(context))
+        pool.shutdown(wait=False, cancel_futures=True)
+        return [_result(future) if future in done else _TIMED_OUT for future in futures]
+
+    def _account(self, write: KeyWrite, result: WriteResult, counts: BatchCounts, failed_ids: set[str]) -> None:
+        outcome = result.outcome
+        if outcome is Outcome.STORED:
+            counts.stored += 1
+            counts.duplicate += len(write.duplicates)
+            counts.stale += len(write.stale)
+        elif outcome is Outcome.DUPLICATE:
+            counts.duplicate += 1 + len(write.duplicates)
+            counts.stale += len(write.stale)
+        elif outcome is Outcome.STALE:
+            counts.stale += len(write.notifications)
+        else:
+            # The key's other records were only dropped because the newest supersedes
+            # them: until it is stored, all of them stay on the queue.
+            message_ids = [notification.message_id for notification in write.notifications]
+            counts.failed += len(message_ids)
+            failed_ids.update(message_ids)
+            table = self._tables[write.newest.kind]
+            self._telemetry.failed_write(table, write.newest.key, message_ids, result.error)
+
+
+_TIMED_OUT = WriteResult(Outcome.FAILED, "no answer before the function's timeout")
+
+
+def _result(future: Future) -> WriteResult:
+    error = future.exception()
+    if error is not None:  # write_if_newer answers for DynamoDB; this is anything else
+        return WriteResult(Outcome.FAILED, f"{type(error).__name__}: {error}")
+    return future.result()
+
+
+def _seconds_left(context) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else max(0.0, remaining() / 1000 - DEADLINE_MARGIN_SECONDS)

@@ -1,0 +1,57 @@
+"""Deadline's notification Timestamp, as an exact integer of 100 ns ticks.
+
+Deadline writes Timestamp with .NET's round-trip precision: up to seven fractional
+digits (100 ns), e.g. `2020-08-13T20:56:59.1013786Z`; its other date fields carry
+offsets such as `-05:00`. Parsing to an integer, never to a float or to Python's
+microsecond datetime, keeps two notifications 100 ns apart in their true order.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+TICKS_PER_SECOND = 10_000_000
+MAX_FRACTION_DIGITS = 7
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+# [0-9], not \d: \d would also accept other scripts' digits.
+_TIMESTAMP = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]{1,7}))?"
+    r"(?P<offset>Z|(?P<sign>[+-])(?P<offset_hour>[0-9]{2}):(?P<offset_minute>[0-9]{2}))"
+)
+
+
+class TimestampError(ValueError):
+    """A Timestamp this processor cannot order exactly."""
+
+
+def timestamp_ticks(text: str) -> int:
+    """The instant `text` names, as 100 ns ticks since 1970-01-01T00:00:00Z (negative before).
+
+    Accepts `YYYY-MM-DDTHH:MM:SS`, an optional fraction of 1 to 7 digits, and `Z` or
+    a `±HH:MM` offset. Anything else, including a finer fraction than 100 ns or a
+    time without an offset (no instant), raises TimestampError.
+    """
+    match = _TIMESTAMP.fullmatch(text)
+    if not match:
+        raise TimestampError(
+            "not YYYY-MM-DDTHH:MM:SS[.fraction of 1 to 7 digits] with Z or a ±HH:MM offset"
+        )
+    field = {name: int(value) for name, value in match.groupdict(default="0").items() if value.isdigit()}
+    try:
+        day = date(field["year"], field["month"], field["day"]).toordinal() - _EPOCH_DAY
+    except ValueError as error:
+        raise TimestampError(f"no such date ({error})") from None
+    if field["hour"] > 23 or field["minute"] > 59 or field["second"] > 59:
+        raise TimestampError("no such time of day")
+    if field["offset_hour"] > 23 or field["offset_minute"] > 59:
+        raise TimestampError("no such UTC offset")
+    offset_seconds = field["offset_hour"] * 3600 + field["offset_minute"] * 60
+    if match["sign"] == "-":
+        offset_seconds = -offset_seconds
+    seconds = day * 86400 + field["hour"] * 3600 + field["minute"] * 60 + field["second"] - offset_seconds
+    fraction = (match["fraction"] or "").ljust(MAX_FRACTION_DIGITS, "0")
+    return seconds * TICKS_PER_SECOND + int(fraction)

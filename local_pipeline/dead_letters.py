@@ -1,0 +1,79 @@
+"""The dead-letter queue's messages and why each one could not be stored.
+
+The reason comes from the processor's own parser (lambda_src's parse_record), so it
+is the same text the processor logged when it rejected the message, without
+needing access to the function's logs. A DLQ message that parses as a valid
+notification was not bad input: its writes kept failing (throttling, errors).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from local_pipeline.local_stack import LAMBDA_SOURCE
+
+RECEIVE_LIMIT = 10
+STORABLE = "a valid notification: its writes kept failing (see the function's write_failed log lines)"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    body: str
+    receive_count: int
+    sent_at: datetime
+    reason: str
+
+
+def rejection_reason(message_id: str, body: str, attributes: dict) -> str:
+    """Why the processor rejects this message (STORABLE if it does not)."""
+    if str(LAMBDA_SOURCE) not in sys.path:
+        sys.path.append(str(LAMBDA_SOURCE))  # the processor's root, as on Lambda
+    from notification_processor.notifications import InvalidNotification, parse_record
+
+    parsed = parse_record({"messageId": message_id, "body": body, "attributes": attributes})
+    return parsed.reason if isinstance(parsed, InvalidNotification) else STORABLE
+
+
+def peek_dead_letters(sqs, dlq_url: str, limit: int = 1000, hide_seconds: int = 30) -> list[DeadLetter]:
+    """Up to `limit` DLQ messages, left in the queue.
+
+    Each is received with a visibility timeout of `hide_seconds`, so no message is
+    listed twice, and made visible again at the end, so a redrive can follow at once.
+    """
+    received: dict[str, dict] = {}
+    while len(received) < limit:
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(RECEIVE_LIMIT, limit - len(received)),
+            VisibilityTimeout=hide_seconds,
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            received.setdefault(message["MessageId"], message)
+    handles = [message["ReceiptHandle"] for message in received.values()]
+    for start in range(0, len(handles), RECEIVE_LIMIT):
+        sqs.change_message_visibility_batch(
+            QueueUrl=dlq_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for n, handle in enumerate(handles[start : start + RECEIVE_LIMIT])
+            ],
+        )
+    return [_dead_letter(message) for message in received.values()]
+
+
+def _dead_letter(message: dict) -> DeadLetter:
+    attributes = message.get("Attributes", {})
+    return DeadLetter(
+        message_id=message["MessageId"],
+        body=message["Body"],
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+        sent_at=datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, timezone.utc),
+        reason=rejection_reason(message["MessageId"], message["Body"], attributes),
+    )

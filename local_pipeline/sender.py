@@ -1,0 +1,76 @@
+"""Send message bodies to any SQS queue with SendMessageBatch, reporting what could not be sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+BATCH_ENTRIES = 10  # SendMessageBatch's limit
+BATCH_BYTES = 1024 * 1024  # SendMessageBatch's payload limit (the sum of the bodies)
+RETRIES = 3  # for entries SQS failed on its side (SenderFault false)
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    index: int  # position in the bodies given to send_bodies
+    code: str
+    message: str
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failures: list[SendFailure] = field(default_factory=list)
+
+
+def batches(bodies: list[str]) -> Iterable[list[int]]:
+    """Indexes of the bodies grouped for SendMessageBatch: at most 10 and 1 MiB per call."""
+    batch, size = [], 0
+    for index, body in enumerate(bodies):
+        length = len(body.encode())
+        if batch and (len(batch) == BATCH_ENTRIES or size + length > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(index)
+        size += length
+    if batch:
+        yield batch
+
+
+def send_bodies(
+    sqs, queue_url: str, bodies: list[str], on_progress: Callable[[int], None] | None = None
+) -> SendReport:
+    """Send every body once; entries SQS failed on its side are retried, the sender's faults are reported."""
+    report = SendReport()
+    for batch in batches(bodies):
+        failed = _send_batch(sqs, queue_url, bodies, batch)
+        report.sent += len(batch) - len(failed)
+        report.failures.extend(failed)
+        if on_progress:
+            on_progress(len(batch))
+    return report
+
+
+def _send_batch(sqs, queue_url: str, bodies: list[str], batch: list[int]) -> list[SendFailure]:
+    pending, failures = batch, []
+    for attempt in range(RETRIES + 1):
+        entries = [{"Id": str(index), "MessageBody": bodies[index]} for index in pending]
+        try:
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except ClientError as error:
+            # The whole call was refused (a body too long for the queue, say): none of it was sent.
+            details = error.response.get("Error", {})
+            code, text = details.get("Code", "Error"), details.get("Message", "")
+            return failures + [SendFailure(index, code, text) for index in pending]
+        pending = []
+        for entry in response.get("Failed", []):
+            index = int(entry["Id"])
+            if entry.get("SenderFault") or attempt == RETRIES:
+                failures.append(SendFailure(index, entry.get("Code", ""), entry.get("Message", "")))
+            else:
+                pending.append(index)
+        if not pending:
+            break
+    return failures

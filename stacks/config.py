@@ -1,0 +1,290 @@
+"""The per-studio configuration: one typed, validated, immutable value.
+
+Pure Python (no CDK import), so every rule here is testable in milliseconds.
+
+Where values come from, lowest precedence first:
+1. cdk.json, context key ``studio``: the repository's defaults (a JSON object);
+2. the JSON file named by ``-c config=studios/<name>.json`` (relative to the project root);
+3. ``-c key=value`` on the command line (strings, coerced to the field's type).
+
+Every other top-level context key must be the CDK's own: feature flags and the CLI's
+settings contain ``:`` (``@aws-cdk/...:...``, ``aws:cdk:...``); the few without one are
+listed in CDK_CONTEXT_KEYS. Anything else is a typo and is rejected, like unknown keys
+in the defaults or the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping, get_type_hints
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS_KEY = "studio"
+CONFIG_FILE_KEY = "config"
+# Context keys the CDK CLI itself passes that contain no ":".
+CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
+
+# Values CloudWatch Logs accepts for a log group's retention, in days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Lambda runs the function at most this long after the queue hides a message; AWS
+# recommends a visibility timeout of six times the function timeout plus the batching window.
+VISIBILITY_TIMEOUT_FACTOR = 6
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
+
+_STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_TABLE_PREFIX = re.compile(r"[A-Za-z0-9_.-]{0,64}")
+_ROLE_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_NAMESPACE = re.compile(r"(?!AWS/)[A-Za-z0-9.\-_/#:]{1,255}")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every offending key and value."""
+
+
+def _setting(default: Any, allowed: str, check: Callable[[Any], bool] = lambda _: True):
+    """A config field: its default, what values it allows (in words) and the check for them."""
+    return field(default=default, metadata={"allowed": allowed, "check": check})
+
+
+def _between(low: int, high: int) -> tuple[str, Callable[[int], bool]]:
+    return f"a whole number from {low} to {high}", lambda value: low <= value <= high
+
+
+def _matches(pattern: re.Pattern) -> Callable[[str], bool]:
+    return lambda value: pattern.fullmatch(value) is not None
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """One studio's deployment of the pipeline. See README, section Configuration."""
+
+    studio_name: str = _setting(
+        "default",
+        "1-40 letters, digits and hyphens, starting with a letter",
+        _matches(_STUDIO_NAME),
+    )
+    sandbox: bool = _setting(False, "true or false")
+    table_name_prefix: str = _setting(
+        "", "up to 64 letters, digits, '_', '.' and '-'", _matches(_TABLE_PREFIX)
+    )
+    job_table_name: str = _setting(
+        "DeadlineJobNotifications", "3-255 letters, digits, '_', '.' and '-'", _matches(_TABLE_NAME)
+    )
+    task_table_name: str = _setting(
+        "DeadlineTaskNotifications", "3-255 letters, digits, '_', '.' and '-'", _matches(_TABLE_NAME)
+    )
+    customer_managed_key: bool = _setting(False, "true or false")
+    max_receive_count: int = _setting(5, *_between(1, 1000))
+    queue_retention_days: int = _setting(4, *_between(1, 14))
+    dlq_retention_days: int = _setting(14, *_between(1, 14))
+    function_timeout_seconds: int = _setting(30, *_between(1, 900))
+    function_memory_mb: int = _setting(256, *_between(128, 10240))
+    batch_size: int = _setting(100, *_between(1, 10000))
+    max_batching_window_seconds: int = _setting(5, *_between(0, 300))
+    max_concurrency: int = _setting(5, *_between(2, 1000))
+    log_retention_days: int = _setting(
+        30,
+        "one of CloudWatch Logs' retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        lambda v: v in LOG_RETENTION_DAYS,
+    )
+    oldest_message_age_alarm_seconds: int = _setting(600, *_between(60, 1_209_600))
+    alarm_email: str | None = _setting(
+        None, "an e-mail address, or empty for no alarm e-mails", _optional(_matches(_EMAIL))
+    )
+    producer_role_name: str | None = _setting(
+        None,
+        "an IAM role name (1-64 of letters, digits and +=,.@_-), or empty",
+        _optional(_matches(_ROLE_NAME)),
+    )
+    metrics_namespace: str = _setting(
+        "DeadlineNotifications",
+        "1-255 of letters, digits and .-_/#:, not starting with 'AWS/'",
+        _matches(_NAMESPACE),
+    )
+
+    @property
+    def stack_name(self) -> str:
+        return f"DeadlineNotifications-{self.studio_name}"
+
+    @property
+    def full_job_table_name(self) -> str:
+        return self.table_name_prefix + self.job_table_name
+
+    @property
+    def full_task_table_name(self) -> str:
+        return self.table_name_prefix + self.task_table_name
+
+    @property
+    def queue_visibility_timeout_seconds(self) -> int:
+        """Derived, never configured, so the queue and the function cannot disagree."""
+        return VISIBILITY_TIMEOUT_FACTOR * self.function_timeout_seconds + self.max_batching_window_seconds
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"Application": "DeadlineNotifications", "Studio": self.studio_name}
+
+    def __post_init__(self) -> None:
+        hints = get_type_hints(type(self))
+        problems = [
+            _describe(f.name, getattr(self, f.name), f.metadata["allowed"])
+            for f in fields(self)
+            if not (_has_type(getattr(self, f.name), hints[f.name]) and f.metadata["check"](getattr(self, f.name)))
+        ]
+        # Cross-field rules assume every field is valid on its own.
+        _raise_if_any(problems or self._cross_field_problems())
+
+    def _cross_field_problems(self) -> list[str]:
+        problems = []
+        if self.batch_size > SQS_BATCH_SIZE_WITHOUT_WINDOW and self.max_batching_window_seconds < 1:
+            problems.append(
+                _describe(
+                    "max_batching_window_seconds",
+                    self.max_batching_window_seconds,
+                    f"at least 1 when batch_size ({self.batch_size}) is above "
+                    f"{SQS_BATCH_SIZE_WITHOUT_WINDOW} (an SQS event source rule)",
+                )
+            )
+        if self.dlq_retention_days < self.queue_retention_days:
+            problems.append(
+                _describe(
+                    "dlq_retention_days",
+                    self.dlq_retention_days,
+                    f"at least queue_retention_days ({self.queue_retention_days}): a message keeps "
+                    "its original enqueue time in the dead-letter queue",
+                )
+            )
+        if self.oldest_message_age_alarm_seconds >= self.queue_retention_days * 86_400:
+            problems.append(
+                _describe(
+                    "oldest_message_age_alarm_seconds",
+                    self.oldest_message_age_alarm_seconds,
+                    f"less than queue_retention_days ({self.queue_retention_days}) in seconds, "
+                    "or messages expire before the alarm fires",
+                )
+            )
+        for key, name in (("job_table_name", self.full_job_table_name), ("task_table_name", self.full_task_table_name)):
+            if len(name) > 255:
+                problems.append(
+                    _describe(key, name, "with table_name_prefix, a table name of at most 255 characters")
+                )
+        if self.full_job_table_name == self.full_task_table_name:
+            problems.append(_describe("task_table_name", self.task_table_name, "a name different from job_table_name"))
+        return problems
+
+
+FIELD_NAMES = tuple(f.name for f in fields(StudioConfig))
+
+
+def _describe(key: str, value: Any, allowed: str) -> str:
+    return f"{key}={value!r} is not allowed; allowed: {allowed}"
+
+
+def _raise_if_any(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _has_type(value: Any, kind: Any) -> bool:
+    if kind == (str | None):
+        return value is None or isinstance(value, str)
+    # bool is a subclass of int, and True is no batch size.
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _coerce(key: str, value: Any, kind: Any) -> Any:
+    """Turn a context value (a string when it came from `-c`) into the field's type."""
+    optional = kind == (str | None)
+    if optional and value in (None, ""):
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(_describe(key, value, "true or false"))
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            return int(value)
+        raise ConfigError(_describe(key, value, "a whole number"))
+    if isinstance(value, str):
+        return value
+    raise ConfigError(_describe(key, value, "a string"))
+
+
+def _read_config_file(value: Any, base_dir: Path) -> dict:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_describe(CONFIG_FILE_KEY, value, "the path of a JSON file, e.g. studios/<name>.json"))
+    path = base_dir / value
+    try:
+        loaded = json.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(_describe(CONFIG_FILE_KEY, value, f"a readable JSON file ({error.strerror})")) from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(_describe(CONFIG_FILE_KEY, value, f"a valid JSON file ({error})")) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(_describe(CONFIG_FILE_KEY, value, "a JSON file holding one object"))
+    return loaded
+
+
+def _is_cdk_key(key: str) -> bool:
+    return ":" in key or key in CDK_CONTEXT_KEYS
+
+
+def project_context() -> dict[str, Any]:
+    """cdk.json's context: the CDK feature flags and, under "studio", our defaults."""
+    return json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+
+def load_config(context: Mapping[str, Any], base_dir: Path | str = PROJECT_ROOT) -> StudioConfig:
+    """Build the configuration from CDK context (cdk.json's context plus any `-c` values).
+
+    A relative config file path is resolved against ``base_dir``: the project root, where
+    the CDK CLI runs app.py.
+    """
+    defaults = context.get(DEFAULTS_KEY, {})
+    if not isinstance(defaults, Mapping):
+        _raise_if_any([_describe(DEFAULTS_KEY, defaults, "a JSON object of defaults (in cdk.json)")])
+    layers = [(f"cdk.json context {DEFAULTS_KEY!r}", defaults)]
+    config_file = context.get(CONFIG_FILE_KEY)
+    if config_file is not None:
+        try:
+            layers.append((f"config file {config_file}", _read_config_file(config_file, Path(base_dir))))
+        except ConfigError as error:
+            _raise_if_any([str(error)])
+    command_line = {
+        key: value
+        for key, value in context.items()
+        if key not in (DEFAULTS_KEY, CONFIG_FILE_KEY) and not _is_cdk_key(key)
+    }
+    layers.append(("context (-c)", command_line))
+
+    hints = get_type_hints(StudioConfig)
+    merged: dict[str, Any] = {}
+    problems = []
+    for source, values in layers:
+        for key, value in values.items():
+            if key not in hints:
+                problems.append(f"{source}: unknown key {key!r}; known keys: {', '.join(FIELD_NAMES)}")
+                continue
+            try:
+                merged[key] = _coerce(key, value, hints[key])
+            except ConfigError as error:
+                problems.append(f"{source}: {error}")
+    _raise_if_any(problems)
+    return StudioConfig(**merged)

@@ -1,0 +1,126 @@
+"""Alarms, an optional e-mail topic for them, and a dashboard of the whole pipeline."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+# The processor's own EMF counts (unit Count, dimension FunctionName); see README, Processor.
+PROCESSOR_METRICS = ("Received", "Stored", "Duplicate", "Stale", "Invalid", "Failed")
+PERIOD = Duration.minutes(5)
+
+
+class Monitoring(Construct):
+    """Alarms on the dead-letter queue, the oldest message's age, function errors and throttles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        function: lambda_.IFunction,
+        metrics_namespace: str,
+        oldest_message_age_threshold: Duration,
+        alarm_email: str | None,
+        dashboard_name: str,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        dead_letters = dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=PERIOD, statistic="Maximum"
+        )
+        oldest_age = queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum")
+        errors = function.metric_errors(period=PERIOD, statistic="Sum")
+        throttles = function.metric_throttles(period=PERIOD, statistic="Sum")
+        self.alarms = [
+            _alarm(self, "DeadLetterAlarm", dead_letters, 0, "Notifications reached the dead-letter queue"),
+            _alarm(
+                self,
+                "OldestMessageAgeAlarm",
+                oldest_age,
+                oldest_message_age_threshold.to_seconds(),
+                "The oldest notification in the queue has waited too long",
+            ),
+            _alarm(self, "FunctionErrorsAlarm", errors, 0, "The processor failed whole invocations"),
+            _alarm(self, "FunctionThrottlesAlarm", throttles, 0, "The processor was throttled"),
+        ]
+
+        self.topic: sns.Topic | None = None
+        if alarm_email is not None:
+            self.topic = self._alarm_topic(alarm_email, removal_policy)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(actions.SnsAction(self.topic))
+
+        processor_counts = [
+            cloudwatch.Metric(
+                namespace=metrics_namespace,
+                metric_name=name,
+                dimensions_map={"FunctionName": function.function_name},
+                statistic="Sum",
+                period=PERIOD,
+            )
+            for name in PROCESSOR_METRICS
+        ]
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=3),
+        )
+        self.dashboard.add_widgets(
+            _graph(
+                "Queue",
+                queue.metric_number_of_messages_sent(period=PERIOD),
+                queue.metric_number_of_messages_deleted(period=PERIOD),
+                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            ),
+            _graph("Oldest message age (seconds)", oldest_age),
+            _graph("Dead-letter queue", dead_letters),
+        )
+        self.dashboard.add_widgets(
+            _graph("Processor invocations", function.metric_invocations(period=PERIOD), errors, throttles),
+            _graph("Processor duration (ms)", function.metric_duration(period=PERIOD, statistic="p99")),
+            _graph("Processor notifications", *processor_counts),
+        )
+
+    def _alarm_topic(self, email: str, removal_policy: RemovalPolicy) -> sns.Topic:
+        # CloudWatch cannot publish to a topic under the AWS managed SNS key, so the topic
+        # gets its own customer managed key that CloudWatch may use.
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Encrypts the Deadline notification pipeline's alarm topic",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
+        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
+
+
+def _alarm(
+    scope: Construct, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str
+) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        scope,
+        construct_id,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description=description,
+    )
+
+
+def _graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8, height=6)

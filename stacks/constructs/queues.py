@@ -1,0 +1,71 @@
+"""The notification queue Deadline's Remote Connection Server sends to, and its dead-letter queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+
+class NotificationQueues(Construct):
+    """A standard queue redriving to a dead-letter queue; both encrypted and TLS-only.
+
+    Encryption is SQS-managed unless ``customer_managed_key``: then one KMS key with
+    rotation encrypts both queues (``key`` is None otherwise).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        queue_name: str,
+        dead_letter_queue_name: str,
+        max_receive_count: int,
+        retention: Duration,
+        dead_letter_retention: Duration,
+        visibility_timeout: Duration,
+        customer_managed_key: bool,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key: kms.Key | None = None
+        encryption = {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+        if customer_managed_key:
+            self.key = kms.Key(
+                self,
+                "Key",
+                description=f"Encrypts the messages in {queue_name} and {dead_letter_queue_name}",
+                enable_key_rotation=True,
+                removal_policy=removal_policy,
+            )
+            encryption = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": self.key}
+
+        # The source queue's ARN is built from its name: referencing the queue itself
+        # would make the two queues depend on each other.
+        queue_arn = Stack.of(self).format_arn(service="sqs", resource=queue_name)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=dead_letter_queue_name,
+            retention_period=dead_letter_retention,
+            enforce_ssl=True,
+            redrive_allow_policy=sqs.RedriveAllowPolicy(
+                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
+                source_queues=[sqs.Queue.from_queue_arn(self, "SourceQueue", queue_arn)],
+            ),
+            removal_policy=removal_policy,
+            **encryption,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=queue_name,
+            retention_period=retention,
+            visibility_timeout=visibility_timeout,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
+            removal_policy=removal_policy,
+            **encryption,
+        )

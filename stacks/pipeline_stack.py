@@ -1,0 +1,105 @@
+"""The whole pipeline for one studio: queue -> processor -> tables, with producer access and monitoring."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from constructs import Construct
+
+from stacks.config import StudioConfig
+from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.processor import NotificationProcessor
+from stacks.constructs.producer import ProducerAccess
+from stacks.constructs.queues import NotificationQueues
+from stacks.constructs.tables import NotificationTables
+
+# Pinned so that no refactor of the construct tree can ever replace a table or a queue;
+# local_pipeline/spec.py reads the template by these ids.
+JOB_TABLE_ID = "JobNotificationsTable"
+TASK_TABLE_ID = "TaskNotificationsTable"
+QUEUE_ID = "NotificationQueue"
+DEAD_LETTER_QUEUE_ID = "NotificationDeadLetterQueue"
+
+
+class DeadlineNotificationsStack(Stack):
+    """Composes one construct per capability from ``config``; reads no context itself."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StudioConfig) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"Deadline 10 SQS notifications pipeline for studio {config.studio_name}",
+        )
+        removal_policy = RemovalPolicy.DESTROY if config.sandbox else RemovalPolicy.RETAIN
+
+        queues = NotificationQueues(
+            self,
+            "Queues",
+            queue_name=f"{config.stack_name}-notifications",
+            dead_letter_queue_name=f"{config.stack_name}-dead-letters",
+            max_receive_count=config.max_receive_count,
+            retention=Duration.days(config.queue_retention_days),
+            dead_letter_retention=Duration.days(config.dlq_retention_days),
+            visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
+            customer_managed_key=config.customer_managed_key,
+            removal_policy=removal_policy,
+        )
+        tables = NotificationTables(
+            self,
+            "Tables",
+            job_table_name=config.full_job_table_name,
+            task_table_name=config.full_task_table_name,
+            removal_policy=removal_policy,
+            deletion_protection=not config.sandbox,
+        )
+        processor = NotificationProcessor(
+            self,
+            "Processor",
+            queue=queues.queue,
+            queue_key=queues.key,
+            job_table=tables.job_table,
+            task_table=tables.task_table,
+            timeout=Duration.seconds(config.function_timeout_seconds),
+            memory_size=config.function_memory_mb,
+            batch_size=config.batch_size,
+            max_batching_window=Duration.seconds(config.max_batching_window_seconds),
+            max_concurrency=config.max_concurrency,
+            log_retention_days=config.log_retention_days,
+            metrics_namespace=config.metrics_namespace,
+            removal_policy=removal_policy,
+        )
+        producer = ProducerAccess(
+            self, "ProducerAccess", queue=queues.queue, queue_key=queues.key, role_name=config.producer_role_name
+        )
+        Monitoring(
+            self,
+            "Monitoring",
+            queue=queues.queue,
+            dead_letter_queue=queues.dead_letter_queue,
+            function=processor.function,
+            metrics_namespace=config.metrics_namespace,
+            oldest_message_age_threshold=Duration.seconds(config.oldest_message_age_alarm_seconds),
+            alarm_email=config.alarm_email,
+            dashboard_name=f"{config.stack_name}-{self.region}",
+            removal_policy=removal_policy,
+        )
+
+        for construct, logical_id in (
+            (tables.job_table, JOB_TABLE_ID),
+            (tables.task_table, TASK_TABLE_ID),
+            (queues.queue, QUEUE_ID),
+            (queues.dead_letter_queue, DEAD_LETTER_QUEUE_ID),
+        ):
+            construct.node.default_child.override_logical_id(logical_id)
+
+        # Output ids are read by the operator commands (deadline-sqs) from CloudFormation.
+        for output_id, value, description in (
+            ("QueueUrl", queues.queue.queue_url, "Enter in Deadline Monitor: Repository Options > SQS Notifications"),
+            ("DeadLetterQueueUrl", queues.dead_letter_queue.queue_url, "Notifications that could not be stored"),
+            ("JobTableName", tables.job_table.table_name, "Newest notification per job"),
+            ("TaskTableName", tables.task_table.table_name, "Newest notification per task"),
+            ("ProducerPolicyArn", producer.policy.managed_policy_arn, "Attach to the Remote Connection Server's role"),
+        ):
+            CfnOutput(self, output_id, value=value, description=description)
+
+        for key, value in config.tags.items():
+            Tags.of(self).add(key, value)

@@ -1,0 +1,52 @@
+"""Build the app: one studio's stack, checked by cdk-nag. Used by app.py and, in-process, by tests."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any, Mapping
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import load_config, project_context
+from stacks.pipeline_stack import DeadlineNotificationsStack
+
+
+def add_compliance_checks(app: App) -> None:
+    """cdk-nag's AwsSolutions rules: any finding not acknowledged (with a reason) fails synthesis."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+
+
+def build_pipeline(app: App) -> DeadlineNotificationsStack:
+    """The stack for the configuration in the app's context (cdk.json, -c config=..., -c key=value)."""
+    config = load_config(app.node.get_all_context())
+    add_compliance_checks(app)
+    return DeadlineNotificationsStack(app, config.stack_name, config=config)
+
+
+def main() -> None:
+    """app.py's entry point: the CDK CLI passes context and output folder through the environment."""
+    app = App()
+    build_pipeline(app)
+    app.synth()
+
+
+def in_process_app(context: Mapping[str, Any] | None, outdir: str) -> App:
+    """An app with cdk.json's context plus ``context`` on top, as `cdk synth -c key=value` builds it.
+
+    The CDK's built-in CloudFormation validation (about 13 s a synthesis) is left to `cdk synth`;
+    the tests run cfn-lint on the template instead.
+    """
+    return App(
+        context={**project_context(), **(context or {})},
+        outdir=outdir,
+        builtin_cloud_formation_validation=False,
+    )
+
+
+def synthesize_template(context: Mapping[str, Any] | None = None) -> dict:
+    """The stack's CloudFormation template, synthesized in-process as `cdk synth -c ...` would."""
+    with tempfile.TemporaryDirectory(prefix="cdk.out.") as outdir:
+        app = in_process_app(context, outdir)
+        stack = build_pipeline(app)
+        return app.synth().get_stack_artifact(stack.artifact_id).template

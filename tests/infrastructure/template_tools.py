@@ -1,0 +1,144 @@
+"""Reading synthesized templates: resources by type, IAM statements, snapshots, cfn-lint."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cfnlint.api import REGIONS, ManualArgs, lint
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE_SNAPSHOTS = os.environ.get("UPDATE_SNAPSHOTS") == "1"
+_ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+IDENTITY_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+RESOURCE_POLICY_TYPES = {
+    "AWS::SQS::QueuePolicy": "PolicyDocument",
+    "AWS::SNS::TopicPolicy": "PolicyDocument",
+    "AWS::KMS::Key": "KeyPolicy",
+}
+
+
+def resources(template: dict, resource_type: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def only(template: dict, resource_type: str) -> tuple[str, dict]:
+    """The logical id and properties of the one resource of this type."""
+    found = resources(template, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    logical_id, resource = next(iter(found.items()))
+    return logical_id, resource.get("Properties", {})
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One IAM statement, with where it was found."""
+
+    policy_id: str
+    policy_type: str
+    body: dict
+
+    @property
+    def actions(self) -> list[str]:
+        return as_list(self.body.get("Action", []))
+
+    @property
+    def resources(self) -> list:
+        return as_list(self.body.get("Resource", []))
+
+
+def statements(template: dict, policy_types) -> list[Statement]:
+    """Every statement of every policy document of the given resource types."""
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        kind = resource["Type"]
+        if kind not in policy_types:
+            continue
+        key = RESOURCE_POLICY_TYPES.get(kind, "PolicyDocument")
+        for body in resource["Properties"][key]["Statement"]:
+            found.append(Statement(logical_id, kind, body))
+    return found
+
+
+def referenced_resource(value) -> str | None:
+    """The logical id an intrinsic ARN/name refers to ({"Fn::GetAtt": [id, "Arn"]} or {"Ref": id})."""
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"] and value["Fn::GetAtt"][1] == "Arn":
+        return value["Fn::GetAtt"][0]
+    if isinstance(value, dict) and list(value) == ["Ref"] and not value["Ref"].startswith("AWS::"):
+        return value["Ref"]
+    return None
+
+
+def permissions_by_resource(template: dict, policy_id: str) -> dict[str, set[str]]:
+    """For one identity policy: logical id of each resource -> the actions allowed on it."""
+    allowed: dict[str, set[str]] = {}
+    for statement in statements(template, IDENTITY_POLICY_TYPES):
+        if statement.policy_id != policy_id:
+            continue
+        for resource in statement.resources:
+            allowed.setdefault(referenced_resource(resource), set()).update(statement.actions)
+    return allowed
+
+
+def assert_least_privilege(template: dict) -> None:
+    """Walk every IAM statement in the template (identity and resource policies).
+
+    Identity policies: Allow only, no wildcard in any action, every resource an ARN of a
+    resource in this template. Resource policies: Deny only to enforce TLS; Allow only the
+    key's default administrator statement (the account root, so that IAM policies apply at
+    all) and named service principals with explicit actions.
+    """
+    own = set(template["Resources"])
+    identity = statements(template, IDENTITY_POLICY_TYPES)
+    assert identity, "the template has no identity policies to check"
+    for statement in identity:
+        where = f"{statement.policy_id}: {statement.body}"
+        assert statement.body["Effect"] == "Allow", where
+        assert not any("*" in action for action in statement.actions), where
+        assert "NotAction" not in statement.body and "NotResource" not in statement.body, where
+        assert all(referenced_resource(r) in own for r in statement.resources), where
+
+    for statement in statements(template, RESOURCE_POLICY_TYPES):
+        where = f"{statement.policy_id}: {statement.body}"
+        if statement.body["Effect"] == "Deny":
+            assert statement.body["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, where
+        elif statement.policy_type == "AWS::KMS::Key" and statement.actions == ["kms:*"]:
+            assert _is_account_root(statement.body["Principal"]), where
+        else:
+            assert list(statement.body["Principal"]) == ["Service"], where
+            assert not any("*" in action for action in statement.actions), where
+
+
+def _is_account_root(principal: dict) -> bool:
+    parts = principal.get("AWS", {}).get("Fn::Join", ["", []])[1]
+    return {"Ref": "AWS::AccountId"} in parts and parts[-1] == ":root"
+
+
+def masked(template: dict) -> dict:
+    """The template with asset hashes (which change with every edit of lambda_src/) masked."""
+    return json.loads(_ASSET_HASH.sub("<asset-hash>", json.dumps(template)))
+
+
+def assert_matches_snapshot(template: dict, name: str) -> None:
+    """Compare with tests/infrastructure/snapshots/<name>.json; UPDATE_SNAPSHOTS=1 rewrites it."""
+    path = SNAPSHOTS / f"{name}.json"
+    current = masked(template)
+    if UPDATE_SNAPSHOTS:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+    hint = "review the change, then regenerate with UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/infrastructure"
+    assert path.exists(), f"no snapshot snapshots/{path.name}: {hint}"
+    assert current == json.loads(path.read_text()), f"the template differs from snapshots/{path.name}: {hint}"
+
+
+def cfn_lint_findings(template: dict) -> list[str]:
+    """cfn-lint's errors and warnings (its default rules), in every region a studio may deploy to."""
+    return [str(match) for match in lint(json.dumps(template), config=ManualArgs(regions=list(REGIONS)))]

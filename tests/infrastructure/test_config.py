@@ -1,0 +1,239 @@
+"""The per-studio configuration: precedence, coercion of `-c` strings, and every rejection.
+
+Pure Python: no synthesis, so these run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stacks.config import (
+    FIELD_NAMES,
+    LOG_RETENTION_DAYS,
+    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+    PROJECT_ROOT,
+    ConfigError,
+    StudioConfig,
+    load_config,
+    project_context,
+)
+
+CDK_DEFAULTS = project_context()["studio"]
+
+
+def load(tmp_path=None, **context) -> StudioConfig:
+    return load_config({"studio": CDK_DEFAULTS, **context}, base_dir=tmp_path or PROJECT_ROOT)
+
+
+def write_config(tmp_path, values) -> str:
+    (tmp_path / "studio.json").write_text(json.dumps(values))
+    return "studio.json"
+
+
+def test_cdk_json_holds_every_key_with_the_documented_default():
+    assert CDK_DEFAULTS == {f.name: f.default for f in fields(StudioConfig)}
+
+
+def test_readme_configuration_section_documents_every_key():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme.split("<!-- section: configuration -->")[1].split("<!-- /section: configuration -->")[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
+    assert documented == set(FIELD_NAMES)
+
+
+def test_defaults_give_the_documented_table_names_and_a_derived_stack_name():
+    config = load()
+    assert (config.full_job_table_name, config.full_task_table_name) == (
+        "DeadlineJobNotifications",
+        "DeadlineTaskNotifications",
+    )
+    assert config.stack_name == "DeadlineNotifications-default"
+    assert config.tags == {"Application": "DeadlineNotifications", "Studio": "default"}
+
+
+def test_file_overrides_cdk_json_and_command_line_overrides_the_file(tmp_path):
+    path = write_config(tmp_path, {"studio_name": "file", "batch_size": 50, "max_concurrency": 20})
+    config = load(tmp_path, config=path, max_concurrency="30")
+    assert (config.studio_name, config.batch_size, config.max_concurrency) == ("file", 50, 30)
+    assert config.max_receive_count == CDK_DEFAULTS["max_receive_count"]
+
+
+def test_command_line_strings_are_coerced_to_each_fields_type():
+    config = load(sandbox="TRUE", customer_managed_key="false", batch_size="+20", alarm_email="ops@example.com")
+    assert config.sandbox is True and config.customer_managed_key is False
+    assert config.batch_size == 20
+    assert config.alarm_email == "ops@example.com"
+
+
+def test_an_empty_string_clears_an_optional_setting(tmp_path):
+    path = write_config(tmp_path, {"producer_role_name": "RcsRole"})
+    assert load(tmp_path, config=path, producer_role_name="").producer_role_name is None
+
+
+def test_prefix_applies_to_both_table_names():
+    config = load(table_name_prefix="Acme-", task_table_name="Tasks")
+    assert (config.full_job_table_name, config.full_task_table_name) == ("Acme-DeadlineJobNotifications", "Acme-Tasks")
+
+
+def test_cdk_feature_flags_and_cli_settings_are_not_ours_to_reject():
+    cdk_keys = {
+        "@aws-cdk/core:explicitStackTags": True,
+        "aws:cdk:version-reporting": True,
+        "aws:cdk:bundling-stacks": ["**"],
+        "acknowledged-issue-numbers": [1234],
+    }
+    assert load(**cdk_keys) == load()
+
+
+@pytest.mark.parametrize("name", ["example", "example-sandbox"])
+def test_example_studios_are_valid(name):
+    assert load(config=f"studios/{name}.json").studio_name == name
+
+
+# One value each key rejects, with the words its message must contain.
+BAD_VALUES = {
+    "studio_name": ("9lives", "starting with a letter"),
+    "sandbox": ("maybe", "true or false"),
+    "table_name_prefix": ("acme corp", "letters, digits"),
+    "job_table_name": ("ab", "3-255"),
+    "task_table_name": ("a/b", "3-255"),
+    "customer_managed_key": ("1", "true or false"),
+    "max_receive_count": ("0", "from 1 to 1000"),
+    "queue_retention_days": ("15", "from 1 to 14"),
+    "dlq_retention_days": ("0", "from 1 to 14"),
+    "function_timeout_seconds": ("901", "from 1 to 900"),
+    "function_memory_mb": ("64", "from 128 to 10240"),
+    "batch_size": ("10001", "from 1 to 10000"),
+    "max_batching_window_seconds": ("301", "from 0 to 300"),
+    "max_concurrency": ("1", "from 2 to 1000"),
+    "log_retention_days": ("2", "retention periods: 1, 3, 5"),
+    "oldest_message_age_alarm_seconds": ("59", "from 60 to 1209600"),
+    "alarm_email": ("ops-at-example.com", "an e-mail address"),
+    "producer_role_name": ("role/with/path", "an IAM role name"),
+    "metrics_namespace": ("AWS/Lambda", "not starting with 'AWS/'"),
+}
+
+
+def test_every_key_has_a_rejected_value():
+    assert set(BAD_VALUES) == set(FIELD_NAMES)
+
+
+@pytest.mark.parametrize("key", sorted(BAD_VALUES))
+def test_a_bad_value_is_rejected_naming_key_value_and_what_is_allowed(key):
+    value, allowed = BAD_VALUES[key]
+    with pytest.raises(ConfigError) as raised:
+        load(**{key: value})
+    problem = next(line for line in str(raised.value).splitlines() if f"{key}=" in line)
+    assert value in problem and allowed in problem
+
+
+@pytest.mark.parametrize(
+    "key, value, allowed",
+    [
+        ("batch_size", "1.5", "a whole number"),
+        ("batch_size", 2.0, "a whole number"),
+        ("sandbox", 1, "true or false"),
+        ("studio_name", 7, "a string"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_rejected(key, value, allowed):
+    with pytest.raises(ConfigError, match=rf"{key}={re.escape(repr(value))} is not allowed; allowed: {allowed}"):
+        load(**{key: value})
+
+
+def test_a_typed_constructor_argument_of_the_wrong_type_is_rejected():
+    with pytest.raises(ConfigError, match=r"batch_size=True is not allowed"):
+        StudioConfig(batch_size=True)
+
+
+def test_unknown_keys_are_rejected_in_every_layer_at_once(tmp_path):
+    path = write_config(tmp_path, {"batchsize": 10})
+    with pytest.raises(ConfigError) as raised:
+        load_config({"studio": {**CDK_DEFAULTS, "studio-name": "x"}, "config": path, "max_concurency": "5"}, tmp_path)
+    message = str(raised.value)
+    assert "cdk.json context 'studio': unknown key 'studio-name'" in message
+    assert "config file studio.json: unknown key 'batchsize'" in message
+    assert "context (-c): unknown key 'max_concurency'" in message
+    assert "known keys: studio_name, sandbox" in message
+
+
+def test_every_bad_value_is_reported_together():
+    with pytest.raises(ConfigError) as raised:
+        load(batch_size="0", max_concurrency="0")
+    assert "batch_size=0" in str(raised.value) and "max_concurrency=0" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        (
+            {"batch_size": "11", "max_batching_window_seconds": "0"},
+            "max_batching_window_seconds=0 is not allowed; allowed: at least 1 when batch_size (11) is above 10",
+        ),
+        (
+            {"queue_retention_days": "7", "dlq_retention_days": "6"},
+            "dlq_retention_days=6 is not allowed; allowed: at least queue_retention_days (7)",
+        ),
+        (
+            {"queue_retention_days": "1", "oldest_message_age_alarm_seconds": "86400"},
+            "oldest_message_age_alarm_seconds=86400 is not allowed; allowed: less than queue_retention_days (1)",
+        ),
+        (
+            {"table_name_prefix": "p" * 64, "job_table_name": "j" * 200},
+            "job_table_name='" + "p" * 64 + "j" * 200 + "' is not allowed",
+        ),
+        (
+            {"job_table_name": "Same", "task_table_name": "Same"},
+            "task_table_name='Same' is not allowed; allowed: a name different from job_table_name",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_are_rejected(context, message):
+    with pytest.raises(ConfigError) as raised:
+        load(**context)
+    assert message in str(raised.value)
+
+
+def test_ten_messages_need_no_batching_window():
+    assert load(batch_size="10", max_batching_window_seconds="0").batch_size == 10
+
+
+@pytest.mark.parametrize(
+    "value, allowed",
+    [
+        ("missing.json", "a readable JSON file"),
+        ("broken.json", "a valid JSON file"),
+        ("list.json", "a JSON file holding one object"),
+        ("", "the path of a JSON file"),
+    ],
+)
+def test_a_bad_config_file_is_rejected(tmp_path, value, allowed):
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(ConfigError, match=rf"config='{value}' is not allowed; allowed: {allowed}"):
+        load(tmp_path, config=value)
+
+
+def test_defaults_that_are_not_an_object_are_rejected():
+    with pytest.raises(ConfigError, match=r"studio='acme' is not allowed; allowed: a JSON object"):
+        load_config({"studio": "acme"})
+
+
+def test_log_retention_accepts_every_cloudwatch_period():
+    assert [load(log_retention_days=str(days)).log_retention_days for days in LOG_RETENTION_DAYS] == list(
+        LOG_RETENTION_DAYS
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(timeout=st.integers(1, 900), window=st.integers(0, 300))
+def test_visibility_timeout_is_six_function_timeouts_plus_the_window_and_within_sqs_limits(timeout, window):
+    config = StudioConfig(function_timeout_seconds=timeout, max_batching_window_seconds=window, batch_size=10)
+    assert config.queue_visibility_timeout_seconds == 6 * timeout + window
+    assert config.queue_visibility_timeout_seconds <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS

@@ -1,0 +1,221 @@
+"""The two example studios (studios/*.json) synthesized side by side in one app.
+
+Between them they switch on every option: a customer managed key, alarm e-mails, a producer
+role, a sandbox, and non-default sizes and timeouts. One synthesis for the module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from local_pipeline.spec import PipelineSpec
+from stacks.config import StudioConfig, load_config, project_context
+from stacks.pipeline_stack import DeadlineNotificationsStack
+from stacks.synth import add_compliance_checks, in_process_app
+from tests.infrastructure.template_tools import (
+    assert_least_privilege,
+    assert_matches_snapshot,
+    cfn_lint_findings,
+    only,
+    permissions_by_resource,
+    resources,
+)
+
+PRODUCTION, SANDBOX = "example", "example-sandbox"
+# Properties that give a resource a name of its own, unique in an account or region.
+NAME_PROPERTIES = (
+    "TableName",
+    "QueueName",
+    "DashboardName",
+    "TopicName",
+    "ManagedPolicyName",
+    "RoleName",
+    "FunctionName",
+    "LogGroupName",
+    "AlarmName",
+    "AliasName",
+)
+
+
+@dataclass(frozen=True)
+class Studio:
+    config: StudioConfig
+    template: dict
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory) -> tuple[dict[str, Studio], dict]:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = in_process_app(None, str(outdir))
+    add_compliance_checks(app)
+    configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX)}
+    stacks = {name: DeadlineNotificationsStack(app, config.stack_name, config=config) for name, config in configs.items()}
+    assembly = app.synth()  # raises if cdk-nag finds anything unacknowledged
+    studios = {
+        name: Studio(configs[name], assembly.get_stack_artifact(stack.artifact_id).template)
+        for name, stack in stacks.items()
+    }
+    return studios, json.loads((outdir / "validation-report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def studios(synthesized) -> dict[str, Studio]:
+    return synthesized[0]
+
+
+@pytest.fixture(scope="module")
+def production(studios) -> dict:
+    return studios[PRODUCTION].template
+
+
+@pytest.fixture(scope="module")
+def sandbox(studios) -> dict:
+    return studios[SANDBOX].template
+
+
+def physical_names(template: dict) -> set[str]:
+    """Every name a resource is given (joins rendered, pseudo parameters as ${...}).
+
+    A bare reference (an event source mapping's FunctionName) names another resource.
+    """
+
+    def render(value) -> str:
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            return "${%s}" % value["Ref"]
+        return "".join(render(part) for part in value["Fn::Join"][1])
+
+    return {
+        render(value)
+        for resource in template["Resources"].values()
+        for name in NAME_PROPERTIES
+        if (value := resource.get("Properties", {}).get(name)) is not None and "Ref" not in value
+    }
+
+
+def test_two_studios_fit_one_account_without_a_name_clash(studios):
+    production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
+    assert len(production) == len(sandbox) == 5  # two tables, two queues, the dashboard
+    assert not production & sandbox
+    assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
+
+
+def test_each_studio_gets_its_own_table_names_and_sizes(studios):
+    for studio in studios.values():
+        spec = PipelineSpec.from_template(studio.template)
+        config = studio.config
+        assert (spec.job_table.name, spec.task_table.name) == (config.full_job_table_name, config.full_task_table_name)
+        assert (spec.batch_size, spec.max_batching_window_seconds, spec.max_concurrency) == (
+            config.batch_size,
+            config.max_batching_window_seconds,
+            config.max_concurrency,
+        )
+        _, function = only(studio.template, "AWS::Lambda::Function")
+        assert (function["Timeout"], function["MemorySize"]) == (
+            config.function_timeout_seconds,
+            config.function_memory_mb,
+        )
+        assert only(studio.template, "AWS::Logs::LogGroup")[1]["RetentionInDays"] == config.log_retention_days
+    assert studios[PRODUCTION].config.full_job_table_name == "Example-DeadlineJobNotifications"
+
+
+@pytest.mark.parametrize("name, expected", [(PRODUCTION, 6 * 60 + 10), (SANDBOX, 6 * 15)])
+def test_visibility_timeout_follows_each_studios_function_timeout(studios, name, expected):
+    template = studios[name].template
+    _, function = only(template, "AWS::Lambda::Function")
+    visibility = template["Resources"]["NotificationQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility == expected >= 6 * function["Timeout"]
+
+
+def test_customer_managed_key_with_rotation_encrypts_both_queues(production):
+    keys = {
+        logical_id: key["Properties"]
+        for logical_id, key in resources(production, "AWS::KMS::Key").items()
+        if "Queues" in logical_id
+    }
+    ((key_id, key),) = keys.items()
+    assert key["EnableKeyRotation"] is True
+    for queue_id in ("NotificationQueue", "NotificationDeadLetterQueue"):
+        queue = production["Resources"][queue_id]["Properties"]
+        assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert "SqsManagedSseEnabled" not in queue
+
+
+def queue_key_id(template: dict) -> str:
+    return template["Resources"]["NotificationQueue"]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+
+
+def test_processor_may_only_decrypt_with_the_queue_key(production):
+    policy_id, _ = only(production, "AWS::IAM::Policy")
+    allowed = permissions_by_resource(production, policy_id)
+    assert allowed[queue_key_id(production)] == {"kms:Decrypt"}
+    assert allowed["NotificationQueue"] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+
+
+def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(production):
+    policy_id, policy = only(production, "AWS::IAM::ManagedPolicy")
+    assert permissions_by_resource(production, policy_id) == {
+        "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"},
+        queue_key_id(production): {"kms:GenerateDataKey", "kms:Decrypt"},
+    }
+    assert policy["Roles"] == ["DeadlineRemoteConnectionServer"]
+
+
+def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
+    topic_id, topic = only(production, "AWS::SNS::Topic")
+    topic_key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    topic_key = production["Resources"][topic_key_id]["Properties"]
+    assert topic_key["EnableKeyRotation"] is True
+    cloudwatch = [s for s in topic_key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert [s["Action"] for s in cloudwatch] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+
+    _, topic_policy = only(production, "AWS::SNS::TopicPolicy")
+    (statement,) = topic_policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    _, subscription = only(production, "AWS::SNS::Subscription")
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
+    alarms = resources(production, "AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == 4
+    assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for alarm in alarms)
+    age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
+    assert [a["Threshold"] for a in age] == [900]
+
+
+def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(production, sandbox):
+    stateful = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::KMS::Key")
+    for template, policy, protected in ((sandbox, "Delete", False), (production, "Retain", True)):
+        kept = [r for r in template["Resources"].values() if r["Type"] in stateful]
+        assert kept and all(r["DeletionPolicy"] == r["UpdateReplacePolicy"] == policy for r in kept)
+        tables = resources(template, "AWS::DynamoDB::Table").values()
+        assert [t["Properties"]["DeletionProtectionEnabled"] for t in tables] == [protected, protected]
+
+
+def test_sandbox_has_no_key_topic_or_producer_role(sandbox):
+    assert not resources(sandbox, "AWS::KMS::Key")
+    assert not resources(sandbox, "AWS::SNS::Topic")
+    assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
+
+
+@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
+def test_every_iam_statement_is_least_privilege(studios, name):
+    assert_least_privilege(studios[name].template)
+
+
+def test_cdk_nag_reports_nothing_unacknowledged(synthesized):
+    _, report = synthesized
+    assert [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])] == []
+
+
+@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
+def test_cfn_lint_reports_nothing(studios, name):
+    assert cfn_lint_findings(studios[name].template) == []
+
+
+def test_template_with_every_option_matches_the_reviewed_snapshot(production):
+    assert_matches_snapshot(production, "DeadlineNotifications-example")

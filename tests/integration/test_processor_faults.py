@@ -1,0 +1,177 @@
+"""DynamoDB errors that outlast the retries fail exactly the records of the keys they hit.
+
+Errors are injected with a botocore `before-send` hook on the processor's client: the
+request is answered with DynamoDB's error response (or a timeout) instead of being sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
+from notification_processor.notifications import TASK, parse_record
+from tests.unit.processor_support import (
+    failed_ids,
+    log_lines,
+    logged_processor,
+    newest_items,
+    processor_client,
+    sqs_event,
+    sqs_record,
+    stored_items,
+    task_body,
+)
+
+T0 = 1597352219_1013786
+THROTTLED = (400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+INTERNAL_ERROR = (500, "InternalServerError", "Internal server error")
+
+
+class _Body:
+    def __init__(self, content: bytes):
+        self._content = content
+
+    def stream(self, **_):
+        yield self._content
+
+
+class FaultyKeys:
+    """A before-send hook: PutItems for the chosen task keys get `fault` instead of DynamoDB's answer.
+
+    `fault` is (status, error code, message), or an exception to raise (as a timeout does);
+    `failures` is how many attempts per key fail before DynamoDB answers (None: all of them).
+    """
+
+    def __init__(self, client, keys: set[tuple], fault, failures: int | None = None):
+        self.keys = keys
+        self.fault = fault
+        self.failures = failures
+        self.attempts: Counter = Counter()
+        self._lock = threading.Lock()
+        client.meta.events.register("before-send.dynamodb.PutItem", self)
+
+    def __call__(self, request, **_):
+        item = json.loads(request.body)["Item"]
+        key = (item["job_id"]["S"], int(item["task_id"]["N"]))
+        if key not in self.keys:
+            return None
+        with self._lock:
+            self.attempts[key] += 1
+            if self.failures is not None and self.attempts[key] > self.failures:
+                return None
+        if isinstance(self.fault, Exception):
+            raise self.fault
+        status, code, message = self.fault
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
+        headers = {"x-amzn-RequestId": "injected", "Content-Type": "application/x-amz-json-1.0"}
+        return AWSResponse(request.url, status, headers, _Body(body.encode()))
+
+
+def stream(template: dict) -> list[dict]:
+    """Tasks 0-3 of one job, each Started then Stopped, plus a duplicate of task 1's Stopped."""
+    records = []
+    for task in range(4):
+        records.append(sqs_record(task_body(template, "job", task, T0 + task, "Rendering")))
+        records.append(sqs_record(task_body(template, "job", task, T0 + 100 + task, "Completed")))
+    return records + [records[3]]
+
+
+def of_tasks(records: list[dict], tasks: set[int]) -> list[str]:
+    """The message ids of these tasks' records, each once, in batch order."""
+    return list(dict.fromkeys(record["messageId"] for record in records if parse_record(record).key[1] in tasks))
+
+
+@pytest.mark.parametrize(
+    "fault, client_options",
+    [
+        # Throttling backs off for seconds: one attempt keeps the test fast, the outcome is the same.
+        pytest.param(THROTTLED, {"retries": {"mode": "standard", "total_max_attempts": 1}}, id="throttling"),
+        pytest.param(INTERNAL_ERROR, {}, id="5xx"),
+        pytest.param(ReadTimeoutError(endpoint_url="dynamodb"), {}, id="timeout"),
+    ],
+)
+def test_errors_fail_exactly_the_records_of_their_keys_and_redelivery_converges(
+    dynamodb_local, local_tables, documented_task_message, fault, client_options
+):
+    client = processor_client(dynamodb_local, **client_options)
+    processor, log = logged_processor(client, local_tables)
+    faults = FaultyKeys(client, {("job", 1), ("job", 2)}, fault)
+    records = stream(documented_task_message)
+
+    response = processor.handle(sqs_event(records))
+
+    # Every record of a failed key, the superseded ones too: nothing is deleted until its newest is stored.
+    assert failed_ids(response) == of_tasks(records, {1, 2})
+    assert set(stored_items(local_tables)) == {(TASK, ("job", 0)), (TASK, ("job", 3))}
+    attempts = client.meta.config.retries["total_max_attempts"]
+    assert faults.attempts == {("job", 1): attempts, ("job", 2): attempts}  # one write per key, retried
+    failures = log_lines(log, "write_failed")
+    assert sorted(line["key"] for line in failures) == [["job", 1], ["job", 2]]
+    assert log_lines(log, "batch_processed")[0]["Failed"] == 5
+
+    faults.keys.clear()
+    redelivered = [record for record in records if record["messageId"] in failed_ids(response)]
+    assert failed_ids(processor.handle(sqs_event(redelivered))) == []
+    assert stored_items(local_tables) == newest_items(records)
+
+
+def test_a_transient_error_is_retried_and_stored(dynamodb_local, local_tables, documented_task_message):
+    client = processor_client(dynamodb_local)
+    processor, _ = logged_processor(client, local_tables)
+    faults = FaultyKeys(client, {("job", 0)}, INTERNAL_ERROR, failures=2)
+    records = stream(documented_task_message)
+
+    assert failed_ids(processor.handle(sqs_event(records))) == []
+    assert faults.attempts[("job", 0)] == 3
+    assert stored_items(local_tables) == newest_items(records)
+
+
+def test_an_all_failed_batch_returns_every_message(dynamodb_local, local_tables, documented_task_message):
+    client = processor_client(dynamodb_local)
+    processor, _ = logged_processor(client, local_tables)
+    FaultyKeys(client, {("job", task) for task in range(4)}, INTERNAL_ERROR)
+    records = stream(documented_task_message)
+
+    assert failed_ids(processor.handle(sqs_event(records))) == of_tasks(records, set(range(4)))
+
+
+class NearTimeout:
+    """A Lambda context with `seconds` left before the function times out."""
+
+    aws_request_id = "request-1"
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+def test_a_write_unanswered_near_the_function_timeout_fails_its_key_and_the_batch_returns(
+    dynamodb_local, local_tables, documented_task_message
+):
+    client = processor_client(dynamodb_local)
+    processor, log = logged_processor(client, local_tables)
+    answer = threading.Event()
+
+    def hang_task_2(request, **_):
+        if json.loads(request.body)["Item"]["task_id"] == {"N": "2"}:
+            answer.wait()
+
+    client.meta.events.register("before-send.dynamodb.PutItem", hang_task_2)
+    records = stream(documented_task_message)
+    try:
+        response = processor.handle(sqs_event(records), NearTimeout(seconds=1.5))
+    finally:
+        answer.set()
+
+    assert failed_ids(response) == of_tasks(records, {2})
+    assert {key for _, key in stored_items(local_tables)} >= {("job", 0), ("job", 1), ("job", 3)}
+    (failure,) = log_lines(log, "write_failed")
+    assert "timeout" in failure["error"]
+    assert log_lines(log, "batch_processed")[0]["requestId"] == "request-1"
