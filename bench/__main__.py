@@ -5,38 +5,27 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from bench import coldstart, dev_loop, results, throughput
+from bench import report, results
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-suite", action="store_true", help="do not time the test suite (it takes minutes)")
-    parser.add_argument("--seed", type=int, default=throughput.SEED)
-    parser.add_argument("--jobs", type=int, default=throughput.DEFAULT_JOBS)
-    parser.add_argument("--tasks-per-job", type=int, default=throughput.DEFAULT_TASKS_PER_JOB)
-    parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import (default 7)")
+    parser = results.argument_parser("bench", __doc__)
+    for _, _, benchmark in report.BENCHMARKS:
+        benchmark.add_arguments(parser)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-
-    print("== throughput, DynamoDB cost and correctness ==", flush=True)
-    flow = throughput.measure(args.seed, args.jobs, args.tasks_per_job)
-    print(throughput.runs_table(flow), throughput.costs_table(flow), sep="\n\n")
-
-    print("\n== cold start ==", flush=True)
-    imports = coldstart.measure(args.import_runs)
-    print(coldstart.table(imports))
-
-    print("\n== synthesis and test suite ==", flush=True)
-    loop = dev_loop.measure(suite=not args.skip_suite)
-    print(dev_loop.table(loop))
-
-    for name, measured in (("throughput", flow), ("coldstart", imports), ("dev_loop", loop)):
+    every_target = []
+    for name, title, benchmark in report.BENCHMARKS:
+        print(f"== {title} ==", flush=True)
+        measured = benchmark.measure_from(args)
+        print(benchmark.text(measured) + "\n", flush=True)
         results.write(name, measured)
-    every_target = throughput.targets(flow) + coldstart.targets(imports) + dev_loop.targets(loop)
-    print(f"\n== targets (bench took {time.perf_counter() - started:.0f} s; results in bench/results/) ==")
+        every_target += benchmark.targets(measured)
+    report_path = report.write_from_saved()
+    print(f"== targets (bench took {time.perf_counter() - started:.0f} s; "
+          f"results and the README's tables ({report_path.name}) in bench/results/) ==")
     results.print_targets(every_target)
 
 

@@ -27,19 +27,9 @@ import logging
 from decimal import Decimal
 
 from boto3.dynamodb.types import TypeSerializer
+from notification_processor.attributes import KEY_MAPPING  # the documented example's, verbatim
 
 BATCH_WRITE_LIMIT = 25
-# The documented example's mapping of message keys to item attribute names.
-ATTRIBUTE_NAMES = {
-    "TaskDetails": "task_details",
-    "JobDetails": "job_details",
-    "NotificationInfo": "notification_info",
-    "WorkerInfo": "worker_info",
-    "AWSInfo": "aws_info",
-    "PROTOCOL": "protocol_version",
-    "Timestamp": "timestamp",
-    "Source": "source",
-}
 
 logger = logging.getLogger(__name__)
 _serializer = TypeSerializer()
@@ -52,7 +42,7 @@ def _as_decimal(number) -> Decimal:
 def _as_item_map(message: dict) -> dict:
     item = {}
     for key, value in message.items():
-        name = ATTRIBUTE_NAMES.get(key, key)
+        name = KEY_MAPPING.get(key, key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             item[name] = _as_decimal(value)
         elif value == "":

@@ -4,7 +4,7 @@ Each measurement is a fresh interpreter with `-X importtime`; the figure is the
 cumulative import time of the named module. Runs alternate between the two imports
 so that machine noise hits both alike; medians are reported.
 
-    .venv/bin/python -m bench.coldstart [--runs 7]
+    .venv/bin/python -m bench.coldstart [--import-runs 7]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def measure(runs: int = 7) -> dict:
     }
 
 
-def table(measured: dict) -> str:
+def text(measured: dict, markdown: bool = False) -> str:
     if "skipped" in measured:
         return f"cold start: skipped ({measured['skipped']})"
     return results.format_table(
@@ -78,6 +78,7 @@ def table(measured: dict) -> str:
             ["overhead (difference of the medians)", f"{measured['overhead_ms']:.1f}"],
             ["overhead within one import (cross-check)", f"{measured['median_overhead_within_one_import_ms']:.1f}"],
         ],
+        markdown,
     )
 
 
@@ -88,16 +89,13 @@ def targets(measured: dict) -> list[results.Target]:
     return [results.Target("import overhead over boto3 <= 30 ms", overhead <= TARGET_OVERHEAD_MS, f"{overhead:.1f} ms")]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per import (default 7)")
-    args = parser.parse_args(argv)
-    measured = measure(args.runs)
-    print(table(measured))
-    results.write("coldstart", measured)
-    results.print_targets(targets(measured))
-    return measured
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import (default 7)")
+
+
+def measure_from(args: argparse.Namespace) -> dict:
+    return measure(args.import_runs)
 
 
 if __name__ == "__main__":
-    main()
+    results.run_alone("coldstart", sys.modules[__name__])

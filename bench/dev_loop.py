@@ -7,7 +7,7 @@
 - `.venv/bin/pytest -q`, wall time, against the issue's 3-minute target (skip with
   --skip-suite: it takes minutes).
 
-    .venv/bin/python -m bench.dev_loop [--runs 1] [--skip-suite]
+    .venv/bin/python -m bench.dev_loop [--synth-runs 1] [--skip-suite]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def measure(runs: int = 1, suite: bool = True) -> dict:
     }
 
 
-def table(measured: dict) -> str:
+def text(measured: dict, markdown: bool = False) -> str:
     synth, in_process, suite = measured["cdk_synth"], measured["in_process_synthesis"], measured["test_suite"]
     rows = [
         ["npx cdk synth --quiet (wall)", synth.get("skipped") or f"{synth['median_seconds']:.1f} s"],
@@ -99,7 +99,7 @@ def table(measured: dict) -> str:
         ["synthesize_template(): synthesize", in_process.get("skipped") or f"{in_process['median_synthesize_seconds']:.1f} s"],
         [".venv/bin/pytest -q (wall)", suite.get("skipped") or f"{suite['seconds']:.0f} s ({suite['summary']})"],
     ]
-    return results.format_table(["step", "time"], rows)
+    return results.format_table(["step", "time"], rows, markdown)
 
 
 def targets(measured: dict) -> list[results.Target]:
@@ -111,17 +111,14 @@ def targets(measured: dict) -> list[results.Target]:
     return [results.Target(name, passed, f"{suite['seconds']:.0f} s, exit code {suite['exit_code']}")]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.dev_loop", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=1, help="synthesis runs of each kind (default 1)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--synth-runs", type=int, default=1, help="synthesis runs of each kind (default 1)")
     parser.add_argument("--skip-suite", action="store_true", help="do not time the test suite (it takes minutes)")
-    args = parser.parse_args(argv)
-    measured = measure(args.runs, suite=not args.skip_suite)
-    print(table(measured))
-    results.write("dev_loop", measured)
-    results.print_targets(targets(measured))
-    return measured
+
+
+def measure_from(args: argparse.Namespace) -> dict:
+    return measure(args.synth_runs, suite=not args.skip_suite)
 
 
 if __name__ == "__main__":
-    main()
+    results.run_alone("dev_loop", sys.modules[__name__])

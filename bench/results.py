@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -22,8 +23,13 @@ def write(name: str, data: dict) -> Path:
     return path
 
 
-def format_table(header: list[str], rows: list[list]) -> str:
+def format_table(header: list[str], rows: list[list], markdown: bool = False) -> str:
+    """Aligned columns for the terminal, or a Markdown table for the README."""
     cells = [header] + [[str(cell) for cell in row] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in cells]
+        lines.insert(1, "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(header))) + "|")
+        return "\n".join(lines)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                        for i, (cell, width) in enumerate(zip(row, widths))) for row in cells]
@@ -48,5 +54,27 @@ class Target:
         return {True: "PASS", False: "MISS", None: "SKIPPED"}[self.passed]
 
 
+def targets_table(targets: list[Target], markdown: bool = False) -> str:
+    return format_table(["target", "result", "measured"], [[t.name, t.verdict, t.detail] for t in targets], markdown)
+
+
 def print_targets(targets: list[Target]) -> None:
-    print(format_table(["target", "result", "measured"], [[t.name, t.verdict, t.detail] for t in targets]))
+    print(targets_table(targets))
+
+
+def argument_parser(module: str, doc: str) -> argparse.ArgumentParser:
+    """The command line of `python -m <module>`, described by the first paragraph of its doc."""
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+
+
+def run_alone(name: str, benchmark) -> None:
+    """`python -m bench.<name>`: measure, print the tables, save the results, print the targets.
+
+    `benchmark` is the module, with add_arguments, measure_from, text and targets.
+    """
+    parser = argument_parser(f"bench.{name}", benchmark.__doc__)
+    benchmark.add_arguments(parser)
+    measured = benchmark.measure_from(parser.parse_args())
+    print(benchmark.text(measured))
+    write(name, measured)
+    print_targets(benchmark.targets(measured))

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from notification_processor import CLIENT_OPTIONS, BatchProcessor
 
 from bench import lambda_logs
 from bench.baseline import DocumentedExampleBaseline
 from bench.deployment import Deployment
-from local_pipeline.engines import REPO_ROOT
-
-# The processor's code root, as on Lambda (its modules import each other from there).
-if str(REPO_ROOT / "lambda_src") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "lambda_src"))
-
-from notification_processor import CLIENT_OPTIONS, BatchProcessor  # noqa: E402
 
 OURS = "ours"
 BASELINE = "baseline"

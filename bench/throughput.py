@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import sys
 from dataclasses import asdict, dataclass
 
 from bench import costmodel, lambda_logs, results
@@ -200,43 +201,58 @@ def cost_rows(runs: list[dict], deployment: Deployment, library_debug: dict) -> 
     return rows
 
 
-def runs_table(measured: dict) -> str:
+def runs_table(measured: dict, markdown: bool = False) -> str:
+    """One row per configuration; each cell is "ours / baseline" (ratio ours/baseline where it says x)."""
     rows = []
     for run in measured["runs"]:
-        for side in (OURS, BASELINE):
-            r, c = run[side], run[side]["correctness"]
-            rows.append([
-                run["stream"], run["batch_size"], run["latency_ms"], side,
-                f"{r['good_per_handler_second']:.0f}", f"{r['requests_per_notification']:.3f}",
-                f"{r['wcu_per_notification']:.3f}", _number(r["wcu_per_stored_item"]),
-                c["correct"], c["stale"], c["missing"], c["wrong"], c["lost"],
-                f"{c['bad_messages_dead_lettered']}/{c['bad_messages']}", f"{r['handler_seconds']:.2f}",
-            ])
-        rows.append(["", "", "", "ours/baseline"] + [_times(run["ratios"][figure]) for figure in RATIO_FIGURES]
-                    + [""] * 7)
+        ours_run, baseline_run, ratios = run[OURS], run[BASELINE], run["ratios"]
+
+        def pair(figure: str, digits: int) -> str:
+            return f"{_number(ours_run[figure], digits)} / {_number(baseline_run[figure], digits)}"
+
+        def not_newest(side: dict) -> str:
+            c = side["correctness"]
+            return f"{c['stale']}+{c['missing'] + c['wrong']}"
+
+        def correctness(figure: str) -> str:
+            return f"{ours_run['correctness'][figure]} / {baseline_run['correctness'][figure]}"
+
+        rows.append([
+            run["stream"], run["batch_size"], run["latency_ms"],
+            f"{pair('good_per_handler_second', 0)} ({_times(ratios['good_per_handler_second'])})",
+            f"{pair('requests_per_notification', 2)}",
+            f"{pair('wcu_per_notification', 2)}",
+            f"{pair('wcu_per_stored_item', 2)} ({_times(ratios['wcu_per_stored_item'])})",
+            f"{not_newest(ours_run)} / {not_newest(baseline_run)} of {ours_run['correctness']['keys']}",
+            correctness("lost"),
+            f"{correctness('bad_messages_dead_lettered')} of {run[OURS]['correctness']['bad_messages']}",
+        ])
     return results.format_table(
-        ["stream", "batch", "ms", "side", "good/handler-s", "requests/good", "WCU/good", "WCU/stored",
-         "correct", "stale", "missing", "wrong", "lost", "bad->DLQ", "handler s"],
-        rows,
-    )
+        ["stream", "batch", "ms", "good/handler-s", "requests/good", "WCU/good", "WCU/stored",
+         "keys stale+missing", "good lost", "bad to DLQ"],
+        rows, markdown)
 
 
-def _number(figure: float | None) -> str:
-    return "n/a" if figure is None else f"{figure:.3f}"
+def _number(figure: float | None, digits: int) -> str:
+    return "n/a" if figure is None else f"{figure:.{digits}f}"
 
 
-def costs_table(measured: dict) -> str:
+def costs_table(measured: dict, markdown: bool = False) -> str:
     rows = []
     for row in measured["costs_per_million"]:
         for side in (OURS, BASELINE, "baseline_with_library_debug"):
             c = row[side]
             rows.append([row["stream"], row["batch_size"], side] + [f"{c[k]:.3f}" for k in (
                 "sqs", "lambda_requests", "lambda_duration", "dynamodb_writes", "cloudwatch_logs", "total")])
+    return results.format_table(
+        ["stream", "batch", "side", "SQS", "Lambda requests", "Lambda GB-s", "DynamoDB writes", "Logs", "total"],
+        rows, markdown)
+
+
+def costs_title(measured: dict) -> str:
     deployment = measured["deployment"]
-    title = (f"USD per million good notifications, {COST_LATENCY_MS} ms modeled latency, "
-             f"Lambda at {deployment['memory_mb']} MB {deployment['architecture']} for both sides")
-    return title + "\n" + results.format_table(
-        ["stream", "batch", "side", "SQS", "Lambda req", "Lambda GB-s", "DynamoDB", "Logs", "total"], rows)
+    return (f"USD per million good notifications ({COST_LATENCY_MS} ms modeled latency; Lambda at "
+            f"{deployment['memory_mb']} MB {deployment['architecture']} for both sides)")
 
 
 def targets(measured: dict) -> list[results.Target]:
@@ -264,20 +280,27 @@ def targets(measured: dict) -> list[results.Target]:
     return found
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS)
-    parser.add_argument("--tasks-per-job", type=int, default=DEFAULT_TASKS_PER_JOB)
-    args = parser.parse_args(argv)
-    measured = measure(args.seed, args.jobs, args.tasks_per_job)
-    print(runs_table(measured))
-    print()
-    print(costs_table(measured))
-    results.write("throughput", measured)
-    results.print_targets(targets(measured))
-    return measured
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=SEED, help=f"traffic generator seed (default {SEED})")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"jobs in the farm (default {DEFAULT_JOBS})")
+    parser.add_argument("--tasks-per-job", type=int, default=DEFAULT_TASKS_PER_JOB,
+                        help=f"mean tasks per job (default {DEFAULT_TASKS_PER_JOB})")
+
+
+def measure_from(args: argparse.Namespace) -> dict:
+    return measure(args.seed, args.jobs, args.tasks_per_job)
+
+
+def text(measured: dict, markdown: bool = False) -> str:
+    settings = measured["settings"]
+    return "\n\n".join([
+        f"{settings['jobs']} jobs x {settings['tasks_per_job']} tasks (seed {settings['seed']}); "
+        "each cell ours / baseline, (ratio ours/baseline):",
+        runs_table(measured, markdown),
+        costs_title(measured) + ":",
+        costs_table(measured, markdown),
+    ])
 
 
 if __name__ == "__main__":
-    main()
+    results.run_alone("throughput", sys.modules[__name__])

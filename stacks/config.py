@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping, get_type_hints
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_KEY = "studio"
 CONFIG_FILE_KEY = "config"
-# Context keys the CDK CLI itself passes that contain no ":".
-CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
+# Context keys of the CDK CLI's own that contain no ":" (`cdk acknowledge`, the telemetry opt-out).
+CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
 
 # Values CloudWatch Logs accepts for a log group's retention, in days.
 LOG_RETENTION_DAYS = (

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from typing import Any, Mapping
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import load_config, project_context
+from stacks.config import ConfigError, load_config, project_context
 from stacks.pipeline_stack import DeadlineNotificationsStack
 
 
@@ -27,7 +28,10 @@ def build_pipeline(app: App) -> DeadlineNotificationsStack:
 def main() -> None:
     """app.py's entry point: the CDK CLI passes context and output folder through the environment."""
     app = App()
-    build_pipeline(app)
+    try:
+        build_pipeline(app)
+    except ConfigError as error:
+        sys.exit(f"{error}\n(see README, section Configuration)")  # a traceback would bury it
     app.synth()
 
 

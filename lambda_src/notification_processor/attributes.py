@@ -28,8 +28,6 @@ MAX_NUMBER_DIGITS = 38
 # Magnitudes DynamoDB stores: 1E-130 up to 9.9999999999999999999999999999999999999E+125.
 MIN_ADJUSTED_EXPONENT = -130
 MAX_ADJUSTED_EXPONENT = 125
-
-
 MAX_PATH_IN_REASON = 120
 
 
@@ -101,10 +99,7 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
 
 
 def item_size(item: dict) -> int:
-    """An upper bound of the bytes DynamoDB counts for `item` against its 400 KB limit.
-
-    Lower than the length of the item's JSON, whatever the item.
-    """
+    """An upper bound of the bytes DynamoDB counts for `item` against its 400 KB limit."""
     return sum(len(name.encode()) + value_size(value) for name, value in item.items())
 
 

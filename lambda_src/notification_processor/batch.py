@@ -22,6 +22,7 @@ DEFAULT_METRICS_NAMESPACE = "DeadlineNotifications"
 LOCAL_FUNCTION_NAME = "local"
 # Time kept back from the function's timeout to report on writes that are still running.
 DEADLINE_MARGIN_SECONDS = 1.0
+_TIMED_OUT = WriteResult(Outcome.FAILED, "no answer before the function's timeout")
 
 
 class BatchProcessor:
@@ -43,7 +44,8 @@ class BatchProcessor:
     ):
         self._client = client
         self._tables = {JOB: job_table, TASK: task_table}
-        self._max_concurrent_writes = client.meta.config.max_pool_connections
+        # Threads start on demand and are reused by later events (a container handles many).
+        self._writers = ThreadPoolExecutor(max_workers=client.meta.config.max_pool_connections)
         self._telemetry = Telemetry(metrics_namespace, function_name, log_stream)
 
     @classmethod
@@ -74,20 +76,22 @@ class BatchProcessor:
         for write, result in zip(writes, self._write_all(writes, context)):
             self._account(write, result, counts, failed_ids)
         self._telemetry.batch(counts, getattr(context, "aws_request_id", None))
-        ordered_ids = dict.fromkeys(record["messageId"] for record in records)
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in ordered_ids if message_id in failed_ids]}
+        in_batch_order = dict.fromkeys(record["messageId"] for record in records)
+        return {
+            "batchItemFailures": [{"itemIdentifier": message_id} for message_id in in_batch_order if message_id in failed_ids]
+        }
 
     def _write_all(self, writes: list[KeyWrite], context) -> list[WriteResult]:
         """The writes' results, in order; a write unfinished near the function's timeout has failed."""
         if not writes:
             return []
-        pool = ThreadPoolExecutor(max_workers=min(len(writes), self._max_concurrent_writes))
         futures = [
-            pool.submit(write_if_newer, self._client, self._tables[write.newest.kind], write.newest)
+            self._writers.submit(write_if_newer, self._client, self._tables[write.newest.kind], write.newest)
             for write in writes
         ]
-        done, _ = wait(futures, timeout=_seconds_left(context))
-        pool.shutdown(wait=False, cancel_futures=True)
+        done, unfinished = wait(futures, timeout=_seconds_left(context))
+        for future in unfinished:
+            future.cancel()  # one still queued is never sent; one running ends within the client's timeouts
         return [_result(future) if future in done else _TIMED_OUT for future in futures]
 
     def _account(self, write: KeyWrite, result: WriteResult, counts: BatchCounts, failed_ids: set[str]) -> None:
@@ -109,9 +113,6 @@ class BatchProcessor:
             failed_ids.update(message_ids)
             table = self._tables[write.newest.kind]
             self._telemetry.failed_write(table, write.newest.key, message_ids, result.error)
-
-
-_TIMED_OUT = WriteResult(Outcome.FAILED, "no answer before the function's timeout")
 
 
 def _result(future: Future) -> WriteResult:

@@ -46,7 +46,7 @@ class Notification:
 
     @property
     def order(self) -> tuple[int, str]:
-        """Newest wins; equal Timestamps are ordered by content digest; equal both = same notification."""
+        """Newest wins; equal Timestamps are ordered by digest; equal both: the same body."""
         return self.ticks, self.digest
 
 

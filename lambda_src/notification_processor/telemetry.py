@@ -45,6 +45,7 @@ class Telemetry:
     def _emit(self, record: dict) -> None:
         stream = self._stream or sys.stdout  # looked up per line: callers may redirect stdout
         stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        stream.flush()
 
     def invalid_record(self, message_id: str, reason: str) -> None:
         self._emit({"level": "WARNING", "event": "invalid_notification", "messageId": message_id, "reason": reason})

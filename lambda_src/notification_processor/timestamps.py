@@ -40,18 +40,19 @@ def timestamp_ticks(text: str) -> int:
         raise TimestampError(
             "not YYYY-MM-DDTHH:MM:SS[.fraction of 1 to 7 digits] with Z or a ±HH:MM offset"
         )
-    field = {name: int(value) for name, value in match.groupdict(default="0").items() if value.isdigit()}
+    year, month, day, hour, minute, second = (
+        int(match[name]) for name in ("year", "month", "day", "hour", "minute", "second")
+    )
+    offset_hour, offset_minute = (int(match[name] or 0) for name in ("offset_hour", "offset_minute"))
     try:
-        day = date(field["year"], field["month"], field["day"]).toordinal() - _EPOCH_DAY
+        days = date(year, month, day).toordinal() - _EPOCH_DAY
     except ValueError as error:
-        raise TimestampError(f"no such date ({error})") from None
-    if field["hour"] > 23 or field["minute"] > 59 or field["second"] > 59:
-        raise TimestampError("no such time of day")
-    if field["offset_hour"] > 23 or field["offset_minute"] > 59:
-        raise TimestampError("no such UTC offset")
-    offset_seconds = field["offset_hour"] * 3600 + field["offset_minute"] * 60
-    if match["sign"] == "-":
-        offset_seconds = -offset_seconds
-    seconds = day * 86400 + field["hour"] * 3600 + field["minute"] * 60 + field["second"] - offset_seconds
+        raise TimestampError(f"not a real date ({error})") from None
+    if hour > 23 or minute > 59 or second > 59:
+        raise TimestampError("not a real time of day")
+    if offset_hour > 23 or offset_minute > 59:
+        raise TimestampError("not a real UTC offset")
+    offset_seconds = (offset_hour * 60 + offset_minute) * 60 * (-1 if match["sign"] == "-" else 1)
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds
     fraction = (match["fraction"] or "").ljust(MAX_FRACTION_DIGITS, "0")
     return seconds * TICKS_PER_SECOND + int(fraction)

@@ -31,7 +31,8 @@ class NotificationQueues(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.key: kms.Key | None = None
-        encryption = {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+        # Both queues: TLS only, the same encryption, the same fate on stack deletion.
+        shared = {"enforce_ssl": True, "removal_policy": removal_policy, "encryption": sqs.QueueEncryption.SQS_MANAGED}
         if customer_managed_key:
             self.key = kms.Key(
                 self,
@@ -40,7 +41,7 @@ class NotificationQueues(Construct):
                 enable_key_rotation=True,
                 removal_policy=removal_policy,
             )
-            encryption = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": self.key}
+            shared |= {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": self.key}
 
         # The source queue's ARN is built from its name: referencing the queue itself
         # would make the two queues depend on each other.
@@ -50,13 +51,11 @@ class NotificationQueues(Construct):
             "DeadLetterQueue",
             queue_name=dead_letter_queue_name,
             retention_period=dead_letter_retention,
-            enforce_ssl=True,
             redrive_allow_policy=sqs.RedriveAllowPolicy(
                 redrive_permission=sqs.RedrivePermission.BY_QUEUE,
                 source_queues=[sqs.Queue.from_queue_arn(self, "SourceQueue", queue_arn)],
             ),
-            removal_policy=removal_policy,
-            **encryption,
+            **shared,
         )
         self.queue = sqs.Queue(
             self,
@@ -64,8 +63,6 @@ class NotificationQueues(Construct):
             queue_name=queue_name,
             retention_period=retention,
             visibility_timeout=visibility_timeout,
-            enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
-            removal_policy=removal_policy,
-            **encryption,
+            **shared,
         )

@@ -87,6 +87,7 @@ def test_cdk_feature_flags_and_cli_settings_are_not_ours_to_reject():
         "aws:cdk:version-reporting": True,
         "aws:cdk:bundling-stacks": ["**"],
         "acknowledged-issue-numbers": [1234],
+        "cli-telemetry": False,
     }
     assert load(**cdk_keys) == load()
 
@@ -231,7 +232,7 @@ def test_log_retention_accepts_every_cloudwatch_period():
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(timeout=st.integers(1, 900), window=st.integers(0, 300))
 def test_visibility_timeout_is_six_function_timeouts_plus_the_window_and_within_sqs_limits(timeout, window):
     config = StudioConfig(function_timeout_seconds=timeout, max_batching_window_seconds=window, batch_size=10)

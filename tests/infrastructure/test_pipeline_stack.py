@@ -279,9 +279,9 @@ def test_resources_are_tagged_with_the_studio(template):
         assert {"Key": "Studio", "Value": "default"} in props(template, logical_id)["Tags"], logical_id
 
 
-def test_identity_policies_cover_every_statement(template):
-    # Guards the walk above: a new policy type would otherwise escape it.
-    policy_types = {r["Type"] for r in template["Resources"].values() if "Policy" in r["Type"]}
+def test_the_least_privilege_walk_knows_every_policy_type_in_the_template(template):
+    # A policy of a new type (a Lambda permission, a log resource policy) would escape the walk.
+    policy_types = {r["Type"] for r in template["Resources"].values() if "Policy" in r["Type"] or "Permission" in r["Type"]}
     assert policy_types <= {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"}
     assert statements(template, ("AWS::IAM::Policy",))
 

@@ -25,7 +25,7 @@ from tests.unit.processor_support import (
     stored_items,
 )
 
-TRAFFIC = TrafficSettings(seed=3, jobs=12, tasks_per_job=25, duplicate_rate=0.3, reorder_window=300, malformed_per_kind=2)
+TRAFFIC = TrafficSettings(seed=3, jobs=6, tasks_per_job=10, duplicate_rate=0.3, reorder_window=100, malformed_per_kind=2)
 
 
 @dataclass

@@ -205,7 +205,7 @@ BAD_BODIES = {
     "a JobID over the key limit": (lambda job: job | {"JobDetails": {"JobID": "j" * 2049}}, "2048-byte"),
     "no Timestamp": (lambda job: {k: v for k, v in job.items() if k != "Timestamp"}, "Timestamp is missing"),
     "a numeric Timestamp": (lambda job: job | {"Timestamp": 1597107580}, "Timestamp is missing"),
-    "an unparsable Timestamp": (lambda job: job | {"Timestamp": "2024-02-30T10:00:00.1234567Z"}, "no such date"),
+    "an unparsable Timestamp": (lambda job: job | {"Timestamp": "2024-02-30T10:00:00.1234567Z"}, "not a real date"),
     "a Timestamp finer than 100 ns": (lambda job: job | {"Timestamp": "2020-08-11T00:59:40.15122661Z"}, "1 to 7 digits"),
     "NaN": (lambda job: json.dumps(job).replace('"NumberOfErrors": 0', '"NumberOfErrors": NaN'), "NaN"),
     "Infinity": (lambda job: json.dumps(job).replace('"JobPriority": 50', '"JobPriority": -Infinity'), "-Infinity"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notification_processor.notifications import JOB, TASK, Notification
@@ -68,6 +68,7 @@ notifications = st.lists(
 )
 
 
+@settings(max_examples=50, deadline=None)
 @given(notifications, st.randoms())
 def test_each_key_keeps_its_newest_and_every_other_notification_is_accounted_once(batch, rng):
     shuffled = batch[:]

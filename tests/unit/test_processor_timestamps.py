@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notification_processor.timestamps import TimestampError, timestamp_ticks
@@ -81,6 +81,7 @@ def test_anything_else_is_refused(text):
         timestamp_ticks(text)
 
 
+@settings(max_examples=200, deadline=None)
 @given(
     ticks=st.integers(_YEAR_1, _YEAR_9999),
     offset_minutes=st.integers(-(23 * 60 + 59), 23 * 60 + 59),

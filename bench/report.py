@@ -1,0 +1,50 @@
+"""The benchmarks `python -m bench` runs, and the README's tables rendered from their saved results.
+
+`python -m bench` writes bench/results/report.md at the end of its run; this
+re-renders it from bench/results/*.json without measuring anything:
+
+    .venv/bin/python -m bench.report
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import coldstart, dev_loop, results, throughput
+
+# (results name, title, module with add_arguments, measure_from, text and targets)
+BENCHMARKS = (
+    ("throughput", "Throughput, DynamoDB cost and correctness", throughput),
+    ("coldstart", "Cold start (python -X importtime)", coldstart),
+    ("dev_loop", "Synthesis and test suite", dev_loop),
+)
+
+
+def render() -> str:
+    parts, every_target = [], []
+    for name, title, benchmark in BENCHMARKS:
+        path = results.RESULTS_DIR / f"{name}.json"
+        if not path.is_file():
+            continue
+        measured = json.loads(path.read_text())
+        parts += [f"{title} (measured {measured['measured_at']}):", benchmark.text(measured, markdown=True)]
+        every_target += benchmark.targets(measured)
+    parts += ["Targets:", results.targets_table(every_target, markdown=True)]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_from_saved() -> Path:
+    """bench/results/report.md from the saved results of each benchmark."""
+    path = results.RESULTS_DIR / "report.md"
+    results.RESULTS_DIR.mkdir(exist_ok=True)
+    path.write_text(render())
+    return path
+
+
+def main() -> None:
+    print(write_from_saved().read_text())
+
+
+if __name__ == "__main__":
+    main()
