@@ -38,8 +38,8 @@ def main() -> None:
 def in_process_app(context: Mapping[str, Any] | None, outdir: str) -> App:
     """An app with cdk.json's context plus ``context`` on top, as `cdk synth -c key=value` builds it.
 
-    The CDK's built-in CloudFormation validation (about 13 s a synthesis) is left to `cdk synth`;
-    the tests run cfn-lint on the template instead.
+    The CDK's built-in CloudFormation validation, the slowest step of a synthesis, is left to
+    `cdk synth`; the tests run cfn-lint on the template instead.
     """
     return App(
         context={**project_context(), **(context or {})},
