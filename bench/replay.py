@@ -67,6 +67,7 @@ class ReplayOutcome:
     invocations: int = 0
     records_delivered: int = 0
     handler_seconds: float = 0.0
+    handler_cpu_seconds: float = 0.0  # this process's CPU (all its threads) while the handler ran
     billed_ms: int = 0  # Lambda bills each invocation's duration rounded up to the millisecond
     handler_exceptions: int = 0
     sqs_receive_requests: int = 0
@@ -84,13 +85,14 @@ def replay(handle, messages: list[QueuedMessage], batch_size: int, max_receive_c
         for message in batch:
             message.receive_count += 1
         event = {"Records": [message.lambda_record() for message in batch]}
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             response = handle(event)
         except Exception:
             response = None
             outcome.handler_exceptions += 1
         elapsed = time.perf_counter() - started
+        outcome.handler_cpu_seconds += time.process_time() - cpu_started
         failed = _failed_ids(response, batch)
         outcome.invocations += 1
         outcome.records_delivered += len(batch)

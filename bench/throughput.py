@@ -7,7 +7,10 @@ maxReceiveCount and then dead-letters them. For each stream x batch size x model
 latency (a sleep before every DynamoDB request) it reports, per side:
 - good notifications per handler-second: distinct good notifications not lost, over
   the summed wall time of all invocations (redeliveries included);
-- DynamoDB requests (HTTP, retries included) and write units per good notification;
+- this process's CPU time in the handler per good notification (what Lambda's share
+  of a vCPU has to do; DynamoDB Local's own work runs in its JVM and is not in it);
+- DynamoDB requests (HTTP, retries included), and write units per good notification
+  and per stored item (puts that took effect);
 - the tables against the ground truth: keys correct, stale, missing, wrong; good
   notifications lost (every copy dead-lettered);
 and the ratios ours/baseline, the issue's targets, and the AWS cost model
@@ -47,7 +50,8 @@ LATENCIES_MS = (0, 10)
 COST_LATENCY_MS = 10  # a real endpoint's round trip is several ms: the cost model uses these runs
 WARM_UP_MESSAGES = 300
 LIBRARY_DEBUG_PROBE_MESSAGES = 200
-RATIO_FIGURES = ("good_per_handler_second", "requests_per_notification", "wcu_per_notification", "wcu_per_stored_item")
+RATIO_FIGURES = ("good_per_handler_second", "handler_cpu_ms_per_notification", "requests_per_notification",
+                 "wcu_per_notification", "wcu_per_stored_item")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class Bench:
             "wcu_per_notification": meter.write_units / good,
             "wcu_per_stored_item": meter.write_units / meter.items_written if meter.items_written else None,
             "handler_seconds": outcome.handler_seconds,
+            "handler_cpu_seconds": outcome.handler_cpu_seconds,
+            "handler_cpu_ms_per_notification": outcome.handler_cpu_seconds * 1000 / good,
             "billed_ms": outcome.billed_ms,
             "invocations": outcome.invocations,
             "records_delivered": outcome.records_delivered,
@@ -220,6 +226,7 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
         rows.append([
             run["stream"], run["batch_size"], run["latency_ms"],
             f"{pair('good_per_handler_second', 0)} ({_times(ratios['good_per_handler_second'])})",
+            f"{pair('handler_cpu_ms_per_notification', 2)}",
             f"{pair('requests_per_notification', 2)}",
             f"{pair('wcu_per_notification', 2)}",
             f"{pair('wcu_per_stored_item', 2)} ({_times(ratios['wcu_per_stored_item'])})",
@@ -228,7 +235,7 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
             f"{correctness('bad_messages_dead_lettered')} of {run[OURS]['correctness']['bad_messages']}",
         ])
     return results.format_table(
-        ["stream", "batch", "ms", "good/handler-s", "requests/good", "WCU/good", "WCU/stored",
+        ["stream", "batch", "ms", "good/handler-s", "client CPU ms/good", "requests/good", "WCU/good", "WCU/stored",
          "keys stale+missing", "good lost", "bad to DLQ"],
         rows, markdown)
 

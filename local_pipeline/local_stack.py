@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -86,8 +87,14 @@ class LocalPipeline:
 def local_pipeline(spec: PipelineSpec, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT) -> Iterator[LocalPipeline]:
     """Start both engines, create the stack's resources on them, and stop the engines on the way out."""
     with ExitStack() as engines:
-        dynamodb = engines.enter_context(DynamoDBLocal())
-        sqs = engines.enter_context(LocalSQS())
+        dynamodb, sqs = DynamoDBLocal(), LocalSQS()
+        engines.callback(dynamodb.stop)
+        engines.callback(sqs.stop)
+        # The JVM's start-up and moto's import overlap.
+        with ThreadPoolExecutor(max_workers=1) as starter:
+            dynamodb_started = starter.submit(dynamodb.start)
+            sqs.start()
+            dynamodb_started.result()
         resources = create_local_resources(spec, sqs.client(), dynamodb.client(), visibility_timeout)
         yield LocalPipeline(dynamodb, sqs, resources)
 
