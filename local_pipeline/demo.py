@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from local_pipeline.dead_letters import DeadLetter, peek_dead_letters
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
-from local_pipeline.local_stack import local_pipeline, processor_environment, processor_handler
+from local_pipeline.local_stack import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline, local_pipeline, processor_environment, processor_handler
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.sender import send_bodies
 from local_pipeline.spec import PipelineSpec
@@ -34,7 +35,7 @@ DEMO_TRAFFIC = TrafficSettings(
 @dataclass(frozen=True)
 class DemoSettings:
     traffic: TrafficSettings = DEMO_TRAFFIC
-    visibility_timeout: int = 3  # seconds, locally; see local_stack
+    visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT
     pollers: int | None = None  # default: the event source's maximum concurrency
     timeout: float = 300  # for processing, in seconds
     progress: bool = True
@@ -58,19 +59,48 @@ class DemoError(RuntimeError):
     """The demo could not run to the end (as opposed to ending with wrong results)."""
 
 
+def scaled_batching_window(spec: PipelineSpec, visibility_timeout: int) -> float:
+    """The template's batching window, shrunk by the same factor as the visibility timeout."""
+    return spec.max_batching_window_seconds * visibility_timeout / spec.queue.visibility_timeout
+
+
+def time_scale_line(spec: PipelineSpec, visibility_timeout: int) -> str:
+    window = scaled_batching_window(spec, visibility_timeout)
+    return (
+        f"Time scale: visibility timeout {spec.queue.visibility_timeout} s -> {visibility_timeout} s, "
+        f"batching window {spec.max_batching_window_seconds} s -> {window:.2f} s "
+        f"(a bad message reaches the DLQ after {spec.max_receive_count} receives in seconds, not minutes)"
+    )
+
+
+@contextmanager
+def local_processor(spec: PipelineSpec, pipeline: LocalPipeline, pollers: int) -> Iterator[SqsEventSource]:
+    """The real handler behind `pollers` local pollers, with the template's event source settings."""
+    resources = pipeline.resources
+    window = scaled_batching_window(spec, resources.visibility_timeout)
+    environment = processor_environment(spec, resources, pipeline.dynamodb.endpoint_url)
+    with processor_handler(environment) as handler:
+        source = SqsEventSource(
+            pipeline.sqs.client(),
+            resources.queue_url,
+            resources.queue_arn,
+            handler,
+            batch_size=spec.batch_size,
+            batching_window=window,
+            pollers=pollers,
+            report_batch_item_failures=spec.report_batch_item_failures,
+            # A handler must finish before its first messages become visible again.
+            timeout_seconds=resources.visibility_timeout - window,
+        )
+        with source:
+            yield source
+
+
 def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoReport:
     started = time.monotonic()
     seconds = {}
-    # One scale for both queue timings: the template's visibility timeout becomes
-    # `visibility_timeout` seconds and the batching window shrinks by the same factor.
-    scale = settings.visibility_timeout / spec.queue.visibility_timeout
-    window = spec.max_batching_window_seconds * scale
     pollers = settings.pollers or spec.max_concurrency or 5
-    say(
-        f"Time scale: visibility timeout {spec.queue.visibility_timeout} s -> {settings.visibility_timeout} s, "
-        f"batching window {spec.max_batching_window_seconds} s -> {window:.2f} s "
-        f"(a poison message reaches the DLQ after {spec.max_receive_count} receives in seconds, not minutes)"
-    )
+    say(time_scale_line(spec, settings.visibility_timeout))
     traffic = generate(settings.traffic)
     with local_pipeline(spec, settings.visibility_timeout) as pipeline:
         resources = pipeline.resources
@@ -92,21 +122,8 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
 
         mark = time.monotonic()
         output = ProcessorOutput()
-        environment = processor_environment(spec, resources, pipeline.dynamodb.endpoint_url)
-        with processor_handler(environment) as handler, redirect_stdout(output):
-            source = SqsEventSource(
-                sqs,
-                resources.queue_url,
-                resources.queue_arn,
-                handler,
-                batch_size=spec.batch_size,
-                batching_window=window,
-                pollers=pollers,
-                report_batch_item_failures=spec.report_batch_item_failures,
-                # A handler must finish before its first messages become visible again.
-                timeout_seconds=settings.visibility_timeout - window,
-            )
-            with source, tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress) as bar:
+        with redirect_stdout(output), local_processor(spec, pipeline, pollers) as source:
+            with tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress) as bar:
                 _wait_until_drained(sqs, resources.queue_url, bar, settings.timeout, source)
         seconds["process"] = time.monotonic() - mark
 
@@ -183,7 +200,7 @@ def summary(report: DemoReport) -> str:
     width = max(map(len, MALFORMED_KINDS))
     for letter in sorted(report.dead_letters, key=lambda letter: kinds.get(letter.body) or ""):
         kind = kinds.get(letter.body, "VALID")
-        lines.append(f"  {kind:<{width}}  received {letter.receive_count}x  {_shorten(letter.reason, 90)}")
+        lines.append(f"  {kind:<{width}}  {_shorten(letter.reason, 100)}")
     truth = report.traffic.truth
     if report.ok:
         lines.append(

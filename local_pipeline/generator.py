@@ -35,6 +35,10 @@ MALFORMED_KINDS = {
 }
 
 
+class TrafficFileError(ValueError):
+    """A messages file that `generate` did not write."""
+
+
 @dataclass(frozen=True)
 class TrafficSettings:
     seed: int = 1
@@ -182,7 +186,7 @@ def read_messages(path: Path) -> list[Message]:
                 row = json.loads(line)
                 messages.append(Message(row["body"], row.get("invalid")))
             except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{path}:{number}: not a generated message line ({error})") from None
+                raise TrafficFileError(f"{path}:{number}: not a generated message line ({error})") from None
     return messages
 
 

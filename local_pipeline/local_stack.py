@@ -22,7 +22,7 @@ from local_pipeline.engines import REPO_ROOT, DynamoDBLocal, LocalSQS, local_aws
 from local_pipeline.spec import PipelineSpec
 
 LAMBDA_SOURCE = REPO_ROOT / "lambda_src"
-DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 2
+DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 3
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,9 @@ class LocalPipeline:
 @contextmanager
 def local_pipeline(spec: PipelineSpec, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT) -> Iterator[LocalPipeline]:
     """Start both engines, create the stack's resources on them, and stop the engines on the way out."""
+    from local_pipeline.moto_speedups import speed_up_moto_sqs  # imports moto: only when an engine starts
+
+    speed_up_moto_sqs()
     with ExitStack() as engines:
         dynamodb, sqs = DynamoDBLocal(), LocalSQS()
         engines.callback(dynamodb.stop)

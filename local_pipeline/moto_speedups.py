@@ -49,9 +49,11 @@ def _delete_message(queue, receipt_handle: str) -> None:
     found = next((message for message in queue._messages if message.had_receipt_handle(receipt_handle)), None)
     if found is None:
         raise models.ReceiptHandleIsInvalid()
-    queue.pending_messages.discard(found)
-    queue.deleted_messages.update(found.all_receipt_handles)
-    queue._messages = [message for message in queue._messages if message is not found]
+    # Under the lock moto's add_message holds, so a message sent meanwhile is never lost.
+    with queue._messages_lock:
+        queue.pending_messages.discard(found)
+        queue.deleted_messages.update(found.all_receipt_handles)
+        queue._messages = [message for message in queue._messages if message is not found]
 
 
 def speed_up_moto_sqs() -> None:

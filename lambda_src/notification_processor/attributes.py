@@ -94,12 +94,16 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
             raise UnstorableValue(path or "the body", "has an empty key, which DynamoDB refuses")
         unicode_text(key, child_path)
         name = KEY_MAPPING.get(key, key) if map_keys else key
+        if name in attributes:  # e.g. Timestamp and timestamp: one would silently replace the other
+            raise UnstorableValue(child_path, f"and another key are both stored as {name!r}")
         attributes[name] = attribute_value(value, child_path, map_keys=map_keys, depth=depth)
     return attributes
 
 
 def item_size(item: dict) -> int:
-    """An upper bound of the bytes DynamoDB counts for `item` against its 400 KB limit."""
+    """The bytes DynamoDB counts for `item` against its 400 KB limit, by its documented rule
+    (names and values in UTF-8; a number 1 byte per 2 significant digits plus 1, and 1 more
+    if negative; a map or list 3 bytes plus 1 per element), which DynamoDB Local enforces too."""
     return sum(len(name.encode()) + value_size(value) for name, value in item.items())
 
 
@@ -109,10 +113,9 @@ def value_size(value: dict) -> int:
         return len(content.encode())
     if kind == "N":
         digits = content.lstrip("-").split("E")[0].replace(".", "").strip("0")
-        return (len(digits) + 1) // 2 + 1
+        return (len(digits) + 1) // 2 + 1 + content.startswith("-")
     if kind in ("BOOL", "NULL"):
         return 1
-    # Maps and lists: 3 bytes, plus (counted generously) 1 byte per element.
     if kind == "M":
         return 3 + sum(1 + len(name.encode()) + value_size(element) for name, element in content.items())
     return 3 + sum(1 + value_size(element) for element in content)

@@ -68,8 +68,9 @@ class BatchProcessor:
         for parsed in map(parse_record, records):
             if isinstance(parsed, InvalidNotification):
                 counts.invalid += 1
+                if parsed.message_id not in failed_ids:  # a message delivered twice in one batch
+                    self._telemetry.invalid_record(parsed.message_id, parsed.reason)
                 failed_ids.add(parsed.message_id)
-                self._telemetry.invalid_record(parsed.message_id, parsed.reason)
             else:
                 valid.append(parsed)
         writes = newest_per_key(valid)

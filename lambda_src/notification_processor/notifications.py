@@ -82,21 +82,24 @@ def _notification(message_id: str, record: dict) -> Notification:
         raise InvalidInput(f"{_DETAILS[kind]} is not an object")
     key = _key(kind, details)
     ticks = _ticks(body)
-    attributes = record.get("attributes")
-    sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
-    if not isinstance(sent, str) or not sent.isascii() or not sent.isdigit():
-        raise InvalidInput("the record has no numeric attributes.SentTimestamp")
+    sent = _sent_timestamp(record)
 
     content = map_value(body, "", map_keys=True)
-    content["job_id"] = {"S": key[0]}
-    if kind == TASK:
-        content["task_id"] = {"N": str(key[1])}
-    content["task_type"] = {"S": name}
     # Equal Timestamps are ordered by the digest of the body as sent: the same body sent twice
     # (a new SQS message, a new SentTimestamp) is the same notification, a no-op.
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    ordering = {"sent_timestamp": {"N": sent}, ORDER_ATTRIBUTE: {"N": str(ticks)}, DIGEST_ATTRIBUTE: {"S": digest}}
-    item = content | ordering
+    added = {
+        "job_id": {"S": key[0]},
+        **({"task_id": {"N": str(key[1])}} if kind == TASK else {}),
+        "task_type": {"S": name},
+        "sent_timestamp": sent,
+        ORDER_ATTRIBUTE: {"N": str(ticks)},
+        DIGEST_ATTRIBUTE: {"S": digest},
+    }
+    clash = min(content.keys() & added.keys(), default=None)
+    if clash is not None:
+        raise InvalidInput(f"the body has a top-level field stored as {clash!r}, which the processor sets")
+    item = content | added
     if len(text) * MAX_BYTES_PER_BODY_CHARACTER + ADDED_ATTRIBUTES_BYTES > MAX_ITEM_BYTES:
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
@@ -108,9 +111,19 @@ def _reject_constant(constant: str):
     raise InvalidInput(f"the body contains {constant}, which is not a number DynamoDB stores")
 
 
+def _object(pairs: list[tuple]) -> dict:
+    """A JSON object, refused if it repeats a key: which value counts would be a guess."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise InvalidInput("an object in the body repeats a key")
+    return obj
+
+
 def _body(text: str) -> dict:
     try:
-        body = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant)
+        body = json.loads(
+            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant, object_pairs_hook=_object
+        )
     except json.JSONDecodeError as error:
         raise InvalidInput(f"the body is not JSON ({error})") from None
     except RecursionError:
@@ -157,3 +170,11 @@ def _ticks(body: dict) -> int:
         return timestamp_ticks(timestamp)
     except TimestampError as error:
         raise InvalidInput(f"Timestamp {timestamp[:40]!r} is {error}") from None
+
+
+def _sent_timestamp(record: dict) -> dict:
+    attributes = record.get("attributes")
+    sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
+    if not isinstance(sent, str) or not sent.isascii() or not sent.isdigit():
+        raise InvalidInput("the record has no numeric attributes.SentTimestamp")
+    return number_value(Decimal(sent), "attributes.SentTimestamp")

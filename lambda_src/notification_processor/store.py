@@ -72,8 +72,9 @@ def write_if_newer(client, table: str, notification: Notification) -> WriteResul
 
 
 def _not_newer(notification: Notification, stored: dict) -> Outcome:
-    stored_order = (
-        int(stored.get(ORDER_ATTRIBUTE, {}).get("N", "0")),
-        stored.get(DIGEST_ATTRIBUTE, {}).get("S", ""),
+    """Which refusal this was, from the item DynamoDB returned (it may return none)."""
+    same = (
+        stored.get(ORDER_ATTRIBUTE) == notification.item[ORDER_ATTRIBUTE]
+        and stored.get(DIGEST_ATTRIBUTE) == notification.item[DIGEST_ATTRIBUTE]
     )
-    return Outcome.DUPLICATE if stored_order == notification.order else Outcome.STALE
+    return Outcome.DUPLICATE if same else Outcome.STALE

@@ -8,6 +8,7 @@ import pytest
 
 import lambda_function
 from local_pipeline.engines import local_aws_environment
+from notification_processor.attributes import MAX_ITEM_BYTES, item_size
 from notification_processor.notifications import JOB, TASK, parse_record
 from tests.unit.processor_support import (
     failed_ids,
@@ -166,26 +167,53 @@ def test_an_all_invalid_batch_returns_every_message(processor):
     assert failed_ids(processor.handle(sqs_event(records))) == [record["messageId"] for record in records]
 
 
-def test_values_at_dynamodbs_limits_are_stored_exactly(processor, local_tables, documented_job_message):
-    body = job_body(documented_job_message, "limits", T0)
-    deep = "leaf"
-    for _ in range(31):
-        deep = {"k": deep}
-    body["Deep"] = deep
-    body["Padding"] = "x" * (400 * 1024 - 2 * len(json.dumps(body)))  # close below the item limit
+def test_values_and_an_item_at_dynamodbs_limits_are_stored_exactly(processor, local_tables, documented_job_message):
+    body = job_body(documented_job_message, "limits", T0) | {"Deep": _nested(31), "Padding": ""}
     text = (
         json.dumps(body)
         .replace('"JobPriority": 50', f'"JobPriority": {"9" * 38}')
-        .replace('"NumberOfErrors": 0', '"NumberOfErrors": 1e-130')
+        # Negative numbers cost DynamoDB a byte more: these three would take the item over.
+        .replace('"NumberOfErrors": 0', '"NumberOfErrors": -1e-130')
         .replace('"NumberOfTasks": 3', '"NumberOfTasks": -9.9999999999999999999999999999999999999e125')
+        .replace('"JobConcurrentTasks": 1', '"JobConcurrentTasks": -1')
     )
-    record = sqs_record(text)
-    notification = parse_record(record)
-    assert notification.item["job_details"]["M"]["NumberOfTasks"] == {"N": "-9.9999999999999999999999999999999999999E+125"}
 
-    assert failed_ids(processor.handle(sqs_event([record]))) == []
+    def padded(length: int) -> dict:
+        return sqs_record(text.replace('"Padding": ""', f'"Padding": "{"x" * length}"'), sent_ms=T0 // 10_000)
+
+    at_limit = padded(MAX_ITEM_BYTES - item_size(parse_record(padded(0)).item))
+    notification = parse_record(at_limit)
+    assert item_size(notification.item) == MAX_ITEM_BYTES
+    assert notification.item["job_details"]["M"]["NumberOfTasks"] == {"N": "-9.9999999999999999999999999999999999999E+125"}
+    assert "400 KB" in parse_record(padded(len(notification.item["Padding"]["S"]) + 1)).reason
+
+    assert failed_ids(processor.handle(sqs_event([at_limit]))) == []
 
     assert stored_items(local_tables) == {(JOB, ("limits",)): notification.item}
+
+
+def _nested(depth: int) -> dict:
+    value = "leaf"
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def test_an_empty_event_reports_nothing_and_still_logs_its_counts(processor_and_log):
+    processor, log = processor_and_log
+    assert processor.handle(sqs_event([])) == {"batchItemFailures": []}
+    assert batch_counts(log) == [{"Received": 0, "Stored": 0, "Duplicate": 0, "Stale": 0, "Invalid": 0, "Failed": 0}]
+
+
+def test_a_bad_message_delivered_twice_in_one_batch_is_reported_and_logged_once(processor_and_log):
+    processor, log = processor_and_log
+    record = sqs_record("not json")
+
+    assert failed_ids(processor.handle(sqs_event([record, record]))) == [record["messageId"]]
+
+    assert [line["messageId"] for line in log_lines(log, "invalid_notification")] == [record["messageId"]]
+    (counts,) = batch_counts(log)
+    assert (counts["Received"], counts["Invalid"]) == (2, 2)
 
 
 def test_each_batch_logs_its_counts_as_embedded_metrics(processor_and_log, documented_task_message):

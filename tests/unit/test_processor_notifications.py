@@ -215,6 +215,15 @@ BAD_BODIES = {
     "a lone surrogate": (lambda job: json.dumps(job).replace('"none"', '"\\ud800"', 1), "lone surrogate"),
     "a lone surrogate in a key": (lambda job: json.dumps(job).replace('"Pool"', '"\\udfff"'), "lone surrogate"),
     "an empty key": (lambda job: job | {"JobDetails": job["JobDetails"] | {"": 1}}, "JobDetails has an empty key"),
+    "a repeated key": (
+        lambda job: json.dumps(job).replace('"JobStatus": "Suspended"', '"JobStatus": "Suspended", "JobStatus": "Active"'),
+        "repeats a key",
+    ),
+    "two keys stored as timestamp": (lambda job: job | {"timestamp": "2099-01-01T00:00:00Z"}, "both stored as 'timestamp'"),
+    "two nested keys stored as one": (
+        lambda job: job | {"JobDetails": job["JobDetails"] | {"Source": "a", "source": "b"}}, "both stored as 'source'",
+    ),
+    "a field the processor sets": (lambda job: job | {"job_id": "another-job"}, "stored as 'job_id', which the processor sets"),
     "nesting beyond 32 levels": (lambda job: job | {"Deep": _nested(32)}, "nests deeper"),
     "nesting beyond the parser": (lambda job: "[" * 100_000, "nests too deeply"),
     "an item over 400 KB": (_oversized, "400 KB"),
@@ -268,10 +277,30 @@ def test_nesting_up_to_dynamodbs_limit_is_accepted(documented_job_message):
 
 
 def test_a_reason_never_quotes_a_long_key(documented_job_message):
-    body = documented_job_message | {"k" * 10_000: float("nan")}
-    result = parse(json.dumps(body))
+    body = documented_job_message | {"k" * 10_000: {"Value": 1}}
+    result = parse(json.dumps(body).replace('"Value": 1', '"Value": 1e200'))
     assert isinstance(result, InvalidNotification)
+    assert result.reason.startswith("kkk") and "outside the magnitudes" in result.reason
     assert len(result.reason) < 200
+
+
+@pytest.mark.parametrize(
+    "value, size",
+    [
+        ({"S": "h\N{LATIN SMALL LETTER E WITH ACUTE}llo"}, 6),  # UTF-8 bytes
+        ({"N": "12345"}, 4),  # 1 byte per 2 significant digits, plus 1
+        ({"N": "-12345"}, 5),  # plus 1 if negative
+        ({"N": "0.00120"}, 2),  # zeros around the significant digits do not count
+        ({"N": "0"}, 1),
+        ({"BOOL": False}, 1),
+        ({"NULL": True}, 1),
+        ({"M": {}}, 3),
+        ({"M": {"ab": {"S": "x"}}}, 3 + 1 + 2 + 1),  # 3, plus per element 1, its name and its value
+        ({"L": [{"NULL": True}, {"S": ""}]}, 3 + 2 + 1),
+    ],
+)
+def test_item_size_follows_dynamodbs_documented_rule(value, size):
+    assert item_size({"name": value}) == len("name") + size
 
 
 @pytest.mark.parametrize(
@@ -281,6 +310,7 @@ def test_a_reason_never_quotes_a_long_key(documented_job_message):
         (lambda record: record["attributes"].pop("SentTimestamp"), "SentTimestamp"),
         (lambda record: record["attributes"].update(SentTimestamp="soon"), "SentTimestamp"),
         (lambda record: record.update(attributes=None), "SentTimestamp"),
+        (lambda record: record["attributes"].update(SentTimestamp="1" * 39), "SentTimestamp has more than 38"),
     ],
 )
 def test_a_record_without_body_or_sent_timestamp_is_invalid(documented_job_message, record_change, reason_part):

@@ -1,0 +1,238 @@
+"""Operator commands against a deployed pipeline (or the local one): smoke, status, dlq, redrive.
+
+A deployment is found by its CloudFormation stack's outputs (QueueUrl,
+DeadLetterQueueUrl, JobTableName, TaskTableName) or given explicitly. Clients come
+from boto3's own configuration, so AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB
+point them at local engines.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from local_pipeline.local_stack import queue_arn
+from local_pipeline.notifications import job_notification, notification_timestamp, studio_datetime, task_notification
+from local_pipeline.sender import send_bodies
+
+OUTPUT_KEYS = {
+    "queue_url": "QueueUrl",
+    "dead_letter_queue_url": "DeadLetterQueueUrl",
+    "job_table": "JobTableName",
+    "task_table": "TaskTableName",
+}
+MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+class OperatorError(RuntimeError):
+    """An operator command could not do what was asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    queue_url: str | None = None
+    dead_letter_queue_url: str | None = None
+    job_table: str | None = None
+    task_table: str | None = None
+
+    def require(self, *fields: str) -> "Deployment":
+        missing = [name for name in fields if not getattr(self, name)]
+        if missing:
+            flags = ", ".join("--" + name.replace("_", "-").replace("dead-letter-queue", "dlq") for name in missing)
+            raise OperatorError(f"no {', '.join(missing)}: pass --stack-name, or {flags}")
+        return self
+
+
+def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
+    """The pipeline's queue URLs and table names from its stack's outputs."""
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    return Deployment(**{field: outputs.get(key) for field, key in OUTPUT_KEYS.items()})
+
+
+def resolve_deployment(cloudformation_client, stack_name: str | None, **explicit: str | None) -> Deployment:
+    """Stack outputs (when a stack is named), overridden by whatever was given explicitly."""
+    found = deployment_from_stack(cloudformation_client(), stack_name) if stack_name else Deployment()
+    return replace(found, **{name: value for name, value in explicit.items() if value})
+
+
+# --- smoke ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    job_id: str
+    job_seconds: float  # from sending to the job item being readable
+    task_seconds: float
+
+
+def smoke_notifications(job_id: str, now: datetime) -> list[dict]:
+    """A completed job and its one completed task, shaped like real notifications."""
+    moment = studio_datetime(now)
+    job = {
+        "JobID": job_id,
+        "JobName": "deadline-sqs smoke test",
+        "UserName": "deadline-sqs",
+        "FrameRange": "1-1",
+        "NumberOfTasks": 1,
+        "JobSubmitDateTime": moment,
+        "JobStartedDateTime": moment,
+        "JobCompletedDateTime": moment,
+        "PluginName": "CommandScript",
+    }
+    task = {
+        "JobID": job_id,
+        "TaskID": 0,
+        "FrameRange": "1-1",
+        "WorkerName": "deadline-sqs",
+        "Source": "deadline-sqs-smoke",
+        "TaskStartDateTime": moment,
+        "CompletedDateTime": moment,
+        "Progress": "100 %",
+    }
+    timestamp = notification_timestamp(now)
+    return [job_notification(job, "completed", timestamp), task_notification(task, timestamp, "completed")]
+
+
+def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seconds: float = 0.25) -> SmokeResult:
+    """Send a test job and task notification with a unique id, wait until both are stored, delete them."""
+    deployment.require("queue_url", "job_table", "task_table")
+    job_id = f"smoke-{uuid.uuid4().hex}"
+    bodies = [json.dumps(body) for body in smoke_notifications(job_id, datetime.now(timezone.utc))]
+    keys = {
+        "job": (deployment.job_table, {"job_id": {"S": job_id}}),
+        "task": (deployment.task_table, {"job_id": {"S": job_id}, "task_id": {"N": "0"}}),
+    }
+    started = time.monotonic()
+    report = send_bodies(sqs, deployment.queue_url, bodies)
+    if report.failures:
+        raise OperatorError(f"could not send the test notifications: {report.failures[0].message}")
+    seen: dict[str, float] = {}
+    try:
+        while len(seen) < len(keys):
+            for name, (table, key) in keys.items():
+                if name not in seen and "Item" in dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True):
+                    seen[name] = time.monotonic() - started
+            if len(seen) < len(keys):
+                if time.monotonic() - started > timeout:
+                    missing = " and ".join(sorted(set(keys) - set(seen)))
+                    raise OperatorError(
+                        f"the test {missing} notification (JobID {job_id}) was not stored within {timeout:.0f} s: "
+                        "check the function's logs and the dead-letter queue (deadline-sqs dlq)"
+                    )
+                time.sleep(poll_seconds)
+    finally:
+        for table, key in keys.values():
+            dynamodb.delete_item(TableName=table, Key=key)
+    return SmokeResult(job_id, seen["job"], seen["task"])
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: dict | None  # the stored job item, as plain Python values
+    tasks: list[dict]
+
+
+_deserializer = TypeDeserializer()
+
+
+def _plain(item: dict) -> dict:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def job_status(dynamodb, deployment: Deployment, job_id: str) -> JobStatus:
+    """The job's stored item and every stored task of it (a Query on the task table)."""
+    deployment.require("job_table", "task_table")
+    job = dynamodb.get_item(TableName=deployment.job_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+    tasks = []
+    for page in dynamodb.get_paginator("query").paginate(
+        TableName=deployment.task_table,
+        KeyConditionExpression="job_id = :job",
+        ExpressionAttributeValues={":job": {"S": job_id}},
+        ConsistentRead=True,
+    ):
+        tasks.extend(_plain(item) for item in page["Items"])
+    if "Item" not in job and not tasks:
+        raise OperatorError(f"no job {job_id} in {deployment.job_table} or {deployment.task_table}")
+    return JobStatus(_plain(job["Item"]) if "Item" in job else None, tasks)
+
+
+def format_status(status: JobStatus, job_id: str) -> str:
+    lines = []
+    if status.job:
+        details = status.job.get("job_details", {})
+        lines.append(
+            f"Job {job_id}  {details.get('JobName', '')}  {details.get('JobStatus', '?')}  "
+            f"({status.job.get('task_type', '')} at {status.job.get('timestamp', '')})"
+        )
+        lines.append(
+            f"  user {details.get('UserName', '')}, plugin {details.get('PluginName', '')}, "
+            f"frames {details.get('FrameRange', '')}, {details.get('NumberOfTasks', '?')} tasks, "
+            f"{details.get('NumberOfErrors', 0)} errors"
+        )
+    else:
+        lines.append(f"Job {job_id}: no job notification stored yet")
+    lines.append(f"Tasks stored: {len(status.tasks)}")
+    header = f"  {'task':>5}  {'status':<10} {'frames':<11} {'worker':<16} {'progress':<8} timestamp"
+    if status.tasks:
+        lines.append(header)
+    for task in status.tasks:
+        details = task.get("task_details", {})
+        lines.append(
+            f"  {task['task_id']:>5}  {details.get('Status', '?'):<10} {details.get('FrameRange', ''):<11} "
+            f"{details.get('WorkerName', ''):<16} {details.get('Progress', ''):<8} {task.get('timestamp', '')}"
+        )
+    return "\n".join(lines)
+
+
+# --- redrive -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoveTask:
+    status: str
+    moved: int
+    to_move: int | None
+    failure: str | None = None
+
+
+def redrive(
+    sqs,
+    deployment: Deployment,
+    max_per_second: int | None = None,
+    wait: bool = True,
+    timeout: float = 900,
+    poll_seconds: float = 2,
+) -> MoveTask:
+    """Move the DLQ's messages back with SQS's native message-move task (StartMessageMoveTask)."""
+    deployment.require("dead_letter_queue_url")
+    source = queue_arn(sqs, deployment.dead_letter_queue_url)
+    request = {"SourceArn": source}
+    if deployment.queue_url:
+        request["DestinationArn"] = queue_arn(sqs, deployment.queue_url)
+    if max_per_second:
+        request["MaxNumberOfMessagesPerSecond"] = max_per_second
+    sqs.start_message_move_task(**request)
+    deadline = time.monotonic() + timeout
+    while True:
+        results = sqs.list_message_move_tasks(SourceArn=source, MaxResults=1)["Results"]
+        task = results[0] if results else {"Status": "RUNNING"}
+        state = MoveTask(
+            task["Status"],
+            int(task.get("ApproximateNumberOfMessagesMoved", 0)),
+            task.get("ApproximateNumberOfMessagesToMove"),
+            task.get("FailureReason"),
+        )
+        if not wait or state.status in MOVE_TASK_DONE:
+            return state
+        if time.monotonic() > deadline:
+            raise OperatorError(f"the message-move task is still {state.status} after {timeout:.0f} s")
+        time.sleep(poll_seconds)

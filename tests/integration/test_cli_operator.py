@@ -1,0 +1,263 @@
+"""The operator commands (smoke, status, dlq, redrive, send) through the CLI, against the local engines.
+
+The clients find the engines the way they would find any endpoint: through
+AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB. The real processor runs behind
+local pollers in threads, so a command sees what a deployment would show.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+
+import boto3
+import pytest
+
+from local_pipeline import cli
+from local_pipeline.dead_letters import rejection_reason
+from local_pipeline.engines import local_aws_environment
+from local_pipeline.event_source import SqsEventSource
+from local_pipeline.generator import TrafficSettings, generate, write_messages
+from local_pipeline.local_stack import queue_arn
+from local_pipeline.operator_commands import Deployment, redrive
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def deployment(local_sqs, local_tables, monkeypatch) -> Deployment:
+    """A queue (1 s visibility, DLQ after 2 receives) and the stack's tables; the environment points at them."""
+    sqs = local_sqs.client()
+    suffix = next(_names)
+    dlq_url = sqs.create_queue(QueueName=f"operator-dlq-{suffix}")["QueueUrl"]
+    redrive_policy = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": 2}
+    queue_url = sqs.create_queue(
+        QueueName=f"operator-{suffix}",
+        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive_policy)},
+    )["QueueUrl"]
+    environment = local_aws_environment(dynamodb_endpoint=local_tables.endpoint_url, sqs_endpoint=local_sqs.endpoint_url)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Deployment(queue_url, dlq_url, local_tables.job_table, local_tables.task_table)
+
+
+@pytest.fixture
+def processor(deployment, local_sqs, local_tables):
+    """lambda_function.main behind two local pollers, writing to the deployment's tables."""
+    from local_pipeline.local_stack import processor_handler
+
+    environment = {
+        **local_aws_environment(dynamodb_endpoint=local_tables.endpoint_url),
+        "DYNAMODB_JOB_INFO_TABLE": deployment.job_table,
+        "DYNAMODB_TASK_INFO_TABLE": deployment.task_table,
+    }
+    sqs = local_sqs.client()
+    with processor_handler(environment) as handler:
+        with SqsEventSource(sqs, deployment.queue_url, queue_arn(sqs, deployment.queue_url), handler, pollers=2):
+            yield
+
+
+def _target(deployment: Deployment) -> list[str]:
+    return [
+        "--queue-url", deployment.queue_url,
+        "--dlq-url", deployment.dead_letter_queue_url,
+        "--job-table", deployment.job_table,
+        "--task-table", deployment.task_table,
+    ]
+
+
+def _printed(capsys) -> str:
+    """What the command printed; the processor's JSON log lines share stdout in these tests."""
+    return "\n".join(line for line in capsys.readouterr().out.splitlines() if not line.startswith("{"))
+
+
+def _messages(sqs, queue_url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return sum(int(found[name]) for name in names)
+
+
+def _wait_until_empty(sqs, queue_url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while _messages(sqs, queue_url):
+        assert time.monotonic() < deadline, "the queue did not drain in time"
+        time.sleep(0.1)
+
+
+def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor, local_tables, capsys):
+    assert cli.main(["smoke", *_target(deployment), "--timeout", "30"]) == 0
+    output = _printed(capsys)
+    job_id = re.search(r"OK: test job (smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
+    job = local_tables.client.get_item(TableName=deployment.job_table, Key={"job_id": {"S": job_id}})
+    task = local_tables.client.get_item(
+        TableName=deployment.task_table, Key={"job_id": {"S": job_id}, "task_id": {"N": "0"}}
+    )
+    assert "Item" not in job and "Item" not in task
+
+
+def test_smoke_fails_clearly_when_nothing_stores_the_notifications(deployment, capsys):
+    assert cli.main(["smoke", *_target(deployment), "--timeout", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "was not stored within 1 s" in error and "deadline-sqs dlq" in error
+    assert "Traceback" not in error
+
+
+def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, processor, local_sqs, tmp_path, capsys):
+    traffic = generate(TrafficSettings(seed=3, jobs=2, tasks_per_job=4, duplicate_rate=0.3, malformed_per_kind=1))
+    write_messages(tmp_path / "traffic.jsonl", traffic.messages)
+    sqs = local_sqs.client()
+
+    assert cli.main(["send", str(tmp_path / "traffic.jsonl"), "--queue-url", deployment.queue_url, "--quiet"]) == 0
+    assert f"Sent {len(traffic.messages)} of {len(traffic.messages)} messages" in _printed(capsys)
+    _wait_until_empty(sqs, deployment.queue_url)
+
+    job_id, job_state = next(iter(traffic.truth.jobs.items()))
+    assert cli.main(["status", job_id, *_target(deployment)]) == 0
+    status = _printed(capsys)
+    assert f"Job {job_id}" in status and job_state.status in status.splitlines()[0]
+    tasks = {key[1]: state for key, state in traffic.truth.tasks.items() if key[0] == job_id}
+    assert f"Tasks stored: {len(tasks)}" in status
+    for task_id, state in tasks.items():
+        assert re.search(rf"^\s+{task_id}\s+{state.status}\s.*{re.escape(state.timestamp)}$", status, re.MULTILINE)
+
+    assert cli.main(["dlq", "--dlq-url", deployment.dead_letter_queue_url]) == 0
+    listing = _printed(capsys)
+    assert f"{len(traffic.malformed)} dead-lettered messages" in listing
+    def sizeless(text: str) -> str:  # an item's size depends on its SentTimestamp's digits
+        return re.sub(r"about \d+ bytes", "about N bytes", text)
+
+    for message in traffic.malformed:
+        reason = rejection_reason("any", message.body, {"SentTimestamp": "1700000000000"})
+        assert f"why: {sizeless(reason)}" in sizeless(listing)
+    # Listing leaves every message in the DLQ, visible again for a redrive.
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=deployment.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessages"]) == len(traffic.malformed)
+
+
+def test_status_of_an_unknown_job_and_an_empty_dlq(deployment, capsys):
+    assert cli.main(["status", "no-such-job", *_target(deployment)]) == 2
+    assert "no job no-such-job" in capsys.readouterr().err
+    assert cli.main(["dlq", *_target(deployment)]) == 0
+    assert "The dead-letter queue is empty." in capsys.readouterr().out
+
+
+def _answer(client, operation: str, respond) -> list[dict]:
+    """Make `client` answer `operation` with respond(params) instead of calling the endpoint.
+
+    Returns the list of the operation's parameters, one entry per call. (botocore's
+    own Stubber would answer every operation; these tests need the rest to reach moto.)
+    """
+    calls = []
+    service = client.meta.service_model.service_name
+    client.meta.events.register(f"before-parameter-build.{service}.{operation}", lambda params, **kw: calls.append(dict(params)))
+    client.meta.events.register(
+        f"before-call.{service}.{operation}",
+        lambda **kw: ({"ResponseMetadata": {"HTTPStatusCode": 200}}, respond(calls[-1])),
+    )
+    return calls
+
+
+def _move_task_api(sqs, status: str = "COMPLETED", failure: str | None = None) -> list[dict]:
+    """Answers StartMessageMoveTask and ListMessageMoveTasks, which moto 5.2.5 does not implement.
+
+    The start really moves the DLQ's messages on local SQS, as SQS would, so the test
+    can check where they end up. Returns the StartMessageMoveTask requests.
+    """
+    moved = []
+
+    def start(params):
+        source_url, destination_url = (
+            sqs.get_queue_url(QueueName=params[name].rsplit(":", 1)[1])["QueueUrl"]
+            for name in ("SourceArn", "DestinationArn")
+        )
+        while messages := sqs.receive_message(QueueUrl=source_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                sqs.send_message(QueueUrl=destination_url, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=source_url, ReceiptHandle=message["ReceiptHandle"])
+                moved.append(message)
+        return {"TaskHandle": "task-1"}
+
+    def listing(params):
+        entry = {"Status": status, "ApproximateNumberOfMessagesMoved": len(moved), "ApproximateNumberOfMessagesToMove": len(moved)}
+        if failure:
+            entry["FailureReason"] = failure
+        return {"Results": [entry]}
+
+    _answer(sqs, "ListMessageMoveTasks", listing)
+    return _answer(sqs, "StartMessageMoveTask", start)
+
+
+def test_redrive_starts_a_message_move_task_from_the_dlq_to_the_queue(deployment, local_sqs):
+    sqs = local_sqs.client()
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=deployment.dead_letter_queue_url, MessageBody=body)
+    requests = _move_task_api(sqs)
+
+    task = redrive(sqs, deployment, max_per_second=50, poll_seconds=0.01)
+
+    assert requests == [{
+        "SourceArn": queue_arn(sqs, deployment.dead_letter_queue_url),
+        "DestinationArn": queue_arn(sqs, deployment.queue_url),
+        "MaxNumberOfMessagesPerSecond": 50,
+    }]
+    assert (task.status, task.moved) == ("COMPLETED", 2)
+    bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=deployment.queue_url, MaxNumberOfMessages=10)["Messages"]}
+    assert bodies == {"first", "second"}
+
+
+def test_a_failed_move_task_is_reported_with_its_reason(deployment, local_sqs, monkeypatch, capsys):
+    sqs = local_sqs.client()
+    _move_task_api(sqs, status="FAILED", failure="AccessDenied: kms:Decrypt")
+
+    class Session:
+        def client(self, service):
+            assert service == "sqs"
+            return sqs
+
+    monkeypatch.setattr(cli, "_session", lambda args: Session())
+    assert cli.main(["redrive", *_target(deployment)]) == 1
+    assert "FAILED: 0 of 0 messages moved (AccessDenied: kms:Decrypt)" in capsys.readouterr().out
+
+
+def test_redrive_on_local_sqs_says_the_engine_lacks_the_api(deployment, capsys):
+    # moto 5.2.5 has no StartMessageMoveTask: the command must fail with one clear line.
+    assert cli.main(["redrive", *_target(deployment)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("deadline-sqs: error: ") and "StartMessageMoveTask" in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_stack_outputs_name_the_deployment(deployment, monkeypatch, capsys):
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    outputs = {
+        "QueueUrl": deployment.queue_url,
+        "DeadLetterQueueUrl": deployment.dead_letter_queue_url,
+        "JobTableName": deployment.job_table,
+        "TaskTableName": deployment.task_table,
+        "ProducerPolicyArn": "arn:aws:iam::123456789012:policy/producer",
+    }
+    described = _answer(
+        cloudformation,
+        "DescribeStacks",
+        lambda params: {"Stacks": [{
+            "StackName": params["StackName"],
+            "CreationTime": "2025-01-01T00:00:00Z",
+            "StackStatus": "CREATE_COMPLETE",
+            "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
+        }]},
+    )
+    real_session = cli._session
+
+    def session(args):
+        found = real_session(args)
+        found.client = lambda service, **kw: cloudformation if service == "cloudformation" else boto3.client(service)
+        return found
+
+    monkeypatch.setattr(cli, "_session", session)
+    assert cli.main(["dlq", "--stack-name", "DeadlineNotifications-default"]) == 0
+    assert described == [{"StackName": "DeadlineNotifications-default"}]
+    assert "The dead-letter queue is empty." in capsys.readouterr().out

@@ -1,0 +1,70 @@
+"""The template's queues and tables on the local engines, and the processor loaded against them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+
+from local_pipeline.event_source import lambda_sqs_record
+from local_pipeline.local_stack import create_local_resources, processor_environment, processor_handler, queue_arn
+
+
+def _renamed(spec, suffix: str):
+    """The spec with names of its own, so it cannot collide with other tests on the shared engines."""
+    return replace(
+        spec,
+        job_table=replace(spec.job_table, name=f"{spec.job_table.name}-{suffix}"),
+        task_table=replace(spec.task_table, name=f"{spec.task_table.name}-{suffix}"),
+        queue=replace(spec.queue, name=f"{spec.queue.name}-{suffix}"),
+        dead_letter_queue=replace(spec.dead_letter_queue, name=f"{spec.dead_letter_queue.name}-{suffix}"),
+    )
+
+
+def test_resources_are_created_as_the_template_defines_them(pipeline_spec, local_sqs, dynamodb_local):
+    spec = _renamed(pipeline_spec, "stack")
+    sqs, dynamodb = local_sqs.client(), dynamodb_local.client()
+    resources = create_local_resources(spec, sqs, dynamodb, visibility_timeout=2)
+
+    attributes = sqs.get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": resources.dead_letter_queue_arn,
+        "maxReceiveCount": pipeline_spec.max_receive_count,
+    }
+    assert attributes["VisibilityTimeout"] == "2"  # the one scaled value
+    assert int(attributes["MessageRetentionPeriod"]) == pipeline_spec.queue.retention_seconds
+    dlq_attributes = sqs.get_queue_attributes(
+        QueueUrl=resources.dead_letter_queue_url, AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]
+    assert int(dlq_attributes["MessageRetentionPeriod"]) == pipeline_spec.dead_letter_queue.retention_seconds
+    assert resources.dead_letter_queue_arn == queue_arn(sqs, resources.dead_letter_queue_url)
+    for table, table_spec in ((resources.job_table, spec.job_table), (resources.task_table, spec.task_table)):
+        description = dynamodb.describe_table(TableName=table)["Table"]
+        assert description["KeySchema"] == table_spec.key_schema
+        assert description["TableStatus"] == "ACTIVE"
+
+
+def test_the_real_handler_stores_into_the_local_tables_and_leaves_no_trace(
+    pipeline_spec, local_sqs, dynamodb_local, documented_task_message
+):
+    spec = _renamed(pipeline_spec, "handler")
+    sqs, dynamodb = local_sqs.client(), dynamodb_local.client()
+    resources = create_local_resources(spec, sqs, dynamodb, visibility_timeout=2)
+    sqs.send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(documented_task_message))
+    message = sqs.receive_message(QueueUrl=resources.queue_url, MessageSystemAttributeNames=["All"])["Messages"][0]
+    environment_before = dict(os.environ)
+
+    environment = processor_environment(spec, resources, dynamodb_local.endpoint_url)
+    with processor_handler(environment) as handler:
+        response = handler({"Records": [lambda_sqs_record(message, resources.queue_arn)]}, None)
+
+    assert response == {"batchItemFailures": []}
+    details = documented_task_message["TaskDetails"]
+    item = dynamodb.get_item(
+        TableName=resources.task_table,
+        Key={"job_id": {"S": details["JobID"]}, "task_id": {"N": str(details["TaskID"])}},
+    )["Item"]
+    assert item["timestamp"] == {"S": documented_task_message["Timestamp"]}
+    assert dict(os.environ) == environment_before
+    assert "lambda_function" not in sys.modules or sys.modules["lambda_function"].main is not handler
