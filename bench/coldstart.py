@@ -65,9 +65,6 @@ def measure(runs: int = 7) -> dict:
             boto3_ms.append(boto3_run["boto3"][1] / 1000)
             beyond_boto3_ms.append(
                 sum(own for name, (own, _) in handler_run.items() if name not in boto3_run) / 1000)
-        # For comparison only: how much of it is compiling our modules.
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(code_root)], check=True)
-        cached_ms = [import_times_us(HANDLER_MODULE, code_root)[HANDLER_MODULE][1] / 1000 for _ in range(runs)]
     median_handler, median_boto3 = statistics.median(handler_ms), statistics.median(boto3_ms)
     return {
         "runs": runs,
@@ -76,8 +73,6 @@ def measure(runs: int = 7) -> dict:
         "median_lambda_function_ms": median_handler,
         "median_boto3_ms": median_boto3,
         "overhead_ms": median_handler - median_boto3,
-        "import_lambda_function_bytecode_cached_ms": cached_ms,
-        "overhead_bytecode_cached_ms": statistics.median(cached_ms) - median_boto3,
         # Cross-check, less exposed to noise between interpreters: the self time of the
         # modules the handler imports that boto3 alone does not.
         "median_modules_beyond_boto3_ms": statistics.median(beyond_boto3_ms),
@@ -94,7 +89,6 @@ def text(measured: dict, markdown: bool = False) -> str:
             [HANDLER_MODULE, f"{measured['median_lambda_function_ms']:.1f}"],
             ["overhead (difference of the medians)", f"{measured['overhead_ms']:.1f}"],
             ["cross-check: modules boto3 does not import (self time)", f"{measured['median_modules_beyond_boto3_ms']:.1f}"],
-            ["overhead if our bytecode were cached (not so on Lambda)", f"{measured['overhead_bytecode_cached_ms']:.1f}"],
         ],
         markdown,
     )

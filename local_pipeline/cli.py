@@ -93,12 +93,13 @@ def _template_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="`cdk synth` output (default %(default)s)")
     parser.add_argument("--stack", help="the stack in cdk.out, if it holds more than one")
     parser.add_argument(
-        "--visibility-timeout", type=_count(1), default=DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
-        help="the local queue's visibility timeout in seconds; the template's batching window is scaled with it "
-        "(default %(default)s)",
+        "--visibility-timeout", type=_count(2), default=DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
+        help="the local queue's visibility timeout in seconds, also the handler's time limit (the processor keeps "
+        "1 s of it back); the template's batching window is scaled with it (default %(default)s)",
     )
     parser.add_argument(
-        "--pollers", type=_count(1), help="concurrent invocations (default: the event source's maximum concurrency)"
+        "--pollers", type=_count(1),
+        help=f"concurrent invocations (default: the event source's maximum concurrency, at most {demo_module.LOCAL_POLLERS})",
     )
 
 
@@ -179,7 +180,7 @@ def run_demo(args) -> int:
 
 def run_local(args) -> int:
     spec = _spec(args)
-    pollers = args.pollers or spec.max_concurrency or 5
+    pollers = demo_module.poller_count(spec, args.pollers)
     print(demo_module.time_scale_line(spec, args.visibility_timeout))
     with local_pipeline(spec, args.visibility_timeout) as pipeline, demo_module.local_processor(spec, pipeline, pollers):
         resources = pipeline.resources
@@ -201,7 +202,8 @@ def run_local(args) -> int:
 
 def run_smoke(args) -> int:
     session = _session(args)
-    result = smoke(session.client("sqs"), session.client("dynamodb"), _deployment(args, session), timeout=args.timeout)
+    deployment = _deployment(args, session).require("queue_url", "job_table", "task_table")
+    result = smoke(session.client("sqs"), session.client("dynamodb"), deployment, timeout=args.timeout)
     print(
         f"OK: test job {result.job_id} stored after {result.job_seconds:.2f} s and its task after "
         f"{result.task_seconds:.2f} s (end to end, from sending); the test items were deleted"
@@ -211,7 +213,8 @@ def run_smoke(args) -> int:
 
 def run_status(args) -> int:
     session = _session(args)
-    status = job_status(session.client("dynamodb"), _deployment(args, session), args.job_id)
+    deployment = _deployment(args, session).require("job_table", "task_table")
+    status = job_status(session.client("dynamodb"), deployment, args.job_id)
     print(format_status(status, args.job_id))
     return OK
 
@@ -235,8 +238,8 @@ def run_dlq(args) -> int:
 
 def run_redrive(args) -> int:
     session = _session(args)
-    deployment = _deployment(args, session)
-    print(f"Starting a message-move task from {deployment.dead_letter_queue_url or 'the DLQ'} ...")
+    deployment = _deployment(args, session).require("dead_letter_queue_url")
+    print(f"Starting a message-move task from {deployment.dead_letter_queue_url} ...")
     task = redrive(session.client("sqs"), deployment, max_per_second=args.max_per_second, wait=not args.no_wait)
     total = "" if task.to_move is None else f" of {task.to_move}"
     print(f"{task.status}: {task.moved}{total} messages moved" + (f" ({task.failure})" if task.failure else ""))

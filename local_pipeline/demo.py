@@ -36,7 +36,7 @@ DEMO_TRAFFIC = TrafficSettings(
 class DemoSettings:
     traffic: TrafficSettings = DEMO_TRAFFIC
     visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT
-    pollers: int | None = None  # default: the event source's maximum concurrency
+    pollers: int | None = None  # default: poller_count
     timeout: float = 300  # for processing, in seconds
     progress: bool = True
 
@@ -57,6 +57,17 @@ class DemoReport:
 
 class DemoError(RuntimeError):
     """The demo could not run to the end (as opposed to ending with wrong results)."""
+
+
+# Locally DynamoDB Local, not the number of pollers, bounds throughput: past a few
+# concurrent invocations each batch only takes longer, and every batch must finish
+# within the (scaled) visibility timeout.
+LOCAL_POLLERS = 3
+
+
+def poller_count(spec: PipelineSpec, requested: int | None) -> int:
+    """Concurrent local invocations: as requested, else the template's maximum concurrency up to LOCAL_POLLERS."""
+    return requested or min(spec.max_concurrency or LOCAL_POLLERS, LOCAL_POLLERS)
 
 
 def scaled_batching_window(spec: PipelineSpec, visibility_timeout: int) -> float:
@@ -99,7 +110,7 @@ def local_processor(spec: PipelineSpec, pipeline: LocalPipeline, pollers: int) -
 def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoReport:
     started = time.monotonic()
     seconds = {}
-    pollers = settings.pollers or spec.max_concurrency or 5
+    pollers = poller_count(spec, settings.pollers)
     say(time_scale_line(spec, settings.visibility_timeout))
     traffic = generate(settings.traffic)
     with local_pipeline(spec, settings.visibility_timeout) as pipeline:
@@ -130,7 +141,7 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
         mark = time.monotonic()
         dead_letters = peek_dead_letters(sqs, resources.dead_letter_queue_url)
         stored = stored_state(dynamodb, resources.job_table, resources.task_table)
-        problems = mismatches(traffic.truth, stored) + _dead_letter_problems(traffic, dead_letters)
+        problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
     return DemoReport(traffic, stored, dead_letters, output, problems, seconds)
@@ -165,7 +176,7 @@ def _wait_until_drained(sqs, queue_url: str, bar, timeout: float, source: SqsEve
         time.sleep(0.2)
 
 
-def _dead_letter_problems(traffic: Traffic, dead_letters: list[DeadLetter]) -> list[str]:
+def dead_letter_problems(traffic: Traffic, dead_letters: list[DeadLetter]) -> list[str]:
     """The DLQ must hold every malformed message and nothing else."""
     expected = Counter(message.body for message in traffic.malformed)
     found = Counter(letter.body for letter in dead_letters)
@@ -194,8 +205,14 @@ def summary(report: DemoReport) -> str:
         + ", ".join(f"{name.lower()} {metrics[name]}" for name in ("Received", "Stored", "Duplicate", "Stale", "Invalid", "Failed")),
         f"  dropped: {metrics['Duplicate']} duplicates and {metrics['Stale']} stale notifications "
         "(older than what was already stored or in the same batch)",
-        f"Dead-letter queue: {len(report.dead_letters)} messages",
     ]
+    errors = report.processor.write_errors
+    if errors:
+        lines.append(
+            f"  failed writes, left on the queue for another try: {sum(errors.values())} "
+            f"(most often: {_shorten(errors.most_common(1)[0][0], 80)})"
+        )
+    lines.append(f"Dead-letter queue: {len(report.dead_letters)} messages")
     kinds = {message.body: message.invalid for message in report.traffic.malformed}
     width = max(map(len, MALFORMED_KINDS))
     for letter in sorted(report.dead_letters, key=lambda letter: kinds.get(letter.body) or ""):

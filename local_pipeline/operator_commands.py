@@ -35,6 +35,8 @@ class OperatorError(RuntimeError):
 
 @dataclass(frozen=True)
 class Deployment:
+    """Where the pipeline is. Commands need some of these: `require` says which are missing."""
+
     queue_url: str | None = None
     dead_letter_queue_url: str | None = None
     job_table: str | None = None
@@ -101,7 +103,6 @@ def smoke_notifications(job_id: str, now: datetime) -> list[dict]:
 
 def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seconds: float = 0.25) -> SmokeResult:
     """Send a test job and task notification with a unique id, wait until both are stored, delete them."""
-    deployment.require("queue_url", "job_table", "task_table")
     job_id = f"smoke-{uuid.uuid4().hex}"
     bodies = [json.dumps(body) for body in smoke_notifications(job_id, datetime.now(timezone.utc))]
     keys = {
@@ -150,7 +151,6 @@ def _plain(item: dict) -> dict:
 
 def job_status(dynamodb, deployment: Deployment, job_id: str) -> JobStatus:
     """The job's stored item and every stored task of it (a Query on the task table)."""
-    deployment.require("job_table", "task_table")
     job = dynamodb.get_item(TableName=deployment.job_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
     tasks = []
     for page in dynamodb.get_paginator("query").paginate(
@@ -213,7 +213,6 @@ def redrive(
     poll_seconds: float = 2,
 ) -> MoveTask:
     """Move the DLQ's messages back with SQS's native message-move task (StartMessageMoveTask)."""
-    deployment.require("dead_letter_queue_url")
     source = queue_arn(sqs, deployment.dead_letter_queue_url)
     request = {"SourceArn": source}
     if deployment.queue_url:

@@ -38,6 +38,9 @@ LOG_RETENTION_DAYS = (
 VISIBILITY_TIMEOUT_FACTOR = 6
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
+# The processor reports writes still unanswered 1 s before its timeout as failed; below this
+# a cold start and one write with the client's timeouts (1 s connect, 3 s read) may not fit.
+MIN_FUNCTION_TIMEOUT_SECONDS = 10
 
 _STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -91,7 +94,7 @@ class StudioConfig:
     max_receive_count: int = _setting(5, *_between(1, 1000))
     queue_retention_days: int = _setting(4, *_between(1, 14))
     dlq_retention_days: int = _setting(14, *_between(1, 14))
-    function_timeout_seconds: int = _setting(30, *_between(1, 900))
+    function_timeout_seconds: int = _setting(30, *_between(MIN_FUNCTION_TIMEOUT_SECONDS, 900))
     function_memory_mb: int = _setting(256, *_between(128, 10240))
     batch_size: int = _setting(100, *_between(1, 10000))
     max_batching_window_seconds: int = _setting(5, *_between(0, 300))

@@ -43,10 +43,12 @@ def number_value(number: Decimal, path: str) -> dict:
     """An N AttributeValue holding `number` exactly."""
     if not number.is_finite():
         raise UnstorableValue(path, "is not a finite number")
+    if not number:  # DynamoDB stores every zero as 0, and refuses one like 0E+999999999999999999
+        return {"N": "0"}
     digits = number.as_tuple().digits
     if len(digits) > MAX_NUMBER_DIGITS and len("".join(map(str, digits)).rstrip("0")) > MAX_NUMBER_DIGITS:
         raise UnstorableValue(path, f"has more than {MAX_NUMBER_DIGITS} significant digits")
-    if number and not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
+    if not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
         raise UnstorableValue(path, "is outside the magnitudes DynamoDB stores (1E-130 to 1E+126)")
     return {"N": str(number)}
 
@@ -101,9 +103,10 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
 
 
 def item_size(item: dict) -> int:
-    """The bytes DynamoDB counts for `item` against its 400 KB limit, by its documented rule
-    (names and values in UTF-8; a number 1 byte per 2 significant digits plus 1, and 1 more
-    if negative; a map or list 3 bytes plus 1 per element), which DynamoDB Local enforces too."""
+    """The bytes DynamoDB counts for `item` against its 400 KB limit: its documented rule
+    (names and values in UTF-8; a number 1 byte per 2 significant digits plus 1; a map or
+    list 3 bytes plus 1 per element), and 1 byte more per negative number, as DynamoDB Local
+    measures (the documentation leaves the sign out)."""
     return sum(len(name.encode()) + value_size(value) for name, value in item.items())
 
 

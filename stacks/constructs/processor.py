@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -13,7 +11,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-LAMBDA_SOURCE = Path(__file__).resolve().parents[2] / "lambda_src"
+from stacks.config import PROJECT_ROOT
+
+LAMBDA_SOURCE = PROJECT_ROOT / "lambda_src"
 # Kept out of the deployment package: only the handler's own modules ship.
 LAMBDA_SOURCE_EXCLUDES = ["tests", "**/__pycache__", "**/*.pyc", ".pytest_cache", "*.md"]
 HANDLER = "lambda_function.main"

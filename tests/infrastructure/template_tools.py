@@ -94,8 +94,20 @@ def assert_least_privilege(template: dict) -> None:
     Identity policies: Allow only, no wildcard in any action, every resource an ARN of a
     resource in this template. Resource policies: Deny only to enforce TLS; Allow only the
     key's default administrator statement (the account root, so that IAM policies apply at
-    all) and named service principals with explicit actions.
+    all) and named service principals with explicit actions. Roles: assumed by a service only.
+    A permission the walk cannot read fails it: a policy resource of another type (a Lambda
+    permission, a log resource policy) or inline or managed policies on a role, user or group.
     """
+    walked = {*IDENTITY_POLICY_TYPES, *RESOURCE_POLICY_TYPES}
+    for logical_id, resource in template["Resources"].items():
+        kind = resource["Type"]
+        assert kind in walked or not ("Policy" in kind or "Permission" in kind), f"{logical_id}: {kind} is not walked"
+        carried = {"Policies", "ManagedPolicyArns"} & set(resource.get("Properties", {}))
+        assert not carried, f"{logical_id} carries {sorted(carried)}, which the walk does not read"
+    for logical_id, role in resources(template, "AWS::IAM::Role").items():
+        for trust in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            assert (trust["Effect"], trust["Action"], list(trust["Principal"])) == ("Allow", "sts:AssumeRole", ["Service"]), logical_id
+
     own = set(template["Resources"])
     identity = statements(template, IDENTITY_POLICY_TYPES)
     assert identity, "the template has no identity policies to check"

@@ -108,7 +108,7 @@ BAD_VALUES = {
     "max_receive_count": ("0", "from 1 to 1000"),
     "queue_retention_days": ("15", "from 1 to 14"),
     "dlq_retention_days": ("0", "from 1 to 14"),
-    "function_timeout_seconds": ("901", "from 1 to 900"),
+    "function_timeout_seconds": ("9", "from 10 to 900"),
     "function_memory_mb": ("64", "from 128 to 10240"),
     "batch_size": ("10001", "from 1 to 10000"),
     "max_batching_window_seconds": ("301", "from 0 to 300"),
@@ -201,6 +201,13 @@ def test_settings_that_contradict_each_other_are_rejected(context, message):
     assert message in str(raised.value)
 
 
+def test_function_timeout_is_ten_seconds_to_fifteen_minutes():
+    # Below 10 s the processor could not report unfinished writes before the timeout (BAD_VALUES).
+    assert [load(function_timeout_seconds=s).function_timeout_seconds for s in ("10", "900")] == [10, 900]
+    with pytest.raises(ConfigError, match=r"function_timeout_seconds=901 is not allowed; allowed: .* from 10 to 900"):
+        load(function_timeout_seconds="901")
+
+
 def test_ten_messages_need_no_batching_window():
     assert load(batch_size="10", max_batching_window_seconds="0").batch_size == 10
 
@@ -233,7 +240,7 @@ def test_log_retention_accepts_every_cloudwatch_period():
 
 
 @settings(max_examples=100, deadline=None)
-@given(timeout=st.integers(1, 900), window=st.integers(0, 300))
+@given(timeout=st.integers(10, 900), window=st.integers(0, 300))
 def test_visibility_timeout_is_six_function_timeouts_plus_the_window_and_within_sqs_limits(timeout, window):
     config = StudioConfig(function_timeout_seconds=timeout, max_batching_window_seconds=window, batch_size=10)
     assert config.queue_visibility_timeout_seconds == 6 * timeout + window

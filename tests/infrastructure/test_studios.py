@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from local_pipeline.spec import PipelineSpec
 from stacks.config import StudioConfig, load_config, project_context
+from stacks.constructs.processor import LAMBDA_SOURCE
 from stacks.pipeline_stack import DeadlineNotificationsStack
 from stacks.synth import add_compliance_checks, in_process_app
 from tests.infrastructure.template_tools import (
@@ -47,8 +49,12 @@ class Studio:
 
 
 @pytest.fixture(scope="module")
-def synthesized(tmp_path_factory) -> tuple[dict[str, Studio], dict]:
-    outdir = tmp_path_factory.mktemp("cdk.out")
+def outdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cdk.out")
+
+
+@pytest.fixture(scope="module")
+def synthesized(outdir) -> tuple[dict[str, Studio], dict]:
     app = in_process_app(None, str(outdir))
     add_compliance_checks(app)
     configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX)}
@@ -215,6 +221,16 @@ def test_cdk_nag_reports_nothing_unacknowledged(synthesized):
 @pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
 def test_cfn_lint_reports_nothing(studios, name):
     assert cfn_lint_findings(studios[name].template) == []
+
+
+def test_the_deployment_package_holds_the_handlers_modules_only(synthesized, outdir):
+    (package,) = outdir.glob("asset.*")  # the studios share one package
+    packaged = {path.relative_to(package).as_posix() for path in package.rglob("*") if path.is_file()}
+    modules = {
+        path.relative_to(LAMBDA_SOURCE).as_posix() for path in LAMBDA_SOURCE.rglob("*.py") if "__pycache__" not in path.parts
+    }
+    assert "lambda_function.py" in packaged
+    assert packaged == modules
 
 
 def test_template_with_every_option_matches_the_reviewed_snapshot(production):

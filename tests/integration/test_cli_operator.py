@@ -14,6 +14,7 @@ import time
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from local_pipeline import cli
 from local_pipeline.dead_letters import rejection_reason
@@ -156,7 +157,7 @@ def _answer(client, operation: str, respond) -> list[dict]:
     client.meta.events.register(f"before-parameter-build.{service}.{operation}", lambda params, **kw: calls.append(dict(params)))
     client.meta.events.register(
         f"before-call.{service}.{operation}",
-        lambda **kw: ({"ResponseMetadata": {"HTTPStatusCode": 200}}, respond(calls[-1])),
+        lambda **kw: (AWSResponse(None, 200, {}, None), respond(calls[-1])),
     )
     return calls
 

@@ -168,9 +168,10 @@ def test_an_all_invalid_batch_returns_every_message(processor):
 
 
 def test_values_and_an_item_at_dynamodbs_limits_are_stored_exactly(processor, local_tables, documented_job_message):
-    body = job_body(documented_job_message, "limits", T0) | {"Deep": _nested(31), "Padding": ""}
+    body = job_body(documented_job_message, "limits", T0) | {"Deep": _nested(31), "Zero": 0, "Padding": ""}
     text = (
         json.dumps(body)
+        .replace('"Zero": 0', '"Zero": -0e999999999999999999')
         .replace('"JobPriority": 50', f'"JobPriority": {"9" * 38}')
         # Negative numbers cost DynamoDB a byte more: these three would take the item over.
         .replace('"NumberOfErrors": 0', '"NumberOfErrors": -1e-130')
@@ -185,6 +186,7 @@ def test_values_and_an_item_at_dynamodbs_limits_are_stored_exactly(processor, lo
     notification = parse_record(at_limit)
     assert item_size(notification.item) == MAX_ITEM_BYTES
     assert notification.item["job_details"]["M"]["NumberOfTasks"] == {"N": "-9.9999999999999999999999999999999999999E+125"}
+    assert notification.item["Zero"] == {"N": "0"}
     assert "400 KB" in parse_record(padded(len(notification.item["Padding"]["S"]) + 1)).reason
 
     assert failed_ids(processor.handle(sqs_event([at_limit]))) == []

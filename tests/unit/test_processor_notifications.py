@@ -100,6 +100,8 @@ def test_the_documented_task_notification_keeps_the_documented_schema(documented
         ("9.9999999999999999999999999999999999999e125", "9.9999999999999999999999999999999999999E+125"),
         ("-3", "-3"),
         ("100000000000000000000000000000000000000000000", "100000000000000000000000000000000000000000000"),
+        ("-0.0", "0"),
+        ("0e999999999999999999", "0"),
     ],
 )
 def test_numbers_are_stored_exactly_as_sent(documented_task_message, literal, stored):

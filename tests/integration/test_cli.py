@@ -1,0 +1,125 @@
+"""The `deadline-sqs` command: help, clear errors without tracebacks, and a small end-to-end demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local_pipeline import cli, local_stack
+from local_pipeline.engines import DynamoDBLocal, LocalSQS
+from local_pipeline.spec import QUEUE_ID
+
+SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "redrive"]
+
+
+@pytest.fixture(scope="module")
+def cdk_out(pipeline_template, tmp_path_factory):
+    """A `cdk synth` output folder with the stack's template, as `make synth` writes it.
+
+    Its redrive policy allows 3 receives instead of 5, so bad messages reach the DLQ
+    sooner; that the local queue follows the template is part of what the demo test shows.
+    """
+    template = json.loads(json.dumps(pipeline_template))
+    template["Resources"][QUEUE_ID]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 3
+    folder = tmp_path_factory.mktemp("cdk.out")
+    (folder / "Stack.template.json").write_text(json.dumps(template))
+    manifest = {
+        "version": "48.0.0",
+        "artifacts": {
+            "DeadlineNotifications-default": {
+                "type": "aws:cloudformation:stack",
+                "properties": {"templateFile": "Stack.template.json"},
+            }
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: deadline-sqs {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arguments", [[], ["generate"], ["generate", "--out", "x", "--duplicates", "2"], ["demo", "--pollers", "0"], ["status"]]
+)
+def test_bad_arguments_exit_2_with_usage(arguments, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(arguments)
+    assert exit_info.value.code == 2
+    assert "usage: deadline-sqs" in capsys.readouterr().err
+
+
+def test_demo_without_a_synthesized_app_says_to_run_make_synth(tmp_path, capsys):
+    assert cli.main(["demo", "--cdk-out", str(tmp_path / "cdk.out")]) == 2
+    error = capsys.readouterr().err
+    assert "run `make synth` first" in error and "Traceback" not in error
+
+
+def test_without_java_the_demo_says_so_and_leaves_nothing_running(cdk_out, tmp_path, monkeypatch, capsys):
+    started = _record_engines(monkeypatch)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    assert cli.main(["demo", "--cdk-out", str(cdk_out), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "Java is not installed" in error and "Traceback" not in error
+    _assert_stopped(started)
+
+
+def test_commands_without_a_deployment_say_what_to_pass(capsys):
+    assert cli.main(["smoke"]) == 2
+    assert "pass --stack-name, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
+
+
+def test_generate_writes_traffic_and_truth(tmp_path, capsys):
+    out, truth = tmp_path / "traffic.jsonl", tmp_path / "truth.json"
+    arguments = ["generate", "--out", str(out), "--truth", str(truth), "--jobs", "2", "--malformed-per-kind", "1"]
+    assert cli.main(arguments) == 0
+    lines = out.read_text().splitlines()
+    assert f"Wrote {len(lines)} messages" in capsys.readouterr().out
+    assert sum(1 for line in lines if "invalid" in json.loads(line)) == 10
+    assert len(json.loads(truth.read_text())["jobs"]) == 2
+
+
+def _record_engines(monkeypatch) -> list:
+    started = []
+
+    def recording(engine_class):
+        class Recorded(engine_class):
+            def start(self):
+                started.append(self)
+                return super().start()
+
+        return Recorded
+
+    monkeypatch.setattr(local_stack, "DynamoDBLocal", recording(DynamoDBLocal))
+    monkeypatch.setattr(local_stack, "LocalSQS", recording(LocalSQS))
+    return started
+
+
+def _assert_stopped(engines) -> None:
+    for engine in engines:
+        if isinstance(engine, DynamoDBLocal):
+            assert engine._process is None or engine._process.poll() is not None
+        else:
+            assert engine._server is None
+
+
+def test_demo_end_to_end_on_a_small_farm(cdk_out, monkeypatch, capsys):
+    started = _record_engines(monkeypatch)
+    arguments = [
+        "demo", "--cdk-out", str(cdk_out), "--no-progress", "--visibility-timeout", "3", "--pollers", "2",
+        "--jobs", "3", "--tasks-per-job", "6", "--duplicates", "0.3", "--reorder", "20", "--malformed-per-kind", "1",
+    ]
+    assert cli.main(arguments) == 0
+    output = capsys.readouterr().out
+    assert "Check: PASS" in output
+    assert "DLQ after 3 receives" in output
+    assert "Dead-letter queue: 10 messages" in output
+    assert "Jobs by status   (3)" in output
+    assert len(started) == 2
+    _assert_stopped(started)
