@@ -78,7 +78,7 @@ class DocumentedExampleBaseline:
         self._task_table = task_table
         logger.setLevel(logging.DEBUG)  # as the example sets it (on the root logger)
 
-    def handle(self, event: dict) -> dict:
+    def handle(self, event: dict, context=None) -> dict:
         try:
             self._store(event)
         except Exception:

@@ -22,6 +22,7 @@ LAMBDA_LOG_LEVELS = {
 class Deployment:
     spec: PipelineSpec
     memory_mb: int
+    timeout_seconds: int
     architecture: str  # "x86_64" or "arm64"
     log_format: str  # "Text" or "JSON"
     application_log_level: int
@@ -39,6 +40,7 @@ class Deployment:
         return cls(
             spec=spec,
             memory_mb=int(function.get("MemorySize", 128)),  # CloudFormation's defaults
+            timeout_seconds=int(function.get("Timeout", 3)),
             architecture=function.get("Architectures", ["x86_64"])[0],
             log_format=logging_config.get("LogFormat", "Text"),
             application_log_level=LAMBDA_LOG_LEVELS[logging_config.get("ApplicationLogLevel", "INFO")],

@@ -1,9 +1,9 @@
 """How many bytes CloudWatch Logs would ingest for what a handler logs on Lambda.
 
-A capture replaces nothing: it adds one handler to the root logger and counts each
-record as the Lambda runtime would write it (text or JSON log format), plus whatever
-the code prints to stdout (Embedded Metric Format lines, `print`), plus the runtime's
-own START/END/REPORT lines for each invocation.
+While a capture runs, its handler is the root logger's only one (as the runtime's is on
+Lambda) and stands in for stdout. It counts each record as the Lambda runtime would
+write it (text or JSON log format) and each printed line (Embedded Metric Format lines,
+`print`); platform_bytes_per_invocation() gives the runtime's own START/END/REPORT lines.
 """
 
 from __future__ import annotations

@@ -21,34 +21,11 @@ import threading
 import time
 from collections import Counter
 
+# DynamoDB's documented item-size rule, as the processor applies it to the 400 KB limit.
+from notification_processor.attributes import item_size
+
 WRITE_UNIT_BYTES = 1024
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
-
-
-def attribute_value_size(value: dict) -> int:
-    """Bytes DynamoDB counts for one AttributeValue (its documented item-size rules)."""
-    (kind, content), = value.items()
-    if kind == "S":
-        return len(content.encode())
-    if kind == "N":
-        digits = content.lstrip("-").replace(".", "").strip("0") or "0"
-        return (len(digits) + 1) // 2 + 1
-    if kind == "B":
-        return len(content)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(name.encode()) + attribute_value_size(inner) + 1 for name, inner in content.items())
-    if kind == "L":
-        return 3 + sum(attribute_value_size(inner) + 1 for inner in content)
-    if kind in ("SS", "NS", "BS"):
-        return sum(attribute_value_size({kind[0]: element}) for element in content)
-    raise ValueError(f"unknown AttributeValue type {kind!r}")
-
-
-def item_size(item: dict) -> int:
-    """Bytes of an item in AttributeValue form: attribute names plus values."""
-    return sum(len(name.encode()) + attribute_value_size(value) for name, value in item.items())
 
 
 def write_units(size_bytes: int) -> int:

@@ -1,9 +1,10 @@
 """A generated stream, delivered to a handler the way Lambda's SQS event source would.
 
 The queue is simulated in memory, so that nothing but the handler is timed: batches
-of up to `batch_size` in queue order; what the handler reports failed (or every record,
-if it raises) comes back later with its receive count raised, until the count reaches
-the queue's maxReceiveCount and the message goes to the dead-letter queue instead.
+of up to `batch_size` in queue order; what the handler reports failed (read as Lambda
+reads it, local_pipeline.event_source) comes back later with its receive count raised,
+until the count reaches the queue's maxReceiveCount and the message goes to the
+dead-letter queue instead. Records and context are the local event source's own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from local_pipeline.engines import LOCAL_REGION
+from local_pipeline.event_source import LambdaContext, failed_message_ids, lambda_sqs_record
 from local_pipeline.generator import Message
 
 # ReceiveMessage and DeleteMessageBatch take at most 10 messages a request.
@@ -35,22 +37,19 @@ class QueuedMessage:
 
     def lambda_record(self) -> dict:
         """The record Lambda's SQS event source would pass for this receive."""
-        return {
-            "messageId": self.message_id,
-            "receiptHandle": f"{self.message_id}#{self.receive_count}",
-            "body": self.body,
-            "attributes": {
+        received = {
+            "MessageId": self.message_id,
+            "ReceiptHandle": f"{self.message_id}#{self.receive_count}",
+            "Body": self.body,
+            "Attributes": {
                 "ApproximateReceiveCount": str(self.receive_count),
                 "SentTimestamp": str(self.sent_timestamp),
                 "SenderId": "AIDAEXAMPLEDEADLINERCS",
                 "ApproximateFirstReceiveTimestamp": str(self.sent_timestamp + 1000),
             },
-            "messageAttributes": {},
-            "md5OfBody": hashlib.md5(self.body.encode()).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": QUEUE_ARN,
-            "awsRegion": LOCAL_REGION,
+            "MD5OfBody": hashlib.md5(self.body.encode(), usedforsecurity=False).hexdigest(),
         }
+        return lambda_sqs_record(received, QUEUE_ARN)
 
 
 def queue_messages(messages: list[Message], seed: int) -> list[QueuedMessage]:
@@ -76,8 +75,9 @@ class ReplayOutcome:
     dead_lettered: list[QueuedMessage] = field(default_factory=list)
 
 
-def replay(handle, messages: list[QueuedMessage], batch_size: int, max_receive_count: int) -> ReplayOutcome:
-    """Deliver `messages` to `handle(event) -> {"batchItemFailures": [...]}` until none is left in the queue."""
+def replay(handle, messages: list[QueuedMessage], batch_size: int, max_receive_count: int,
+           function_timeout: float) -> ReplayOutcome:
+    """Deliver `messages` to `handle(event, context) -> {"batchItemFailures": [...]}` until the queue is empty."""
     outcome = ReplayOutcome()
     queue = deque(messages)
     while queue:
@@ -85,15 +85,17 @@ def replay(handle, messages: list[QueuedMessage], batch_size: int, max_receive_c
         for message in batch:
             message.receive_count += 1
         event = {"Records": [message.lambda_record() for message in batch]}
+        context = LambdaContext("bench", LOCAL_REGION, function_timeout)
+        batch_ids = [message.message_id for message in batch]
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
-            response = handle(event)
+            response, raised = handle(event, context), False
         except Exception:
-            response = None
-            outcome.handler_exceptions += 1
+            response, raised = None, True
         elapsed = time.perf_counter() - started
         outcome.handler_cpu_seconds += time.process_time() - cpu_started
-        failed = _failed_ids(response, batch)
+        outcome.handler_exceptions += raised
+        failed = set(batch_ids) if raised else failed_message_ids(response, batch_ids)  # Lambda's reading
         outcome.invocations += 1
         outcome.records_delivered += len(batch)
         outcome.handler_seconds += elapsed
@@ -111,12 +113,3 @@ def replay(handle, messages: list[QueuedMessage], batch_size: int, max_receive_c
                 queue.append(message)  # visible again after the visibility timeout
     return outcome
 
-
-def _failed_ids(response, batch: list[QueuedMessage]) -> set[str]:
-    """The ids to redeliver; like Lambda, an exception or a malformed response fails the whole batch."""
-    every_id = {message.message_id for message in batch}
-    try:
-        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-    except (TypeError, KeyError):
-        return every_id
-    return failed if failed <= every_id else every_id

@@ -22,7 +22,7 @@ class Side:
     client_options: dict  # botocore Config arguments of the client it runs with
     log_format: str
     root_log_level: int
-    build: Callable  # (client, job_table, task_table) -> handle(event) -> {"batchItemFailures": [...]}
+    build: Callable  # (client, job_table, task_table) -> handle(event, context) -> {"batchItemFailures": [...]}
 
 
 def ours(deployment: Deployment) -> Side:

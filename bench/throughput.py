@@ -102,7 +102,8 @@ class Bench:
             handle = side.build(client, job_table, task_table)
             queued = queue_messages(traffic.messages[:messages], self.seed)
             with lambda_logs.capture(side.log_format, log_level or side.root_log_level) as logs:
-                outcome = replay(handle, queued, batch_size, self.deployment.spec.max_receive_count)
+                outcome = replay(handle, queued, batch_size, self.deployment.spec.max_receive_count,
+                                 self.deployment.timeout_seconds)
             correctness = check(self._admin, job_table, task_table, traffic.truth, outcome)
         finally:
             self._drop_tables(job_table, task_table)

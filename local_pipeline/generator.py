@@ -113,7 +113,9 @@ def generate(settings: TrafficSettings) -> Traffic:
             # Without reordering the copy follows its original; with it, it lands anywhere in the window.
             placed.append((position + (rng.uniform(0, window) if window else 0.5), message))
     bad = _malformed(rng, farm, settings.malformed_per_kind)
-    placed.extend((rng.uniform(0, len(farm.notifications)), message) for message in bad)
+    # In the first half of the traffic: a bad record is received maxReceiveCount times before
+    # it is dead-lettered, and those retries then overlap the rest of the traffic.
+    placed.extend((rng.uniform(0, len(farm.notifications) / 2), message) for message in bad)
     placed.sort(key=lambda item: item[0])
     truth = GroundTruth(dict(farm.jobs), dict(farm.tasks))
     return Traffic([message for _, message in placed], truth, len(farm.notifications), duplicates)

@@ -110,11 +110,19 @@ def test_two_studios_fit_one_account_without_a_name_clash(studios):
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
 
-def test_each_studio_gets_its_own_table_names_and_sizes(studios):
+def test_table_names_take_the_prefix_and_the_explicit_names(studios):
+    tables = {name: PipelineSpec.from_template(studio.template) for name, studio in studios.items()}
+    assert (tables[PRODUCTION].job_table.name, tables[PRODUCTION].task_table.name) == (
+        "Example-DeadlineJobNotifications",  # a prefix before the documented names
+        "Example-DeadlineTaskNotifications",
+    )
+    assert (tables[SANDBOX].job_table.name, tables[SANDBOX].task_table.name) == ("ExampleSandbox-Jobs", "ExampleSandbox-Tasks")
+
+
+def test_each_studio_gets_its_own_sizes(studios):
     for studio in studios.values():
         spec = PipelineSpec.from_template(studio.template)
         config = studio.config
-        assert (spec.job_table.name, spec.task_table.name) == (config.full_job_table_name, config.full_task_table_name)
         assert (spec.batch_size, spec.max_batching_window_seconds, spec.max_concurrency) == (
             config.batch_size,
             config.max_batching_window_seconds,
@@ -126,7 +134,6 @@ def test_each_studio_gets_its_own_table_names_and_sizes(studios):
             config.function_memory_mb,
         )
         assert only(studio.template, "AWS::Logs::LogGroup")[1]["RetentionInDays"] == config.log_retention_days
-    assert studios[PRODUCTION].config.full_job_table_name == "Example-DeadlineJobNotifications"
 
 
 @pytest.mark.parametrize("name, expected", [(PRODUCTION, 6 * 60 + 10), (SANDBOX, 6 * 15)])
