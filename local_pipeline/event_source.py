@@ -123,7 +123,6 @@ class BatchOutcome:
     records: list[dict]
     failed: set[str]  # message ids left on the queue
     error: BaseException | None = None  # what the handler raised, if it did
-    response: object = None
 
 
 class SqsEventSource:
@@ -142,7 +141,6 @@ class SqsEventSource:
         report_batch_item_failures: bool = True,
         function_name: str = "local",
         timeout_seconds: float = 30,
-        on_batch: Callable[[BatchOutcome], None] | None = None,
     ):
         self.sqs = sqs
         self.queue_url = queue_url
@@ -154,7 +152,6 @@ class SqsEventSource:
         self.report_batch_item_failures = report_batch_item_failures
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds
-        self.on_batch = on_batch
         self.poller_errors: list[BaseException] = []
         self._stop = threading.Event()
         self._sqs_turn = threading.Lock()
@@ -195,13 +192,11 @@ class SqsEventSource:
         context = LambdaContext(self.function_name, records[0]["awsRegion"], self.timeout_seconds)
         try:
             response = self.handler({"Records": records}, context)
-            outcome = BatchOutcome(records, failed_message_ids(response, ids, self.report_batch_item_failures), None, response)
+            outcome = BatchOutcome(records, failed_message_ids(response, ids, self.report_batch_item_failures))
         except Exception as error:  # a raising function fails its whole batch, as on Lambda
             LOG.warning("handler raised %s: the whole batch of %d reappears", type(error).__name__, len(records))
             outcome = BatchOutcome(records, set(ids), error)
         self._delete([record for record in records if record["messageId"] not in outcome.failed])
-        if self.on_batch:
-            self.on_batch(outcome)
         return outcome
 
     def _delete(self, records: list[dict]) -> None:

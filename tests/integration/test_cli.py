@@ -17,11 +17,15 @@ SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "r
 def cdk_out(pipeline_template, tmp_path_factory):
     """A `cdk synth` output folder with the stack's template, as `make synth` writes it.
 
-    Its redrive policy allows 3 receives instead of 5, so bad messages reach the DLQ
-    sooner; that the local queue follows the template is part of what the demo test shows.
+    Two settings are smaller, to keep the test short: the redrive policy allows 2
+    receives (bad messages reach the DLQ sooner) and batches hold 10 messages. That
+    the local run follows them is part of what the demo test shows.
     """
     template = json.loads(json.dumps(pipeline_template))
-    template["Resources"][QUEUE_ID]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 3
+    template["Resources"][QUEUE_ID]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 2
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            resource["Properties"]["BatchSize"] = 10
     folder = tmp_path_factory.mktemp("cdk.out")
     (folder / "Stack.template.json").write_text(json.dumps(template))
     manifest = {
@@ -118,7 +122,7 @@ def test_demo_end_to_end_on_a_small_farm(cdk_out, monkeypatch, capsys):
     assert cli.main(arguments) == 0
     output = capsys.readouterr().out
     assert "Check: PASS" in output
-    assert "DLQ after 3 receives" in output
+    assert "DLQ after 2 receives" in output and "batch size 10" in output
     assert "Dead-letter queue: 10 messages" in output
     assert "Jobs by status   (3)" in output
     assert len(started) == 2

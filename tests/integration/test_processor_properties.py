@@ -10,7 +10,7 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notification_processor.notifications import parse_record
+from notification_processor.notifications import ORDER_ATTRIBUTE, parse_record
 from tests.unit.processor_support import (
     failed_ids,
     job_body,
@@ -78,7 +78,7 @@ def test_any_duplication_order_and_batching_leaves_the_newest_per_key(
     assert without_sent_timestamp(stored) == without_sent_timestamp(newest_items(delivered))
     # Of a body sent twice, the table keeps one delivery's SentTimestamp, as if it was sent once.
     for (kind, key), item in stored.items():
-        order = (int(item["timestamp_ticks"]["N"]), item["content_digest"]["S"])
+        order = item[ORDER_ATTRIBUTE]["B"]
         sent = set()
         for record in delivered:
             notification = parse_record(record)

@@ -9,7 +9,7 @@ import pytest
 import lambda_function
 from local_pipeline.engines import local_aws_environment
 from notification_processor.attributes import MAX_ITEM_BYTES, item_size
-from notification_processor.notifications import JOB, TASK, parse_record
+from notification_processor.notifications import JOB, ORDER_ATTRIBUTE, TASK, parse_record
 from tests.unit.processor_support import (
     failed_ids,
     job_body,
@@ -124,12 +124,29 @@ def test_notifications_with_equal_timestamps_settle_on_the_same_one_in_any_order
         assert items[TASK, ("job", task_id)] == parse_record(winner).item
 
 
+def test_dynamodb_compares_the_ordering_value_as_unsigned_bytes(processor, local_tables, documented_task_message):
+    # Signed bytes would put 1969 after 1970, and a digest starting 0x7f after one starting 0x80.
+    before_1970 = sqs_record(task_body(documented_task_message, "job", 0, -1))
+    since_1970 = sqs_record(task_body(documented_task_message, "job", 0, 0))
+    ties = [sqs_record(task_body(documented_task_message, "job", 1, T0, f"Status {n}")) for n in range(64)]
+    high = next(r for r in ties if parse_record(r).order[8] >= 0x80)
+    low = next(r for r in ties if parse_record(r).order[8] < 0x80)
+
+    for record in (since_1970, before_1970, high, low):
+        processor.handle(sqs_event([record]))
+
+    assert stored_items(local_tables) == {
+        (TASK, ("job", 0)): parse_record(since_1970).item,
+        (TASK, ("job", 1)): parse_record(high).item,
+    }
+
+
 def test_an_item_without_ordering_attributes_is_replaced(processor, local_tables, documented_job_message):
-    # What the documented Lambda left in an existing table: the schema without timestamp_ticks.
+    # What the documented Lambda left in an existing table: the schema without the ordering attribute.
     legacy = parse_record(sqs_record(job_body(documented_job_message, JOB_ID, T0 + 100, "Active"))).item
     local_tables.client.put_item(
         TableName=local_tables.job_table,
-        Item={name: value for name, value in legacy.items() if name not in ("timestamp_ticks", "content_digest")},
+        Item={name: value for name, value in legacy.items() if name != ORDER_ATTRIBUTE},
     )
     older = sqs_record(job_body(documented_job_message, JOB_ID, T0, "Completed"))
 

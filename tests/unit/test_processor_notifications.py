@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from notification_processor import notifications
 from notification_processor.attributes import KEY_MAPPING, MAX_ITEM_BYTES, item_size
 from notification_processor.notifications import (
     JOB,
+    ORDER_ATTRIBUTE,
     TASK,
     InvalidNotification,
     Notification,
@@ -19,7 +21,7 @@ from notification_processor.notifications import (
 )
 from tests.unit.processor_support import job_body, sqs_record, task_body
 
-ORDERING_ATTRIBUTES = {"timestamp_ticks", "content_digest"}
+ORDERING_ATTRIBUTES = {ORDER_ATTRIBUTE}
 
 
 def documented_lambda_item(body: dict) -> dict:
@@ -56,7 +58,9 @@ def test_the_documented_job_notification_keeps_the_documented_schema(documented_
         "job_id", "task_type", "sent_timestamp", *ORDERING_ATTRIBUTES,
     }
     assert notification.item["timestamp"] == {"S": "2020-08-11T00:59:40.1512266Z"}
-    assert notification.item["timestamp_ticks"] == {"N": "15971075801512266"}
+    ordering = notification.item[ORDER_ATTRIBUTE]["B"]
+    assert int.from_bytes(ordering[:8], "big") - 2**63 == 15971075801512266
+    assert ordering[8:] == hashlib.sha256(json.dumps(documented_job_message).encode()).digest()[:8]
     assert notification.item["job_details"]["M"]["Department"] == {"S": ""}
 
 
@@ -86,7 +90,7 @@ def test_the_documented_task_notification_keeps_the_documented_schema(documented
     assert details["WaitingToStart"] == {"BOOL": False}
     assert details["RenderStatus"] == {"S": ""}
     assert details["Properties"]["M"]["ExDic"] == {"M": {}}
-    assert item["timestamp_ticks"] == {"N": "15973522191013786"}
+    assert item[ORDER_ATTRIBUTE]["B"][:8] == (15973522191013786 + 2**63).to_bytes(8, "big")
 
 
 @pytest.mark.parametrize(
@@ -166,8 +170,8 @@ def test_the_same_body_sent_twice_has_the_same_order_whatever_its_sqs_attributes
 def test_a_reformatted_body_is_ordered_apart_but_stores_the_same_content(documented_task_message):
     compact = parse(json.dumps(documented_task_message, separators=(",", ":")), sent_ms=1000)
     indented = parse(json.dumps(documented_task_message, indent=2), sent_ms=1000)
-    assert compact.ticks == indented.ticks and compact.digest != indented.digest
-    assert {**compact.item, "content_digest": None} == {**indented.item, "content_digest": None}
+    assert compact.ticks == indented.ticks and compact.order != indented.order
+    assert {**compact.item, ORDER_ATTRIBUTE: None} == {**indented.item, ORDER_ATTRIBUTE: None}
 
 
 def test_different_content_at_the_same_timestamp_has_a_different_order(documented_task_message):
