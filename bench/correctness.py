@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from local_pipeline.generator import GroundTruth
@@ -17,6 +18,9 @@ class Correctness:
     wrong: int  # something newer than the newest good notification (a bad record stored), or an unknown key
     good_notifications: int  # distinct good notifications sent
     lost: int  # good notifications whose every copy ended in the dead-letter queue
+    # Acknowledged good notifications whose key ends holding an older one or nothing: an older
+    # notification overwrote them, so they are not stored any more than a dead-lettered one.
+    overwritten: int
     good_messages_dead_lettered: int
     bad_messages: int
     bad_messages_dead_lettered: int
@@ -65,7 +69,17 @@ def check(client, job_table: str, task_table: str, truth: GroundTruth, outcome: 
         **tally,
         good_notifications=len(good_bodies),
         lost=len({m.body for m in good_dead} - good_acknowledged),
+        overwritten=sum(stored.get(key, "") < timestamp for key, timestamp in map(_key_and_timestamp, good_acknowledged)),
         good_messages_dead_lettered=len(good_dead),
         bad_messages=bad_total,
         bad_messages_dead_lettered=len(bad_dead),
     )
+
+
+def _key_and_timestamp(body: str) -> tuple[tuple, str]:
+    """A generated good notification's key (a task notification carries only TaskDetails) and Timestamp."""
+    notification = json.loads(body)
+    if "TaskDetails" in notification:
+        details = notification["TaskDetails"]
+        return (details["JobID"], int(details["TaskID"])), notification["Timestamp"]
+    return (notification["JobDetails"]["JobID"],), notification["Timestamp"]

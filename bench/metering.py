@@ -44,12 +44,19 @@ class DynamoDBMeter:
         self.reported_wcu = 0.0
         self.modeled_failed_condition_wcu = 0
         self.items_written = 0  # PutItem and BatchWriteItem puts that took effect
+        # (table, key, timestamp) of each put that took effect: the same notification written
+        # again (a duplicate, a redelivered batch) is one stored notification, not two.
+        self._notifications_written: set[tuple] = set()
 
     def attach(self, client) -> None:
         events = client.meta.events
         events.register("before-parameter-build.dynamodb", self._ask_for_capacity)
         events.register("before-send.dynamodb", self._send)
         events.register("after-call.dynamodb", self._count_call)
+
+    @property
+    def notifications_written(self) -> int:
+        return len(self._notifications_written)
 
     @property
     def write_units(self) -> float:
@@ -65,6 +72,7 @@ class DynamoDBMeter:
             "modeled_failed_condition_wcu": self.modeled_failed_condition_wcu,
             "wcu": self.write_units,
             "items_written": self.items_written,
+            "notifications_written": self.notifications_written,
         }
 
     def _ask_for_capacity(self, params, model, context, **_):
@@ -72,9 +80,10 @@ class DynamoDBMeter:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
         # Kept by reference; its size is computed only if the condition fails.
         context["metered_item"] = params.get("Item")
-        context["metered_puts"] = 1 if model.name == "PutItem" else sum(
-            "PutRequest" in request for requests in params.get("RequestItems", {}).values() for request in requests
-        )
+        context["metered_puts"] = [(params["TableName"], params["Item"])] if model.name == "PutItem" else [
+            (table, request["PutRequest"]["Item"])
+            for table, requests in params.get("RequestItems", {}).items() for request in requests if "PutRequest" in request
+        ]
 
     def _send(self, **_):
         with self._lock:
@@ -89,10 +98,14 @@ class DynamoDBMeter:
         units = sum(entry.get("CapacityUnits", 0.0) for entry in consumed)
         error = parsed.get("Error", {}).get("Code", "Unknown") if http_response.status_code >= 300 else None
         modeled = 0
-        written = 0
+        written = []
         if not error:
-            unprocessed = sum(len(requests) for requests in parsed.get("UnprocessedItems", {}).values())
-            written = context.get("metered_puts", 0) - unprocessed
+            unprocessed = {
+                (table, _identity(request["PutRequest"]["Item"]))
+                for table, requests in parsed.get("UnprocessedItems", {}).items() for request in requests
+            }
+            written = [(table, _identity(item)) for table, item in context.get("metered_puts", [])]
+            written = [put for put in written if put not in unprocessed]
         elif error == CONDITIONAL_CHECK_FAILED:
             item = parsed.get("Item") or context.get("metered_item")
             modeled = write_units(item_size(item)) if item else 1
@@ -100,6 +113,12 @@ class DynamoDBMeter:
             self.calls[model.name] += 1
             self.reported_wcu += units
             self.modeled_failed_condition_wcu += modeled
-            self.items_written += written
+            self.items_written += len(written)
+            self._notifications_written.update(written)
             if error:
                 self.errors[error] += 1
+
+
+def _identity(item: dict) -> tuple:
+    """A stored notification's identity: its key and its Timestamp, as sent."""
+    return tuple(str(item.get(name)) for name in ("job_id", "task_id", "timestamp"))

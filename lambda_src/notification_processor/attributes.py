@@ -104,7 +104,7 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
 
 def item_size(item: dict) -> int:
     """The bytes DynamoDB counts for `item` against its 400 KB limit: its documented rule
-    (names and values in UTF-8; a number 1 byte per 2 significant digits plus 1; a map or
+    (names and strings in UTF-8, binary as its bytes; a number 1 byte per 2 significant digits plus 1; a map or
     list 3 bytes plus 1 per element), and 1 byte more per negative number, as DynamoDB Local
     measures (the documentation leaves the sign out)."""
     return sum(len(name.encode()) + value_size(value) for name, value in item.items())
@@ -114,6 +114,8 @@ def value_size(value: dict) -> int:
     (kind, content), = value.items()
     if kind == "S":
         return len(content.encode())
+    if kind == "B":
+        return len(content)
     if kind == "N":
         digits = content.lstrip("-").split("E")[0].replace(".", "").strip("0")
         return (len(digits) + 1) // 2 + 1 + content.startswith("-")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notification_processor.notifications import JOB, TASK, Notification
+from notification_processor.notifications import DIGEST_BYTES, JOB, TASK, TICKS_BYTES, TICKS_OFFSET, Notification
 from notification_processor.reduction import newest_per_key
 
 
-def notification(message_id: str, key: tuple, ticks: int, digest: str = "a") -> Notification:
-    """A job notification for a (job_id,) key, a task notification for (job_id, task_id)."""
-    return Notification(message_id, JOB if len(key) == 1 else TASK, key, ticks, digest, item={})
+def notification(message_id: str, key: tuple, ticks: int, digest: str = "aa") -> Notification:
+    """A job notification for a (job_id,) key, a task notification for (job_id, task_id); `digest` in hex."""
+    order = (ticks + TICKS_OFFSET).to_bytes(TICKS_BYTES, "big") + bytes.fromhex(digest).ljust(DIGEST_BYTES, b"\0")
+    return Notification(message_id, JOB if len(key) == 1 else TASK, key, ticks, order, item={})
 
 
 def test_a_tasks_started_and_stopped_notifications_reduce_to_the_stopped_one():
@@ -62,7 +63,7 @@ notifications = st.lists(
         message_id=st.text(min_size=1, max_size=3),
         key=st.sampled_from([("a",), ("b",), ("a", 0), ("a", 1)]),
         ticks=st.integers(0, 3),
-        digest=st.sampled_from(["0", "1"]),
+        digest=st.sampled_from(["00", "01"]),
     ),
     max_size=30,
 )
