@@ -224,6 +224,9 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
             c = side["correctness"]
             return f"{c['stale']}+{c['missing'] + c['wrong']}"
 
+        def lost(side: dict) -> str:
+            return f"{side['correctness']['lost']}+{side['correctness']['overwritten']}"
+
         def correctness(figure: str) -> str:
             return f"{ours_run['correctness'][figure]} / {baseline_run['correctness'][figure]}"
 
@@ -235,7 +238,7 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
             f"{pair('wcu_per_notification', 2)}",
             f"{pair('wcu_per_stored_notification', 2)} ({_times(ratios['wcu_per_stored_notification'])})",
             f"{not_newest(ours_run)} / {not_newest(baseline_run)} of {ours_run['correctness']['keys']}",
-            f"{correctness('lost')} + {correctness('overwritten')}",
+            f"{lost(ours_run)} / {lost(baseline_run)}",
             f"{correctness('bad_messages_dead_lettered')} of {run[OURS]['correctness']['bad_messages']}",
         ])
     return results.format_table(

@@ -84,6 +84,40 @@ def _java() -> str:
     return java
 
 
+def _compiled_launcher(classpath: list[str]) -> Path:
+    """The loopback launcher compiled once into build/ (compiling it at every start costs ~1.7 s)."""
+    classes = REPO_ROOT / "build" / "dynamodb-local-launcher"
+    compiled = classes / f"{LOOPBACK_LAUNCHER.stem}.class"
+    if compiled.is_file() and compiled.stat().st_mtime >= LOOPBACK_LAUNCHER.stat().st_mtime:
+        return classes
+    javac = shutil.which("javac")
+    if not javac:
+        raise EngineError(
+            "javac is not installed: DynamoDB Local's loopback launcher needs a Java 17+ JDK "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless)"
+        )
+    classes.parent.mkdir(parents=True, exist_ok=True)
+    # Compile beside, then rename: parallel test workers may both get here.
+    staging = Path(tempfile.mkdtemp(prefix="launcher.", dir=classes.parent))
+    result = subprocess.run(
+        [javac, "-d", str(staging), "-cp", os.pathsep.join(classpath), str(LOOPBACK_LAUNCHER)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise EngineError(f"could not compile {LOOPBACK_LAUNCHER.name}:\n{result.stderr}")
+    try:
+        staging.replace(classes)
+    except OSError:  # another worker renamed its copy first, or an outdated copy is in the way
+        shutil.rmtree(classes, ignore_errors=True)
+        try:
+            staging.replace(classes)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return classes
+
+
 class DynamoDBLocal:
     """Amazon's DynamoDB Local, in memory, on a free loopback port, telemetry off.
 
@@ -100,12 +134,14 @@ class DynamoDBLocal:
     def start(self) -> "DynamoDBLocal":
         home = _dynamodb_local_dir()
         lib = home / "DynamoDBLocal_lib"
+        classpath = [str(home / "DynamoDBLocal.jar"), str(lib / "*")]
+        launcher_classes = _compiled_launcher(classpath)
         command = [
             _java(),
             f"-Djava.library.path={lib}",
             "-cp",
-            os.pathsep.join([str(home / "DynamoDBLocal.jar"), str(lib / "*")]),
-            str(LOOPBACK_LAUNCHER),
+            os.pathsep.join([str(launcher_classes), *classpath]),
+            LOOPBACK_LAUNCHER.stem,
             "-port", str(self.port),
             "-inMemory",
             "-sharedDb",
@@ -162,7 +198,11 @@ class DynamoDBLocal:
 
 
 class LocalSQS:
-    """moto's server mode, in this process, on a free loopback port (SQS with redrive to a DLQ)."""
+    """moto's server mode, in this process, on a free loopback port (SQS with redrive to a DLQ).
+
+    moto's SQS is not thread-safe: concurrent receivers on one queue must take turns
+    (local_pipeline.event_source does).
+    """
 
     def __init__(self, port: int | None = None):
         self.port = port or free_loopback_port()
@@ -171,6 +211,10 @@ class LocalSQS:
 
     def start(self) -> "LocalSQS":
         from moto.server import ThreadedMotoServer  # heavy; only local tooling needs it
+
+        from local_pipeline.moto_speedups import speed_up_moto_sqs
+
+        speed_up_moto_sqs()
 
         # The server's per-request access log would drown the demo's output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -86,9 +86,6 @@ class LocalPipeline:
 @contextmanager
 def local_pipeline(spec: PipelineSpec, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT) -> Iterator[LocalPipeline]:
     """Start both engines, create the stack's resources on them, and stop the engines on the way out."""
-    from local_pipeline.moto_speedups import speed_up_moto_sqs  # imports moto: only when an engine starts
-
-    speed_up_moto_sqs()
     with ExitStack() as engines:
         dynamodb, sqs = DynamoDBLocal(), LocalSQS()
         engines.callback(dynamodb.stop)

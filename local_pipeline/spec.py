@@ -12,11 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# Logical ids pinned by the stack (stacks/), so a refactor can never replace them.
-JOB_TABLE_ID = "JobNotificationsTable"
-TASK_TABLE_ID = "TaskNotificationsTable"
-QUEUE_ID = "NotificationQueue"
-DEAD_LETTER_QUEUE_ID = "NotificationDeadLetterQueue"
+from stacks.logical_ids import DEAD_LETTER_QUEUE_ID, JOB_TABLE_ID, QUEUE_ID, TASK_TABLE_ID
+
 
 
 class SpecError(ValueError):

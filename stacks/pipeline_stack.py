@@ -11,13 +11,7 @@ from stacks.constructs.processor import NotificationProcessor
 from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
 from stacks.constructs.tables import NotificationTables
-
-# Pinned so that no refactor of the construct tree can ever replace a table or a queue;
-# local_pipeline/spec.py reads the template by these ids.
-JOB_TABLE_ID = "JobNotificationsTable"
-TASK_TABLE_ID = "TaskNotificationsTable"
-QUEUE_ID = "NotificationQueue"
-DEAD_LETTER_QUEUE_ID = "NotificationDeadLetterQueue"
+from stacks.logical_ids import DEAD_LETTER_QUEUE_ID, JOB_TABLE_ID, QUEUE_ID, TASK_TABLE_ID
 
 
 class DeadlineNotificationsStack(Stack):
