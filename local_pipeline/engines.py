@@ -118,15 +118,36 @@ def _compiled_launcher(classpath: list[str]) -> Path:
     return classes
 
 
-class DynamoDBLocal:
+class _LocalEngine:
+    """An engine on a free loopback port; as a context manager, subclasses' start() and stop() run."""
+
+    service: str
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_loopback_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+
+    def client(self, **config):
+        """A boto3 client for this engine (botocore Config options as keywords)."""
+        return local_client(self.service, self.endpoint_url, **config)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class DynamoDBLocal(_LocalEngine):
     """Amazon's DynamoDB Local, in memory, on a free loopback port, telemetry off.
 
     Use as a context manager; `endpoint_url` is valid inside it.
     """
 
+    service = "dynamodb"
+
     def __init__(self, port: int | None = None, startup_timeout: float = 60.0):
-        self.port = port or free_loopback_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        super().__init__(port)
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen | None = None
         self._log = None
@@ -187,26 +208,19 @@ class DynamoDBLocal:
             self._log.close()
             self._log = None
 
-    def client(self, **config):
-        return local_client("dynamodb", self.endpoint_url, **config)
-
-    def __enter__(self) -> "DynamoDBLocal":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
-class LocalSQS:
+class LocalSQS(_LocalEngine):
     """moto's server mode, in this process, on a free loopback port (SQS with redrive to a DLQ).
 
     moto's SQS is not thread-safe: concurrent receivers on one queue must take turns
     (local_pipeline.event_source does).
     """
 
+    service = "sqs"
+
     def __init__(self, port: int | None = None):
-        self.port = port or free_loopback_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        super().__init__(port)
         self._server = None
 
     def start(self) -> "LocalSQS":
@@ -226,12 +240,3 @@ class LocalSQS:
         if self._server:
             self._server.stop()
             self._server = None
-
-    def client(self, **config):
-        return local_client("sqs", self.endpoint_url, **config)
-
-    def __enter__(self) -> "LocalSQS":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
