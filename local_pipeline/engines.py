@@ -153,12 +153,13 @@ class DynamoDBLocal(_LocalEngine):
         self._log = None
 
     def start(self) -> "DynamoDBLocal":
+        java = _java()
         home = _dynamodb_local_dir()
         lib = home / "DynamoDBLocal_lib"
         classpath = [str(home / "DynamoDBLocal.jar"), str(lib / "*")]
         launcher_classes = _compiled_launcher(classpath)
         command = [
-            _java(),
+            java,
             f"-Djava.library.path={lib}",
             "-cp",
             os.pathsep.join([str(launcher_classes), *classpath]),

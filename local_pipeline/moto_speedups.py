@@ -7,18 +7,39 @@ call. Sending 2,500 messages to one queue takes minutes that way (quadratic).
 This replaces the counts, and the list of visible messages, with single passes
 that read the clock once, reads the retention period of a received message
 directly, and finds a deleted message in one pass; the results are the same.
-Nothing else is changed.
+One fix: the counts of one GetQueueAttributes call are taken at one instant (see
+_queue_attributes_at_one_instant). Nothing else is changed.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 from moto.sqs import models
 
+_ORIGINAL_GET_QUEUE_ATTRIBUTES = models.SQSBackend.get_queue_attributes
+_instant = threading.local()  # the clock of the GetQueueAttributes call this server thread is answering
+
+
+def _clock_millis() -> float:
+    return time.time() * 1000.0  # what moto's unix_time_millis() computes, without datetimes
+
 
 def _now_millis() -> float:
-    return time.time() * 1000.0  # what moto's unix_time_millis() computes, without datetimes
+    frozen = getattr(_instant, "millis", None)
+    return frozen if frozen is not None else _clock_millis()
+
+
+def _queue_attributes_at_one_instant(backend, queue_name: str, attribute_names: list[str]) -> dict:
+    # moto reads the clock anew for each count (and recomputes every attribute per name asked), so a
+    # message whose visibility timeout ended in between was counted neither visible nor in flight: an
+    # "empty" queue that was not, which ended drain waits early.
+    _instant.millis = _clock_millis()
+    try:
+        return _ORIGINAL_GET_QUEUE_ATTRIBUTES(backend, queue_name, attribute_names)
+    finally:
+        _instant.millis = None
 
 
 def _visible_messages(queue) -> list:
@@ -59,6 +80,7 @@ def _delete_message(queue, receipt_handle: str) -> None:
 def speed_up_moto_sqs() -> None:
     """Patch moto's SQS in this process (idempotent)."""
     models.SQSBackend.is_message_valid_based_on_retention_period = _within_retention_period
+    models.SQSBackend.get_queue_attributes = _queue_attributes_at_one_instant
     queue = models.Queue
     queue.delete_message = _delete_message
     queue.messages = property(_visible_messages)
