@@ -122,9 +122,11 @@ def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seco
             if len(seen) < len(keys):
                 if time.monotonic() - started > timeout:
                     missing = " and ".join(sorted(set(keys) - set(seen)))
+                    # The items are deleted below, but a notification still in the queue may store one later.
                     raise OperatorError(
                         f"the test {missing} notification (JobID {job_id}) was not stored within {timeout:.0f} s: "
-                        "check the function's logs and the dead-letter queue (deadline-sqs dlq)"
+                        "check the function's logs and the dead-letter queue (deadline-sqs dlq); if it is stored "
+                        f"later, `deadline-sqs status {job_id}` shows it"
                     )
                 time.sleep(poll_seconds)
     finally:

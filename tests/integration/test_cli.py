@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from local_pipeline import cli, local_stack
+from local_pipeline import cli, demo, local_stack
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
 from local_pipeline.spec import QUEUE_ID
 
@@ -127,3 +128,19 @@ def test_demo_end_to_end_on_a_small_farm(cdk_out, monkeypatch, capsys):
     assert "Jobs by status   (3)" in output
     assert len(started) == 2
     _assert_stopped(started)
+
+
+def test_ctrl_c_during_processing_stops_the_pollers_and_the_engines(cdk_out, monkeypatch, capsys):
+    started = _record_engines(monkeypatch)
+
+    def interrupted(sqs, queue_url, bar, timeout, source):
+        assert any(thread.name.startswith("sqs-poller-") for thread in threading.enumerate())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "_wait_until_drained", interrupted)
+    arguments = ["demo", "--cdk-out", str(cdk_out), "--no-progress", "--jobs", "1", "--tasks-per-job", "2"]
+    assert cli.main(arguments) == cli.INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+    assert len(started) == 2
+    _assert_stopped(started)
+    assert not any(thread.name.startswith("sqs-poller-") for thread in threading.enumerate())
