@@ -16,6 +16,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from notification_processor.notifications import TASK, parse_record
 from tests.unit.processor_support import (
+    DOCUMENTED_TASK_TICKS,
     failed_ids,
     log_lines,
     logged_processor,
@@ -27,7 +28,7 @@ from tests.unit.processor_support import (
     task_body,
 )
 
-T0 = 1597352219_1013786
+T0 = DOCUMENTED_TASK_TICKS
 THROTTLED = (400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
 INTERNAL_ERROR = (500, "InternalServerError", "Internal server error")
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from notification_processor.notifications import ORDER_ATTRIBUTE, parse_record
 from tests.unit.processor_support import (
+    DOCUMENTED_TASK_TICKS,
     failed_ids,
     job_body,
     logged_processor,
@@ -23,7 +24,7 @@ from tests.unit.processor_support import (
     task_body,
 )
 
-T0 = 1597352219_1013786
+T0 = DOCUMENTED_TASK_TICKS
 STATUSES = ["Queued", "Rendering", "Completed", "Failed", "Suspended"]
 
 

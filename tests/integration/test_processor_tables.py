@@ -11,6 +11,7 @@ from local_pipeline.engines import local_aws_environment
 from notification_processor.attributes import MAX_ITEM_BYTES, item_size
 from notification_processor.notifications import JOB, ORDER_ATTRIBUTE, TASK, parse_record
 from tests.unit.processor_support import (
+    DOCUMENTED_TASK_TICKS,
     failed_ids,
     job_body,
     log_lines,
@@ -25,7 +26,7 @@ from tests.unit.processor_support import (
 
 JOB_ID = "5f2eec286ad75c0c9cca7fbc"
 TASK_JOB_ID = "5f15e68eb8274818a0570167"
-T0 = 1597352219_1013786  # the documented task notification's Timestamp, in ticks
+T0 = DOCUMENTED_TASK_TICKS
 
 
 @pytest.fixture

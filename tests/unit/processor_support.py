@@ -18,6 +18,8 @@ from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.notifications import JOB, TASK, Notification, parse_record
 
 TICKS_PER_SECOND = 10_000_000
+# The documented task notification's Timestamp (2020-08-13T20:56:59.1013786Z), in ticks.
+DOCUMENTED_TASK_TICKS = 1597352219_1013786
 _EPOCH = datetime(1970, 1, 1)
 _message_numbers = itertools.count()
 # A fixed, recent SentTimestamp base (epoch milliseconds); each record adds its number.
