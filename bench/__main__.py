@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         every_target += benchmark.targets(measured)
     report_path = report.write_from_saved()
     print(f"== targets (bench took {time.perf_counter() - started:.0f} s; "
-          f"results and the README's tables ({report_path.name}) in bench/results/) ==")
+          f"results and bench/README.md's tables ({report_path.name}) in bench/results/) ==")
     results.print_targets(every_target)
 
 

@@ -27,6 +27,7 @@ import logging
 from decimal import Decimal
 
 from boto3.dynamodb.types import TypeSerializer
+
 from notification_processor.attributes import KEY_MAPPING  # the documented example's, verbatim
 
 BATCH_WRITE_LIMIT = 25

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from local_pipeline.generator import GroundTruth
 from bench.replay import ReplayOutcome
+from local_pipeline.generator import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,10 @@ def stored_timestamps(client, table: str) -> dict[tuple, str]:
     return found
 
 
-def check(client, job_table: str, task_table: str, truth: GroundTruth, outcome: ReplayOutcome) -> Correctness:
-    expected = {(job,): state.timestamp for job, state in truth.jobs.items()}
-    expected.update({key: state.timestamp for key, state in truth.tasks.items()})
-    stored = stored_timestamps(client, job_table) | stored_timestamps(client, task_table)
+def check(client, tables: Mapping[str, str], truth: GroundTruth, outcome: ReplayOutcome) -> Correctness:
+    # Job keys have one element and task keys two, so both tables' keys fit in one dict.
+    expected = {key: state.timestamp for states in truth.by_kind().values() for key, state in states.items()}
+    stored = {key: found for table in tables.values() for key, found in stored_timestamps(client, table).items()}
     tally = {"correct": 0, "stale": 0, "missing": 0, "wrong": len(stored.keys() - expected.keys())}
     for key, newest in expected.items():
         found = stored.get(key)

@@ -28,7 +28,7 @@ class Deployment:
     application_log_level: int
 
     @classmethod
-    def from_template(cls, template: dict) -> "Deployment":
+    def from_template(cls, template: dict) -> Deployment:
         spec = PipelineSpec.from_template(template)
         (function,) = [
             resource["Properties"]
@@ -47,7 +47,7 @@ class Deployment:
         )
 
     @classmethod
-    def synthesized(cls) -> "Deployment":
+    def synthesized(cls) -> Deployment:
         """From the stack as the repository's source and cdk.json define it now (in-process synthesis)."""
         from stacks.synth import synthesize_template  # imports the CDK: only when needed
 

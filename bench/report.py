@@ -1,4 +1,4 @@
-"""The benchmarks `python -m bench` runs, and the README's tables rendered from their saved results.
+"""The benchmarks `python -m bench` runs, and bench/README.md's tables rendered from their saved results.
 
 `python -m bench` writes bench/results/report.md at the end of its run; this
 re-renders it from bench/results/*.json without measuring anything:

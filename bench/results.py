@@ -7,7 +7,7 @@ import json
 import os
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -18,13 +18,13 @@ def write(name: str, data: dict) -> Path:
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
-    stamped = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine, **data}
+    stamped = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine, **data}
     path.write_text(json.dumps(stamped, indent=2, default=str) + "\n")
     return path
 
 
 def format_table(header: list[str], rows: list[list], markdown: bool = False) -> str:
-    """Aligned columns for the terminal, or a Markdown table for the README."""
+    """Aligned columns for the terminal, or a Markdown table for bench/README.md."""
     cells = [header] + [[str(cell) for cell in row] for row in rows]
     if markdown:
         lines = ["| " + " | ".join(row) + " |" for row in cells]
@@ -32,7 +32,7 @@ def format_table(header: list[str], rows: list[list], markdown: bool = False) ->
         return "\n".join(lines)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                       for i, (cell, width) in enumerate(zip(row, widths))) for row in cells]
+                       for i, (cell, width) in enumerate(zip(row, widths, strict=True))) for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -46,7 +46,7 @@ class Target:
     detail: str
 
     @classmethod
-    def skipped(cls, name: str, reason: str) -> "Target":
+    def skipped(cls, name: str, reason: str) -> Target:
         return cls(name, None, reason)
 
     @property

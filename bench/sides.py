@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from notification_processor import CLIENT_OPTIONS, BatchProcessor
-
 from bench import lambda_logs
 from bench.baseline import DocumentedExampleBaseline
 from bench.deployment import Deployment
+from notification_processor import CLIENT_OPTIONS, BatchProcessor
+from notification_processor.roles import JOB, TASK
 
 OURS = "ours"
 BASELINE = "baseline"
@@ -22,7 +22,7 @@ class Side:
     client_options: dict  # botocore Config arguments of the client it runs with
     log_format: str
     root_log_level: int
-    build: Callable  # (client, job_table, task_table) -> handle(event, context) -> {"batchItemFailures": [...]}
+    build: Callable  # (client, tables by role) -> handle(event, context) -> {"batchItemFailures": [...]}
 
 
 def ours(deployment: Deployment) -> Side:
@@ -32,9 +32,7 @@ def ours(deployment: Deployment) -> Side:
         CLIENT_OPTIONS,
         deployment.log_format,
         deployment.application_log_level,
-        lambda client, job_table, task_table: BatchProcessor(
-            client, job_table, task_table, function_name="bench"
-        ).handle,
+        lambda client, tables: BatchProcessor(client, tables, function_name="bench").handle,
     )
 
 
@@ -49,5 +47,6 @@ def baseline() -> Side:
         {},
         lambda_logs.TEXT,
         logging.INFO,
-        lambda client, job_table, task_table: DocumentedExampleBaseline(client, job_table, task_table).handle,
+        # The example names its two tables itself.
+        lambda client, tables: DocumentedExampleBaseline(client, tables[JOB], tables[TASK]).handle,
     )

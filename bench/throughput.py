@@ -81,34 +81,33 @@ class Bench:
         self._admin = engine.client()
         self._run_numbers = itertools.count()
 
-    def _create_tables(self) -> tuple[str, str]:
+    def _create_tables(self) -> dict[str, str]:
         number = next(self._run_numbers)
-        names = []
-        for table in (self.deployment.spec.job_table, self.deployment.spec.task_table):
-            name = f"{table.name}-bench-{number}"
-            self._admin.create_table(**table.create_table_kwargs(name))
-            names.append(name)
-        return names[0], names[1]
+        names = {}
+        for kind, table in self.deployment.spec.tables.items():
+            names[kind] = f"{table.name}-bench-{number}"
+            self._admin.create_table(**table.create_table_kwargs(names[kind]))
+        return names
 
-    def _drop_tables(self, *names: str) -> None:
-        for name in names:
+    def _drop_tables(self, names: dict[str, str]) -> None:
+        for name in names.values():
             self._admin.delete_table(TableName=name)
 
     def run_side(self, side: Side, traffic: Traffic, batch_size: int, latency_ms: int,
                  log_level: int | None = None, messages: int | None = None) -> dict:
-        job_table, task_table = self._create_tables()
+        tables = self._create_tables()
         try:
             client = self.engine.client(**side.client_options)
             meter = DynamoDBMeter(latency_ms / 1000)
             meter.attach(client)
-            handle = side.build(client, job_table, task_table)
+            handle = side.build(client, tables)
             queued = queue_messages(traffic.messages[:messages], self.seed)
             with lambda_logs.capture(side.log_format, log_level or side.root_log_level) as logs:
                 outcome = replay(handle, queued, batch_size, self.deployment.spec.max_receive_count,
                                  self.deployment.timeout_seconds)
-            correctness = check(self._admin, job_table, task_table, traffic.truth, outcome)
+            correctness = check(self._admin, tables, traffic.truth, outcome)
         finally:
-            self._drop_tables(job_table, task_table)
+            self._drop_tables(tables)
         good = correctness.good_notifications
         log_bytes = logs.bytes + outcome.invocations * lambda_logs.platform_bytes_per_invocation(side.log_format)
         return {
@@ -285,7 +284,7 @@ def targets(measured: dict) -> list[results.Target]:
     # Runs where the baseline stored nothing (batch 100: every batch holds a key twice) have no ratio.
     compared = [run for run in measured["runs"] if run["ratios"]["wcu_per_stored_notification"] is not None]
     if not compared:
-        return found + [results.Target.skipped("WCU per stored notification <= baseline", "the baseline stored nothing")]
+        return [*found, results.Target.skipped("WCU per stored notification <= baseline", "the baseline stored nothing")]
     worst = max(compared, key=lambda run: run["ratios"]["wcu_per_stored_notification"])
     ratio = worst["ratios"]["wcu_per_stored_notification"]
     found.append(results.Target(

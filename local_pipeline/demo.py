@@ -2,7 +2,7 @@
 
 Starts DynamoDB Local and local SQS, creates the template's queues and tables,
 sends a farm's traffic (duplicates, reordering and bad records included), runs the
-real handler (lambda_src's lambda_function.main) behind several local pollers until
+real processor (configured from the template's environment, as lambda_function.main is) behind local pollers until
 the queue is empty, then compares the tables with the generator's ground truth and
 the DLQ with the bad records. Everything it started is stopped on the way out,
 whatever happens.
@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from local_pipeline.dead_letters import DeadLetter, peek_dead_letters
+from deadline_sqs import CommandError
+from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
+from deadline_sqs.sending import send_bodies
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
-from local_pipeline.local_stack import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline, local_pipeline, processor_environment, processor_handler
+from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline
 from local_pipeline.processor_output import ProcessorOutput
-from local_pipeline.sender import send_bodies
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.verify import mismatches, status_counts, stored_state
+from notification_processor.telemetry import METRIC_NAMES
 
 DEMO_TRAFFIC = TrafficSettings(
     seed=1, jobs=20, tasks_per_job=50, duplicate_rate=0.3, reorder_window=200, malformed_per_kind=1
@@ -36,7 +37,7 @@ DEMO_TRAFFIC = TrafficSettings(
 class DemoSettings:
     traffic: TrafficSettings = DEMO_TRAFFIC
     visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT
-    pollers: int | None = None  # default: poller_count
+    pollers: int | None = None  # default: LocalPipeline's
     timeout: float = 300  # for processing, in seconds
     progress: bool = True
 
@@ -55,71 +56,23 @@ class DemoReport:
         return not self.problems
 
 
-class DemoError(RuntimeError):
+class DemoError(CommandError):
     """The demo could not run to the end (as opposed to ending with wrong results)."""
-
-
-# Locally DynamoDB Local, not the number of pollers, bounds throughput: past a few
-# concurrent invocations each batch only takes longer, and every batch must finish
-# within the (scaled) visibility timeout.
-LOCAL_POLLERS = 3
-
-
-def poller_count(spec: PipelineSpec, requested: int | None) -> int:
-    """Concurrent local invocations: as requested, else the template's maximum concurrency up to LOCAL_POLLERS."""
-    return requested or min(spec.max_concurrency or LOCAL_POLLERS, LOCAL_POLLERS)
-
-
-def scaled_batching_window(spec: PipelineSpec, visibility_timeout: int) -> float:
-    """The template's batching window, shrunk by the same factor as the visibility timeout."""
-    return spec.max_batching_window_seconds * visibility_timeout / spec.queue.visibility_timeout
-
-
-def time_scale_line(spec: PipelineSpec, visibility_timeout: int) -> str:
-    window = scaled_batching_window(spec, visibility_timeout)
-    return (
-        f"Time scale: visibility timeout {spec.queue.visibility_timeout} s -> {visibility_timeout} s, "
-        f"batching window {spec.max_batching_window_seconds} s -> {window:.2f} s "
-        f"(a bad message reaches the DLQ after {spec.max_receive_count} receives in seconds, not minutes)"
-    )
-
-
-@contextmanager
-def local_processor(spec: PipelineSpec, pipeline: LocalPipeline, pollers: int) -> Iterator[SqsEventSource]:
-    """The real handler behind `pollers` local pollers, with the template's event source settings."""
-    resources = pipeline.resources
-    window = scaled_batching_window(spec, resources.visibility_timeout)
-    environment = processor_environment(spec, resources, pipeline.dynamodb.endpoint_url)
-    with processor_handler(environment) as handler:
-        source = SqsEventSource(
-            pipeline.sqs.client(),
-            resources.queue_url,
-            resources.queue_arn,
-            handler,
-            batch_size=spec.batch_size,
-            batching_window=window,
-            pollers=pollers,
-            report_batch_item_failures=spec.report_batch_item_failures,
-            # A handler must finish before its first messages become visible again.
-            timeout_seconds=resources.visibility_timeout - window,
-        )
-        with source:
-            yield source
 
 
 def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoReport:
     started = time.monotonic()
     seconds = {}
-    pollers = poller_count(spec, settings.pollers)
-    say(time_scale_line(spec, settings.visibility_timeout))
     traffic = generate(settings.traffic)
-    with local_pipeline(spec, settings.visibility_timeout) as pipeline:
+    pipeline = LocalPipeline(spec, settings.visibility_timeout, settings.pollers)
+    say(pipeline.time_scale_line())
+    with pipeline:
         resources = pipeline.resources
         seconds["engines"] = time.monotonic() - started
         say(
             f"Local stack: queue {spec.queue.name} (DLQ after {spec.max_receive_count} receives), "
-            f"tables {resources.job_table} and {resources.task_table}; "
-            f"event source: batch size {spec.batch_size}, {pollers} concurrent pollers"
+            f"tables {' and '.join(resources.tables.values())}; "
+            f"event source: batch size {spec.batch_size}, {pipeline.pollers} concurrent pollers"
         )
         say(_traffic_line(settings.traffic, traffic))
         sqs, dynamodb = pipeline.sqs.client(), pipeline.dynamodb.client()
@@ -133,14 +86,17 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
 
         mark = time.monotonic()
         output = ProcessorOutput()
-        with redirect_stdout(output), local_processor(spec, pipeline, pollers) as source:
-            with tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress) as bar:
-                _wait_until_drained(sqs, resources.queue_url, bar, settings.timeout, source)
+        with (
+            redirect_stdout(output),
+            pipeline.processing() as source,
+            tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress) as bar,
+        ):
+            _wait_until_drained(sqs, resources.queue_url, bar, settings.timeout, source)
         seconds["process"] = time.monotonic() - mark
 
         mark = time.monotonic()
         dead_letters = peek_dead_letters(sqs, resources.dead_letter_queue_url)
-        stored = stored_state(dynamodb, resources.job_table, resources.task_table)
+        stored = stored_state(dynamodb, resources.tables)
         problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
@@ -202,8 +158,8 @@ def summary(report: DemoReport) -> str:
         f"Jobs by status   ({len(report.stored.jobs)}): {_counts(status_counts(report.stored.jobs))}",
         f"Tasks by status  ({len(report.stored.tasks)}): {_counts(status_counts(report.stored.tasks))}",
         "Processor (its EMF metrics, per delivery): "
-        + ", ".join(f"{name.lower()} {metrics[name]}" for name in ("Received", "Stored", "Duplicate", "Stale", "Invalid", "Failed")),
-        f"  dropped: {metrics['Duplicate']} duplicates and {metrics['Stale']} stale notifications "
+        + ", ".join(f"{name.lower()} {metrics[name]}" for name in METRIC_NAMES.values()),
+        f"  dropped: {metrics[METRIC_NAMES['duplicate']]} duplicates and {metrics[METRIC_NAMES['stale']]} stale notifications "
         "(older than what was already stored or in the same batch)",
     ]
     errors = report.processor.write_errors

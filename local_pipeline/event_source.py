@@ -24,10 +24,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from deadline_sqs.sending import SQS_BATCH_ENTRIES
 
 LOG = logging.getLogger(__name__)
-RECEIVE_LIMIT = 10  # ReceiveMessage's maximum per call
+
 EMPTY_RECEIVE_PAUSE = 0.1  # seconds a poller waits after finding the queue empty
 
 
@@ -58,7 +60,7 @@ class LambdaContext:
 
     @property
     def log_stream_name(self) -> str:
-        day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+        day = datetime.now(UTC).strftime("%Y/%m/%d")
         return f"{day}/[{self.function_version}]{self.aws_request_id.replace('-', '')}"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -169,13 +171,13 @@ class SqsEventSource:
 
     def _gather(self) -> list[dict]:
         """Up to batch_size messages: more are received until the batch is full or the batching window ends."""
-        messages = self._receive(min(RECEIVE_LIMIT, self.batch_size))
+        messages = self._receive(min(SQS_BATCH_ENTRIES, self.batch_size))
         window_ends = time.monotonic() + self.batching_window
         while messages and len(messages) < self.batch_size and not self._stop.is_set():
             remaining = window_ends - time.monotonic()
             if remaining <= 0:
                 break
-            more = self._receive(min(RECEIVE_LIMIT, self.batch_size - len(messages)))
+            more = self._receive(min(SQS_BATCH_ENTRIES, self.batch_size - len(messages)))
             if not more:
                 self._stop.wait(min(remaining, EMPTY_RECEIVE_PAUSE))
             messages.extend(more)
@@ -200,8 +202,8 @@ class SqsEventSource:
         return outcome
 
     def _delete(self, records: list[dict]) -> None:
-        for start in range(0, len(records), RECEIVE_LIMIT):
-            chunk = records[start : start + RECEIVE_LIMIT]
+        for start in range(0, len(records), SQS_BATCH_ENTRIES):
+            chunk = records[start : start + SQS_BATCH_ENTRIES]
             with self._sqs_turn:
                 response = self.sqs.delete_message_batch(
                     QueueUrl=self.queue_url,
@@ -219,7 +221,7 @@ class SqsEventSource:
                 self.poller_errors.append(error)
                 self._stop.wait(0.5)
 
-    def start(self) -> "SqsEventSource":
+    def start(self) -> SqsEventSource:
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._run, name=f"sqs-poller-{n}", daemon=True) for n in range(self.pollers)
@@ -234,7 +236,7 @@ class SqsEventSource:
             thread.join()
         self._threads = []
 
-    def __enter__(self) -> "SqsEventSource":
+    def __enter__(self) -> SqsEventSource:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

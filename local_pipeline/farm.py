@@ -16,9 +16,9 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from local_pipeline.notifications import (
+from deadline_sqs.notifications import (
     JOB_EVENTS,
     STARTED_TASK,
     STOPPED_TASK,
@@ -31,7 +31,7 @@ from local_pipeline.notifications import (
     timestamp_from_ticks,
 )
 
-EPOCH = datetime(2024, 3, 4, 14, 0, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 3, 4, 14, 0, tzinfo=UTC)
 SECOND = TICKS_PER_SECOND
 
 JOB_OUTCOMES = {"completed": 55, "resumed": 10, "suspended": 10, "failed": 15, "deleted": 10}

@@ -13,12 +13,14 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deadline_sqs.notifications import timestamp_from_ticks
+from deadline_sqs.sending import read_message_lines
 from local_pipeline.farm import EPOCH, KeyState, simulate_farm
-from local_pipeline.notifications import timestamp_from_ticks
+from notification_processor.attributes import MAX_ITEM_BYTES
+from notification_processor.roles import JOB, TASK
 
-# DynamoDB's item size limit; an "oversized" body is comfortably above it (and below SQS's 1 MiB).
-DYNAMODB_ITEM_LIMIT = 400 * 1024
-OVERSIZED_PADDING = DYNAMODB_ITEM_LIMIT + 10 * 1024
+# An "oversized" body is comfortably above DynamoDB's item limit (and below SQS's 1 MiB).
+OVERSIZED_PADDING = MAX_ITEM_BYTES + 10 * 1024
 
 # Every kind of bad input the processor must reject, with the reason shown to the operator.
 MALFORMED_KINDS = {
@@ -33,10 +35,6 @@ MALFORMED_KINDS = {
     "bad_timestamp": "Timestamp does not parse",
     "oversized": "item over DynamoDB's 400 KB",
 }
-
-
-class TrafficFileError(ValueError):
-    """A messages file that `generate` did not write."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,14 @@ class GroundTruth:
     jobs: dict[str, KeyState] = field(default_factory=dict)
     tasks: dict[tuple[str, int], KeyState] = field(default_factory=dict)
 
+    def by_kind(self) -> dict[str, dict[tuple, KeyState]]:
+        """The states by table role and by key as the processor keys them ((job,) or (job, task))."""
+        return {JOB: {(job,): state for job, state in self.jobs.items()}, TASK: dict(self.tasks)}
+
+    @classmethod
+    def from_kinds(cls, states: dict[str, dict[tuple, KeyState]]) -> GroundTruth:
+        return cls({key[0]: state for key, state in states[JOB].items()}, dict(states[TASK]))
+
     def to_json(self) -> dict:
         return {
             "jobs": [{"job_id": job, **vars(state)} for job, state in sorted(self.jobs.items())],
@@ -77,7 +83,7 @@ class GroundTruth:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "GroundTruth":
+    def from_json(cls, data: dict) -> GroundTruth:
         def state(row: dict) -> KeyState:
             return KeyState(row["timestamp"], row["status"], row["notification"])
 
@@ -179,17 +185,7 @@ def write_messages(path: Path, messages: list[Message]) -> None:
 
 
 def read_messages(path: Path) -> list[Message]:
-    messages = []
-    with Path(path).open() as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                messages.append(Message(row["body"], row.get("invalid")))
-            except (ValueError, KeyError, TypeError) as error:
-                raise TrafficFileError(f"{path}:{number}: not a generated message line ({error})") from None
-    return messages
+    return [Message(row["body"], row.get("invalid")) for row in read_message_lines(path)]
 
 
 def write_truth(path: Path, truth: GroundTruth) -> None:

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.logical_ids import DEAD_LETTER_QUEUE_ID, JOB_TABLE_ID, QUEUE_ID, TASK_TABLE_ID
+from deadline_sqs import CommandError
+from stacks.roles import DEAD_LETTER_QUEUE, PROCESSOR_HANDLER, QUEUE, TABLES
 
 
-
-class SpecError(ValueError):
+class SpecError(CommandError):
     """The template does not describe the pipeline this tooling expects."""
 
 
@@ -46,8 +46,7 @@ class QueueSpec:
 
 @dataclass(frozen=True)
 class PipelineSpec:
-    job_table: TableSpec
-    task_table: TableSpec
+    tables: dict[str, TableSpec]  # by role (stacks.roles.TABLES)
     queue: QueueSpec
     dead_letter_queue: QueueSpec
     max_receive_count: int
@@ -58,7 +57,7 @@ class PipelineSpec:
     environment: dict
 
     @classmethod
-    def from_template(cls, template: dict) -> "PipelineSpec":
+    def from_template(cls, template: dict) -> PipelineSpec:
         resources = template.get("Resources", {})
 
         def resource(logical_id: str, kind: str) -> dict:
@@ -84,9 +83,9 @@ class PipelineSpec:
                 retention_seconds=int(props.get("MessageRetentionPeriod", 345600)),
             )
 
-        redrive = resource(QUEUE_ID, "AWS::SQS::Queue").get("RedrivePolicy")
+        redrive = resource(QUEUE.logical_id, "AWS::SQS::Queue").get("RedrivePolicy")
         if not redrive:
-            raise SpecError(f"{QUEUE_ID} has no RedrivePolicy")
+            raise SpecError(f"{QUEUE.logical_id} has no RedrivePolicy")
 
         mappings = [r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
         if len(mappings) != 1:
@@ -96,17 +95,16 @@ class PipelineSpec:
             r["Properties"]
             for r in resources.values()
             if r.get("Type") == "AWS::Lambda::Function"
-            and r["Properties"].get("Handler") == "lambda_function.main"
+            and r["Properties"].get("Handler") == PROCESSOR_HANDLER
         ]
         if len(functions) != 1:
-            raise SpecError(f"expected one function with handler lambda_function.main, found {len(functions)}")
+            raise SpecError(f"expected one function with handler {PROCESSOR_HANDLER}, found {len(functions)}")
         variables = functions[0].get("Environment", {}).get("Variables", {})
 
         return cls(
-            job_table=table(JOB_TABLE_ID),
-            task_table=table(TASK_TABLE_ID),
-            queue=queue(QUEUE_ID),
-            dead_letter_queue=queue(DEAD_LETTER_QUEUE_ID),
+            tables={kind: table(resource.logical_id) for kind, resource in TABLES.items()},
+            queue=queue(QUEUE.logical_id),
+            dead_letter_queue=queue(DEAD_LETTER_QUEUE.logical_id),
             max_receive_count=int(redrive["maxReceiveCount"]),
             batch_size=int(mapping.get("BatchSize", 10)),
             max_batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
@@ -117,7 +115,7 @@ class PipelineSpec:
         )
 
     @classmethod
-    def from_cdk_out(cls, cdk_out: Path | str = "cdk.out", stack_name: str | None = None) -> "PipelineSpec":
+    def from_cdk_out(cls, cdk_out: Path | str = "cdk.out", stack_name: str | None = None) -> PipelineSpec:
         """Read the stack's template from a `cdk synth` output folder."""
         cdk_out = Path(cdk_out)
         manifest_path = cdk_out / "manifest.json"

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from local_pipeline.farm import KeyState
 from local_pipeline.generator import GroundTruth
+from notification_processor.attributes import KEY_MAPPING
+from notification_processor.roles import TABLE_ROLES
 
-# Reserved words (timestamp, Status) need placeholders in a projection.
-_NAMES = {"#ts": "timestamp", "#tt": "task_type", "#jd": "job_details", "#td": "task_details", "#st": "Status"}
+# Placeholders for every name in a projection: some (timestamp, Status) are reserved words.
+_STORED = ("timestamp", "task_type")
 
 
-def _scan(dynamodb, table: str, projection: str) -> list[dict]:
+def _scan(dynamodb, table: str, paths: list[tuple[str, ...]]) -> list[dict]:
+    names = {name: f"#n{n}" for n, name in enumerate(sorted({name for path in paths for name in path}))}
+    projection = ", ".join(".".join(names[name] for name in path) for path in paths)
     items = []
-    names = {placeholder: name for placeholder, name in _NAMES.items() if placeholder in projection}
     for page in dynamodb.get_paginator("scan").paginate(
-        TableName=table, ProjectionExpression=projection, ExpressionAttributeNames=names, ConsistentRead=True
+        TableName=table,
+        ProjectionExpression=projection,
+        ExpressionAttributeNames={placeholder: name for name, placeholder in names.items()},
+        ConsistentRead=True,
     ):
         items.extend(page["Items"])
     return items
@@ -28,27 +35,30 @@ def _text(item: dict, *path: str) -> str:
     return value.get("S", "")
 
 
-def stored_state(dynamodb, job_table: str, task_table: str) -> GroundTruth:
+def stored_state(dynamodb, tables: Mapping[str, str]) -> GroundTruth:
     """Each stored item's Timestamp, status and notification name, keyed like the ground truth."""
-    jobs = {
-        item["job_id"]["S"]: KeyState(_text(item, "timestamp"), _text(item, "job_details", "JobStatus"), _text(item, "task_type"))
-        for item in _scan(dynamodb, job_table, "job_id, #ts, #tt, #jd.JobStatus")
-    }
-    tasks = {
-        (item["job_id"]["S"], int(item["task_id"]["N"])): KeyState(
-            _text(item, "timestamp"), _text(item, "task_details", "Status"), _text(item, "task_type")
-        )
-        for item in _scan(dynamodb, task_table, "job_id, task_id, #ts, #tt, #td.#st")
-    }
-    return GroundTruth(jobs, tasks)
+    states = {}
+    for kind, table in tables.items():
+        role = TABLE_ROLES[kind]
+        status = (KEY_MAPPING[role.details_field], role.status_field)
+        paths = [(name,) for name in role.key_names + _STORED] + [status]
+        states[kind] = {
+            tuple(item[a.name][a.type] if a.type == "S" else int(item[a.name][a.type]) for a in role.key): KeyState(
+                _text(item, "timestamp"), _text(item, *status), _text(item, "task_type")
+            )
+            for item in _scan(dynamodb, table, paths)
+        }
+    return GroundTruth.from_kinds(states)
 
 
 def mismatches(expected: GroundTruth, stored: GroundTruth) -> list[str]:
     """Every key whose stored item is missing, unexpected or not the newest notification."""
     problems = []
-    for kind, want, have in (("job", expected.jobs, stored.jobs), ("task", expected.tasks, stored.tasks)):
+    have_by_kind = stored.by_kind()
+    for kind, want in expected.by_kind().items():
+        have = have_by_kind[kind]
         for key in sorted(want.keys() | have.keys(), key=str):
-            label = f"{kind} {'/'.join(map(str, key)) if isinstance(key, tuple) else key}"
+            label = f"{kind} {'/'.join(map(str, key))}"
             if key not in have:
                 problems.append(f"{label}: not stored (expected {_describe(want[key])})")
             elif key not in want:

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping, get_type_hints
+from typing import Any, get_type_hints
+
+from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
+from stacks.roles import TABLES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_KEY = "studio"
@@ -73,7 +77,7 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 @dataclass(frozen=True)
 class StudioConfig:
-    """One studio's deployment of the pipeline. See README, section Configuration."""
+    """One studio's deployment of the pipeline. See docs/configuration.md."""
 
     studio_name: str = _setting(
         "default",
@@ -114,7 +118,7 @@ class StudioConfig:
         _optional(_matches(_ROLE_NAME)),
     )
     metrics_namespace: str = _setting(
-        "DeadlineNotifications",
+        DEFAULT_METRICS_NAMESPACE,
         "1-255 of letters, digits and .-_/#:, not starting with 'AWS/'",
         _matches(_NAMESPACE),
     )
@@ -124,12 +128,9 @@ class StudioConfig:
         return f"DeadlineNotifications-{self.studio_name}"
 
     @property
-    def full_job_table_name(self) -> str:
-        return self.table_name_prefix + self.job_table_name
-
-    @property
-    def full_task_table_name(self) -> str:
-        return self.table_name_prefix + self.task_table_name
+    def table_names(self) -> dict[str, str]:
+        """Each table's full name (with table_name_prefix), by role (stacks.roles.TABLES)."""
+        return {kind: self.table_name_prefix + getattr(self, table.config_key) for kind, table in TABLES.items()}
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:
@@ -179,13 +180,16 @@ class StudioConfig:
                     "or messages expire before the alarm fires",
                 )
             )
-        for key, name in (("job_table_name", self.full_job_table_name), ("task_table_name", self.full_task_table_name)):
+        seen: dict[str, str] = {}  # full name -> the key that gave it
+        for kind, name in self.table_names.items():
+            key = TABLES[kind].config_key
             if len(name) > 255:
                 problems.append(
                     _describe(key, name, "with table_name_prefix, a table name of at most 255 characters")
                 )
-        if self.full_job_table_name == self.full_task_table_name:
-            problems.append(_describe("task_table_name", self.task_table_name, "a name different from job_table_name"))
+            if name in seen:
+                problems.append(_describe(key, getattr(self, key), f"a name different from {seen[name]}"))
+            seen.setdefault(name, key)
         return problems
 
 

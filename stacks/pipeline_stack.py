@@ -1,17 +1,22 @@
 """The whole pipeline for one studio: queue -> processor -> tables, with producer access and monitoring."""
 
+# jsii's classes do not match their own interfaces structurally (to pyright a Function is
+# no IFunction), so argument types are not checked here.
+# pyright: reportArgumentType=false
+
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from stacks.config import StudioConfig
+from stacks.constructs import escape_hatch
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
 from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
 from stacks.constructs.tables import NotificationTables
-from stacks.logical_ids import DEAD_LETTER_QUEUE_ID, JOB_TABLE_ID, QUEUE_ID, TASK_TABLE_ID
+from stacks.roles import DEAD_LETTER_QUEUE, PRODUCER_POLICY_OUTPUT, QUEUE, TABLES
 
 
 class DeadlineNotificationsStack(Stack):
@@ -40,8 +45,7 @@ class DeadlineNotificationsStack(Stack):
         tables = NotificationTables(
             self,
             "Tables",
-            job_table_name=config.full_job_table_name,
-            task_table_name=config.full_task_table_name,
+            table_names=config.table_names,
             removal_policy=removal_policy,
             deletion_protection=not config.sandbox,
         )
@@ -50,8 +54,7 @@ class DeadlineNotificationsStack(Stack):
             "Processor",
             queue=queues.queue,
             queue_key=queues.key,
-            job_table=tables.job_table,
-            task_table=tables.task_table,
+            tables=tables.tables,
             timeout=Duration.seconds(config.function_timeout_seconds),
             memory_size=config.function_memory_mb,
             batch_size=config.batch_size,
@@ -77,23 +80,18 @@ class DeadlineNotificationsStack(Stack):
             removal_policy=removal_policy,
         )
 
-        for construct, logical_id in (
-            (tables.job_table, JOB_TABLE_ID),
-            (tables.task_table, TASK_TABLE_ID),
-            (queues.queue, QUEUE_ID),
-            (queues.dead_letter_queue, DEAD_LETTER_QUEUE_ID),
-        ):
-            construct.node.default_child.override_logical_id(logical_id)
-
+        for queue, role in ((queues.queue, QUEUE), (queues.dead_letter_queue, DEAD_LETTER_QUEUE)):
+            escape_hatch(queue).override_logical_id(role.logical_id)
+            CfnOutput(self, role.output_key, value=queue.queue_url, description=role.description)
         # Output ids are read by the operator commands (deadline-sqs) from CloudFormation.
-        for output_id, value, description in (
-            ("QueueUrl", queues.queue.queue_url, "Enter in Deadline Monitor: Repository Options > SQS Notifications"),
-            ("DeadLetterQueueUrl", queues.dead_letter_queue.queue_url, "Notifications that could not be stored"),
-            ("JobTableName", tables.job_table.table_name, "Newest notification per job"),
-            ("TaskTableName", tables.task_table.table_name, "Newest notification per task"),
-            ("ProducerPolicyArn", producer.policy.managed_policy_arn, "Attach to the Remote Connection Server's role"),
-        ):
-            CfnOutput(self, output_id, value=value, description=description)
+        for kind, table in tables.tables.items():
+            CfnOutput(self, TABLES[kind].output_key, value=table.table_name, description=TABLES[kind].description)
+        CfnOutput(
+            self,
+            PRODUCER_POLICY_OUTPUT,
+            value=producer.policy.managed_policy_arn,
+            description="Attach to the Remote Connection Server's role",
+        )
 
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
@@ -31,7 +32,7 @@ def main() -> None:
     try:
         build_pipeline(app)
     except ConfigError as error:
-        sys.exit(f"{error}\n(see README, section Configuration)")  # a traceback would bury it
+        sys.exit(f"{error}\n(see docs/configuration.md)")  # a traceback would bury it
     app.synth()
 
 

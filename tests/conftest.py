@@ -16,6 +16,7 @@ import pytest
 
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
 from local_pipeline.spec import PipelineSpec
+from notification_processor.roles import JOB, TASK
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -59,12 +60,19 @@ def local_sqs():
 
 @dataclass(frozen=True)
 class LocalTables:
-    """A fresh pair of notification tables on DynamoDB Local, with the stack's key schemas."""
+    """Fresh notification tables on DynamoDB Local, with the stack's key schemas."""
 
     client: object
     endpoint_url: str
-    job_table: str
-    task_table: str
+    names: dict[str, str]  # by role
+
+    @property
+    def job_table(self) -> str:
+        return self.names[JOB]
+
+    @property
+    def task_table(self) -> str:
+        return self.names[TASK]
 
 
 _table_counter = itertools.count()
@@ -74,11 +82,9 @@ _table_counter = itertools.count()
 def local_tables(dynamodb_local, pipeline_spec):
     client = dynamodb_local.client()
     suffix = next(_table_counter)
-    names = []
-    for spec in (pipeline_spec.job_table, pipeline_spec.task_table):
-        name = f"{spec.name}-{suffix}"
-        client.create_table(**spec.create_table_kwargs(name))
-        names.append(name)
-    yield LocalTables(client, dynamodb_local.endpoint_url, *names)
-    for name in names:
+    names = {kind: f"{spec.name}-{suffix}" for kind, spec in pipeline_spec.tables.items()}
+    for kind, spec in pipeline_spec.tables.items():
+        client.create_table(**spec.create_table_kwargs(names[kind]))
+    yield LocalTables(client, dynamodb_local.endpoint_url, names)
+    for name in names.values():
         client.delete_table(TableName=name)

@@ -1,6 +1,6 @@
 """The Deadline notification processor (the Lambda's code, imported by lambda_function)."""
 
-from .batch import BatchProcessor
+from .batch import BatchProcessor, ConfigurationError
 from .store import CLIENT_OPTIONS, dynamodb_client
 
-__all__ = ["BatchProcessor", "CLIENT_OPTIONS", "dynamodb_client"]
+__all__ = ["CLIENT_OPTIONS", "BatchProcessor", "ConfigurationError", "dynamodb_client"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from .errors import InvalidInput
+
 # The documented example Lambda's SQS_DYNAMODB_KEY_MAPPING: existing readers know these names.
 KEY_MAPPING = {
     "TaskDetails": "task_details",
@@ -31,7 +33,7 @@ MAX_ADJUSTED_EXPONENT = 125
 MAX_PATH_IN_REASON = 120
 
 
-class UnstorableValue(ValueError):
+class UnstorableValue(InvalidInput):
     """A value DynamoDB cannot store; the message names where it is (shortened: keys are content too)."""
 
     def __init__(self, path: str, problem: str):

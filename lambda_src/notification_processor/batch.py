@@ -11,51 +11,66 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from .notifications import JOB, TASK, InvalidNotification, parse_record
+from .notifications import InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
+from .roles import TABLE_ROLES
 from .store import Outcome, WriteResult, dynamodb_client, write_if_newer
-from .telemetry import BatchCounts, Telemetry
+from .telemetry import DEFAULT_METRICS_NAMESPACE, BatchCounts, Telemetry
 
-DEFAULT_JOB_TABLE = "DeadlineJobNotifications"
-DEFAULT_TASK_TABLE = "DeadlineTaskNotifications"
-DEFAULT_METRICS_NAMESPACE = "DeadlineNotifications"
+METRICS_NAMESPACE_VARIABLE = "METRICS_NAMESPACE"
 LOCAL_FUNCTION_NAME = "local"
 # Time kept back from the function's timeout to report on writes that are still running.
 DEADLINE_MARGIN_SECONDS = 1.0
 _TIMED_OUT = WriteResult(Outcome.FAILED, "no answer before the function's timeout")
 
 
+class ConfigurationError(RuntimeError):
+    """The processor's environment does not say where to store notifications."""
+
+
 class BatchProcessor:
     """Stores the notifications of Lambda SQS events in the job and task tables.
 
-    `client` is a boto3 DynamoDB client (thread-safe, shared by the concurrent writes,
-    which are as many as its max_pool_connections); `log_stream` defaults to stdout.
+    `tables` names the table of each role (roles.TABLE_ROLES' keys). `client` is a boto3
+    DynamoDB client (thread-safe, shared by the concurrent writes, which are as many as
+    its max_pool_connections); `log_stream` defaults to stdout.
     """
 
     def __init__(
         self,
         client,
-        job_table: str = DEFAULT_JOB_TABLE,
-        task_table: str = DEFAULT_TASK_TABLE,
+        tables: Mapping[str, str],
         *,
         metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         function_name: str = LOCAL_FUNCTION_NAME,
         log_stream=None,
     ):
+        missing = TABLE_ROLES.keys() - tables.keys()
+        if missing:
+            raise ConfigurationError(f"no table for {', '.join(sorted(missing))} notifications")
         self._client = client
-        self._tables = {JOB: job_table, TASK: task_table}
+        self._tables = {kind: tables[kind] for kind in TABLE_ROLES}
         # Threads start on demand and are reused by later events (a container handles many).
         self._writers = ThreadPoolExecutor(max_workers=client.meta.config.max_pool_connections)
         self._telemetry = Telemetry(metrics_namespace, function_name, log_stream)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ, client=None) -> "BatchProcessor":
-        """Configured as on Lambda: table names, namespace and function name from `environ`."""
+    def from_environment(cls, environ: Mapping[str, str] = os.environ, client=None) -> BatchProcessor:
+        """Configured as on Lambda: table names, namespace and function name from `environ`.
+
+        Every table's variable must be set: a missing one raises ConfigurationError, so
+        a misconfigured function fails clearly instead of writing to a default table.
+        """
+        missing = [role.environment_variable for role in TABLE_ROLES.values() if not environ.get(role.environment_variable)]
+        if missing:
+            raise ConfigurationError(
+                f"the environment does not name the tables: set {' and '.join(missing)} "
+                "(the stack sets them; a hand-made function needs them too)"
+            )
         return cls(
             client or dynamodb_client(),
-            environ.get("DYNAMODB_JOB_INFO_TABLE", DEFAULT_JOB_TABLE),
-            environ.get("DYNAMODB_TASK_INFO_TABLE", DEFAULT_TASK_TABLE),
-            metrics_namespace=environ.get("METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE),
+            {kind: environ[role.environment_variable] for kind, role in TABLE_ROLES.items()},
+            metrics_namespace=environ.get(METRICS_NAMESPACE_VARIABLE, DEFAULT_METRICS_NAMESPACE),
             function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", LOCAL_FUNCTION_NAME),
         )
 
@@ -74,7 +89,7 @@ class BatchProcessor:
             else:
                 valid.append(parsed)
         writes = newest_per_key(valid)
-        for write, result in zip(writes, self._write_all(writes, context)):
+        for write, result in zip(writes, self._write_all(writes, context), strict=True):
             self._account(write, result, counts, failed_ids)
         self._telemetry.batch(counts, getattr(context, "aws_request_id", None))
         in_batch_order = dict.fromkeys(record["messageId"] for record in records)

@@ -14,6 +14,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+# The stack's default (stacks/config.py uses this one); the function's METRICS_NAMESPACE overrides it.
+DEFAULT_METRICS_NAMESPACE = "DeadlineNotifications"
+# BatchCounts' fields -> the metrics' names (unit Count, dimension FunctionName).
 METRIC_NAMES = {
     "received": "Received",
     "stored": "Stored",

@@ -1,6 +1,12 @@
 """The Lambda that stores each notification from the queue in the job or task table."""
 
+# jsii's classes do not match their own interfaces structurally (to pyright a Function is
+# no IFunction), so argument types are not checked here.
+# pyright: reportArgumentType=false
+
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -11,12 +17,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from notification_processor.batch import METRICS_NAMESPACE_VARIABLE
+from notification_processor.roles import TABLE_ROLES
 from stacks.config import PROJECT_ROOT
+from stacks.constructs import escape_hatch
+from stacks.roles import PROCESSOR_HANDLER
 
 LAMBDA_SOURCE = PROJECT_ROOT / "lambda_src"
 # Kept out of the deployment package: only the handler's own modules ship.
 LAMBDA_SOURCE_EXCLUDES = ["tests", "**/__pycache__", "**/*.pyc", ".pytest_cache", "*.md"]
-HANDLER = "lambda_function.main"
 
 # Exactly what the handler and its event source mapping use, nothing more.
 QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
@@ -33,8 +42,7 @@ class NotificationProcessor(Construct):
         *,
         queue: sqs.IQueue,
         queue_key: kms.IKey | None,
-        job_table: dynamodb.ITable,
-        task_table: dynamodb.ITable,
+        tables: Mapping[str, dynamodb.ITable],
         timeout: Duration,
         memory_size: int,
         batch_size: int,
@@ -47,7 +55,7 @@ class NotificationProcessor(Construct):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=removal_policy)
         # The L2 takes an enum; the config holds days, already checked against CloudWatch's list.
-        self.log_group.node.default_child.retention_in_days = log_retention_days
+        escape_hatch(self.log_group).add_property_override("RetentionInDays", log_retention_days)
 
         # Its own role: no AWS managed policy, so no logs:CreateLogGroup on every group.
         role = iam.Role(
@@ -62,7 +70,7 @@ class NotificationProcessor(Construct):
             description="Stores Deadline job and task notifications from SQS in DynamoDB",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            handler=HANDLER,
+            handler=PROCESSOR_HANDLER,
             code=lambda_.Code.from_asset(str(LAMBDA_SOURCE), exclude=LAMBDA_SOURCE_EXCLUDES),
             timeout=timeout,
             memory_size=memory_size,
@@ -71,22 +79,21 @@ class NotificationProcessor(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             environment={
-                "DYNAMODB_JOB_INFO_TABLE": job_table.table_name,
-                "DYNAMODB_TASK_INFO_TABLE": task_table.table_name,
-                "METRICS_NAMESPACE": metrics_namespace,
+                **{TABLE_ROLES[kind].environment_variable: table.table_name for kind, table in tables.items()},
+                METRICS_NAMESPACE_VARIABLE: metrics_namespace,
             },
         )
         self.log_group.grant_write(role)
         queue.grant(role, *QUEUE_ACTIONS)
         if queue_key is not None:
             queue_key.grant(role, "kms:Decrypt")
-        for table in (job_table, task_table):
+        for table in tables.values():
             table.grant(role, *TABLE_ACTIONS)
         # CDK makes the function depend on its role, which the Role property already implies
         # (cfn-lint W3005). Only the dependency on the role's policy matters: the event source
         # mapping must not be created before the function may read the queue.
-        role_policy = role.node.find_child("DefaultPolicy").node.default_child
-        self.function.node.default_child.add_override("DependsOn", [Stack.of(self).get_logical_id(role_policy)])
+        role_policy = escape_hatch(role.node.find_child("DefaultPolicy"))
+        escape_hatch(self.function).add_override("DependsOn", [Stack.of(self).get_logical_id(role_policy)])
 
         # A mapping rather than SqsEventSource: that one also grants ChangeMessageVisibility
         # and GetQueueUrl, which the handler never uses.

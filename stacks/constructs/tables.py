@@ -1,20 +1,29 @@
-"""The two tables the processor keeps the newest job and task notifications in."""
+"""The tables the processor keeps the newest job and task notifications in."""
+
+# jsii's classes do not match their own interfaces structurally (to pyright a Function is
+# no IFunction), so argument types are not checked here.
+# pyright: reportArgumentType=false
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-JOB_ID = dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING)
-TASK_ID = dynamodb.Attribute(name="task_id", type=dynamodb.AttributeType.NUMBER)
+from stacks.constructs import escape_hatch
+from stacks.roles import TABLES
+
+_ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
 
 class NotificationTables(Construct):
-    """``job_table`` keyed by job_id, ``task_table`` by job_id and task_id (Deadline's documented schema).
+    """One table per role in stacks.roles.TABLES, keyed as the role says (Deadline's documented schema).
 
     On demand, point-in-time recovery, encrypted with the AWS managed key (KMS, auditable in
     CloudTrail); ``removal_policy`` and ``deletion_protection`` decide what a stack deletion may do.
+    ``tables`` maps each role to its table.
     """
 
     def __init__(
@@ -22,8 +31,7 @@ class NotificationTables(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        job_table_name: str,
-        task_table_name: str,
+        table_names: Mapping[str, str],
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
     ) -> None:
@@ -37,7 +45,19 @@ class NotificationTables(Construct):
             "removal_policy": removal_policy,
             "deletion_protection": deletion_protection,
         }
-        self.job_table = dynamodb.Table(self, "JobTable", table_name=job_table_name, partition_key=JOB_ID, **durable)
-        self.task_table = dynamodb.Table(
-            self, "TaskTable", table_name=task_table_name, partition_key=JOB_ID, sort_key=TASK_ID, **durable
-        )
+        self.tables: dict[str, dynamodb.Table] = {}
+        for kind, resource in TABLES.items():
+            partition, *sort = (
+                dynamodb.Attribute(name=attribute.name, type=_ATTRIBUTE_TYPES[attribute.type])
+                for attribute in resource.role.key
+            )
+            table = dynamodb.Table(
+                self,
+                resource.construct_id,
+                table_name=table_names[kind],
+                partition_key=partition,
+                sort_key=sort[0] if sort else None,
+                **durable,
+            )
+            escape_hatch(table).override_logical_id(resource.logical_id)
+            self.tables[kind] = table

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from notification_processor.roles import JOB, TASK
 from stacks.config import (
     FIELD_NAMES,
     LOG_RETENTION_DAYS,
-    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     PROJECT_ROOT,
+    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
     ConfigError,
     StudioConfig,
     load_config,
@@ -37,22 +38,19 @@ def write_config(tmp_path, values) -> str:
 
 
 def test_cdk_json_holds_every_key_with_the_documented_default():
-    assert CDK_DEFAULTS == {f.name: f.default for f in fields(StudioConfig)}
+    assert {f.name: f.default for f in fields(StudioConfig)} == CDK_DEFAULTS
 
 
-def test_readme_configuration_section_documents_every_key():
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme.split("<!-- section: configuration -->")[1].split("<!-- /section: configuration -->")[0]
+def test_configuration_reference_documents_every_key():
+    reference = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    section = reference.split("<!-- section: configuration -->")[1].split("<!-- /section: configuration -->")[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
     assert documented == set(FIELD_NAMES)
 
 
 def test_defaults_give_the_documented_table_names_and_a_derived_stack_name():
     config = load()
-    assert (config.full_job_table_name, config.full_task_table_name) == (
-        "DeadlineJobNotifications",
-        "DeadlineTaskNotifications",
-    )
+    assert config.table_names == {JOB: "DeadlineJobNotifications", TASK: "DeadlineTaskNotifications"}
     assert config.stack_name == "DeadlineNotifications-default"
     assert config.tags == {"Application": "DeadlineNotifications", "Studio": "default"}
 
@@ -78,7 +76,7 @@ def test_an_empty_string_clears_an_optional_setting(tmp_path):
 
 def test_prefix_applies_to_both_table_names():
     config = load(table_name_prefix="Acme-", task_table_name="Tasks")
-    assert (config.full_job_table_name, config.full_task_table_name) == ("Acme-DeadlineJobNotifications", "Acme-Tasks")
+    assert config.table_names == {JOB: "Acme-DeadlineJobNotifications", TASK: "Acme-Tasks"}
 
 
 def test_cdk_feature_flags_and_cli_settings_are_not_ours_to_reject():

@@ -270,8 +270,8 @@ def dashboard_metrics(template: dict) -> dict[str, list[tuple]]:
         if isinstance(part, str):
             return part
         if "Ref" in part:
-            return "{Ref %s}" % part["Ref"]
-        return "{%s.%s}" % tuple(part["Fn::GetAtt"])
+            return "{{Ref {}}}".format(part["Ref"])
+        return "{{{}.{}}}".format(*tuple(part["Fn::GetAtt"]))
 
     body = json.loads("".join(render(part) for part in dashboard["DashboardBody"]["Fn::Join"][1]))
     return {
@@ -281,7 +281,7 @@ def dashboard_metrics(template: dict) -> dict[str, list[tuple]]:
 
 
 def test_dashboard_graphs_queue_dead_letters_function_and_processor_counts(template):
-    function = "{Ref %s}" % only(template, "AWS::Lambda::Function")[0]
+    function = "{{Ref {}}}".format(only(template, "AWS::Lambda::Function")[0])
     queue = "{NotificationQueue.QueueName}"
     graphs = dashboard_metrics(template)
     assert graphs["Processor notifications"] == [

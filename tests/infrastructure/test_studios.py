@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from local_pipeline.spec import PipelineSpec
+from notification_processor.roles import JOB, TASK
 from stacks.config import StudioConfig, load_config, project_context
 from stacks.constructs.processor import LAMBDA_SOURCE
 from stacks.pipeline_stack import DeadlineNotificationsStack
@@ -92,7 +93,7 @@ def physical_names(template: dict) -> set[str]:
         if isinstance(value, str):
             return value
         if "Ref" in value:
-            return "${%s}" % value["Ref"]
+            return "${{{}}}".format(value["Ref"])
         return "".join(render(part) for part in value["Fn::Join"][1])
 
     return {
@@ -112,11 +113,11 @@ def test_two_studios_fit_one_account_without_a_name_clash(studios):
 
 def test_table_names_take_the_prefix_and_the_explicit_names(studios):
     tables = {name: PipelineSpec.from_template(studio.template) for name, studio in studios.items()}
-    assert (tables[PRODUCTION].job_table.name, tables[PRODUCTION].task_table.name) == (
+    assert (tables[PRODUCTION].tables[JOB].name, tables[PRODUCTION].tables[TASK].name) == (
         "Example-DeadlineJobNotifications",  # a prefix before the documented names
         "Example-DeadlineTaskNotifications",
     )
-    assert (tables[SANDBOX].job_table.name, tables[SANDBOX].task_table.name) == ("ExampleSandbox-Jobs", "ExampleSandbox-Tasks")
+    assert (tables[SANDBOX].tables[JOB].name, tables[SANDBOX].tables[TASK].name) == ("ExampleSandbox-Jobs", "ExampleSandbox-Tasks")
 
 
 def test_each_studio_gets_its_own_sizes(studios):

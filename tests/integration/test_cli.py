@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from local_pipeline import cli, demo, local_stack
+from deadline_sqs import cli
+from local_pipeline import demo, pipeline
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
-from local_pipeline.spec import QUEUE_ID
+from stacks.roles import QUEUE
 
 SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "redrive"]
 
@@ -23,7 +24,7 @@ def cdk_out(pipeline_template, tmp_path_factory):
     the local run follows them is part of what the demo test shows.
     """
     template = json.loads(json.dumps(pipeline_template))
-    template["Resources"][QUEUE_ID]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 2
+    template["Resources"][QUEUE.logical_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 2
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             resource["Properties"]["BatchSize"] = 10
@@ -101,8 +102,8 @@ def _record_engines(monkeypatch) -> list:
 
         return Recorded
 
-    monkeypatch.setattr(local_stack, "DynamoDBLocal", recording(DynamoDBLocal))
-    monkeypatch.setattr(local_stack, "LocalSQS", recording(LocalSQS))
+    monkeypatch.setattr(pipeline, "DynamoDBLocal", recording(DynamoDBLocal))
+    monkeypatch.setattr(pipeline, "LocalSQS", recording(LocalSQS))
     return started
 
 

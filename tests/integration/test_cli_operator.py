@@ -16,13 +16,17 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from local_pipeline import cli
-from local_pipeline.dead_letters import rejection_reason
+from deadline_sqs import cli
+from deadline_sqs.dead_letters import rejection_reason
+from deadline_sqs.deployment import Deployment, table_flag
+from deadline_sqs.operations import redrive
+from deadline_sqs.sending import queue_arn
 from local_pipeline.engines import local_aws_environment
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import TrafficSettings, generate, write_messages
-from local_pipeline.local_stack import queue_arn
-from local_pipeline.operator_commands import Deployment, redrive
+from notification_processor import BatchProcessor
+from notification_processor.roles import JOB, TASK
+from tests.unit.processor_support import processor_client
 
 _names = itertools.count()
 
@@ -41,31 +45,23 @@ def deployment(local_sqs, local_tables, monkeypatch) -> Deployment:
     environment = local_aws_environment(dynamodb_endpoint=local_tables.endpoint_url, sqs_endpoint=local_sqs.endpoint_url)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    return Deployment(queue_url, dlq_url, local_tables.job_table, local_tables.task_table)
+    return Deployment(queue_url, dlq_url, local_tables.names)
 
 
 @pytest.fixture
-def processor(deployment, local_sqs, local_tables):
-    """lambda_function.main behind two local pollers, writing to the deployment's tables."""
-    from local_pipeline.local_stack import processor_handler
-
-    environment = {
-        **local_aws_environment(dynamodb_endpoint=local_tables.endpoint_url),
-        "DYNAMODB_JOB_INFO_TABLE": deployment.job_table,
-        "DYNAMODB_TASK_INFO_TABLE": deployment.task_table,
-    }
+def processor(deployment, local_sqs, dynamodb_local):
+    """The processor behind two local pollers, writing to the deployment's tables."""
+    handler = BatchProcessor(processor_client(dynamodb_local), deployment.tables).handle
     sqs = local_sqs.client()
-    with processor_handler(environment) as handler:
-        with SqsEventSource(sqs, deployment.queue_url, queue_arn(sqs, deployment.queue_url), handler, pollers=2):
-            yield
+    with SqsEventSource(sqs, deployment.queue_url, queue_arn(sqs, deployment.queue_url), handler, pollers=2):
+        yield
 
 
 def _target(deployment: Deployment) -> list[str]:
     return [
         "--queue-url", deployment.queue_url,
         "--dlq-url", deployment.dead_letter_queue_url,
-        "--job-table", deployment.job_table,
-        "--task-table", deployment.task_table,
+        *(part for kind, name in deployment.tables.items() for part in (table_flag(kind), name)),
     ]
 
 
@@ -91,9 +87,9 @@ def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor,
     assert cli.main(["smoke", *_target(deployment), "--timeout", "30"]) == 0
     output = _printed(capsys)
     job_id = re.search(r"OK: test job (smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
-    job = local_tables.client.get_item(TableName=deployment.job_table, Key={"job_id": {"S": job_id}})
+    job = local_tables.client.get_item(TableName=deployment.tables[JOB], Key={"job_id": {"S": job_id}})
     task = local_tables.client.get_item(
-        TableName=deployment.task_table, Key={"job_id": {"S": job_id}, "task_id": {"N": "0"}}
+        TableName=deployment.tables[TASK], Key={"job_id": {"S": job_id}, "task_id": {"N": "0"}}
     )
     assert "Item" not in job and "Item" not in task
 
@@ -237,8 +233,8 @@ def test_stack_outputs_name_the_deployment(deployment, monkeypatch, capsys):
     outputs = {
         "QueueUrl": deployment.queue_url,
         "DeadLetterQueueUrl": deployment.dead_letter_queue_url,
-        "JobTableName": deployment.job_table,
-        "TaskTableName": deployment.task_table,
+        "JobTableName": deployment.tables[JOB],
+        "TaskTableName": deployment.tables[TASK],
         "ProducerPolicyArn": "arn:aws:iam::123456789012:policy/producer",
     }
     described = _answer(

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from deadline_sqs.sending import queue_arn
 from local_pipeline.event_source import SqsEventSource
-from local_pipeline.local_stack import queue_arn
 
 MAX_RECEIVE_COUNT = 3
 _names = itertools.count()

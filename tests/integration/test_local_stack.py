@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import replace
 
+from deadline_sqs.sending import queue_arn
 from local_pipeline.event_source import lambda_sqs_record
-from local_pipeline.local_stack import create_local_resources, processor_environment, processor_handler, queue_arn
+from local_pipeline.pipeline import create_local_resources, processor_environment
+from notification_processor import CLIENT_OPTIONS, BatchProcessor
+from notification_processor.roles import TASK
 
 
 def _renamed(spec, suffix: str):
     """The spec with names of its own, so it cannot collide with other tests on the shared engines."""
     return replace(
         spec,
-        job_table=replace(spec.job_table, name=f"{spec.job_table.name}-{suffix}"),
-        task_table=replace(spec.task_table, name=f"{spec.task_table.name}-{suffix}"),
+        tables={kind: replace(table, name=f"{table.name}-{suffix}") for kind, table in spec.tables.items()},
         queue=replace(spec.queue, name=f"{spec.queue.name}-{suffix}"),
         dead_letter_queue=replace(spec.dead_letter_queue, name=f"{spec.dead_letter_queue.name}-{suffix}"),
     )
@@ -39,13 +40,15 @@ def test_resources_are_created_as_the_template_defines_them(pipeline_spec, local
     )["Attributes"]
     assert int(dlq_attributes["MessageRetentionPeriod"]) == pipeline_spec.dead_letter_queue.retention_seconds
     assert resources.dead_letter_queue_arn == queue_arn(sqs, resources.dead_letter_queue_url)
-    for table, table_spec in ((resources.job_table, spec.job_table), (resources.task_table, spec.task_table)):
+    assert resources.tables.keys() == spec.tables.keys()
+    for kind, table in resources.tables.items():
+        table_spec = spec.tables[kind]
         description = dynamodb.describe_table(TableName=table)["Table"]
         assert description["KeySchema"] == table_spec.key_schema
         assert description["TableStatus"] == "ACTIVE"
 
 
-def test_the_real_handler_stores_into_the_local_tables_and_leaves_no_trace(
+def test_the_processor_configured_from_the_template_stores_into_the_local_tables_and_leaves_no_trace(
     pipeline_spec, local_sqs, dynamodb_local, documented_task_message
 ):
     spec = _renamed(pipeline_spec, "handler")
@@ -55,16 +58,15 @@ def test_the_real_handler_stores_into_the_local_tables_and_leaves_no_trace(
     message = sqs.receive_message(QueueUrl=resources.queue_url, MessageSystemAttributeNames=["All"])["Messages"][0]
     environment_before = dict(os.environ)
 
-    environment = processor_environment(spec, resources, dynamodb_local.endpoint_url)
-    with processor_handler(environment) as handler:
-        response = handler({"Records": [lambda_sqs_record(message, resources.queue_arn)]}, None)
+    environment = processor_environment(spec, resources)
+    processor = BatchProcessor.from_environment(environment, dynamodb_local.client(**CLIENT_OPTIONS))
+    response = processor.handle({"Records": [lambda_sqs_record(message, resources.queue_arn)]}, None)
 
     assert response == {"batchItemFailures": []}
     details = documented_task_message["TaskDetails"]
     item = dynamodb.get_item(
-        TableName=resources.task_table,
+        TableName=resources.tables[TASK],
         Key={"job_id": {"S": details["JobID"]}, "task_id": {"N": str(details["TaskID"])}},
     )["Item"]
     assert item["timestamp"] == {"S": documented_task_message["Timestamp"]}
     assert dict(os.environ) == environment_before
-    assert "lambda_function" not in sys.modules or sys.modules["lambda_function"].main is not handler

@@ -79,7 +79,7 @@ def stream(template: dict) -> list[dict]:
     for task in range(4):
         records.append(sqs_record(task_body(template, "job", task, T0 + task, "Rendering")))
         records.append(sqs_record(task_body(template, "job", task, T0 + 100 + task, "Completed")))
-    return records + [records[3]]
+    return [*records, records[3]]
 
 
 def of_tasks(records: list[dict], tasks: set[int]) -> list[str]:

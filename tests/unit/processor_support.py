@@ -15,7 +15,7 @@ import json
 from datetime import datetime, timedelta
 
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
-from notification_processor.notifications import JOB, TASK, Notification, parse_record
+from notification_processor.notifications import TASK, Notification, parse_record
 
 TICKS_PER_SECOND = 10_000_000
 # The documented task notification's Timestamp (2020-08-13T20:56:59.1013786Z), in ticks.
@@ -101,7 +101,7 @@ def processor_client(dynamodb_local, **overrides):
 def logged_processor(client, tables) -> tuple[BatchProcessor, io.StringIO]:
     """A processor on the test's tables, and the stream it logs to."""
     log = io.StringIO()
-    return BatchProcessor(client, tables.job_table, tables.task_table, log_stream=log), log
+    return BatchProcessor(client, tables.names, log_stream=log), log
 
 
 def log_lines(log: io.StringIO, event: str | None = None) -> list[dict]:
@@ -112,7 +112,7 @@ def log_lines(log: io.StringIO, event: str | None = None) -> list[dict]:
 def stored_items(tables) -> dict[tuple, dict]:
     """Every item of both tables, by (kind, key) as the processor keys them."""
     items = {}
-    for kind, table in ((JOB, tables.job_table), (TASK, tables.task_table)):
+    for kind, table in tables.names.items():
         for page in tables.client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
             for item in page["Items"]:
                 key = (item["job_id"]["S"],) + ((int(item["task_id"]["N"]),) if kind == TASK else ())

@@ -8,19 +8,19 @@ from collections import Counter
 
 import pytest
 
+from deadline_sqs.notifications import JOB_EVENTS, TASK_STOPS
+from deadline_sqs.sending import MessageFileError
 from local_pipeline.generator import (
-    DYNAMODB_ITEM_LIMIT,
     MALFORMED_KINDS,
     GroundTruth,
     Message,
-    TrafficFileError,
     TrafficSettings,
     generate,
     read_messages,
     write_messages,
     write_truth,
 )
-from local_pipeline.notifications import JOB_EVENTS, TASK_STOPS
+from notification_processor.attributes import MAX_ITEM_BYTES
 
 SMALL = TrafficSettings(seed=11, jobs=6, tasks_per_job=12)
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z")
@@ -162,7 +162,7 @@ def test_malformed_messages_of_every_kind_break_what_they_claim():
             "non_integer_task_id": lambda: details["TaskID"] != int(details["TaskID"]),
             "missing_timestamp": lambda: "Timestamp" not in body,
             "bad_timestamp": lambda: body["Timestamp"].startswith("2024-02-30"),
-            "oversized": lambda: len(message.body) > DYNAMODB_ITEM_LIMIT,
+            "oversized": lambda: len(message.body) > MAX_ITEM_BYTES,
         }
         assert checks[message.invalid](), message.invalid
 
@@ -179,7 +179,7 @@ def test_a_file_that_is_not_generated_traffic_is_refused(tmp_path):
     path = tmp_path / "other.jsonl"
     write_messages(path, [Message("{}")])
     path.write_text(path.read_text() + "not json\n")
-    with pytest.raises(TrafficFileError, match=":2:"):
+    with pytest.raises(MessageFileError, match=":2:"):
         read_messages(path)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local_pipeline.dead_letters import STORABLE, rejection_reason
+from deadline_sqs.dead_letters import STORABLE, rejection_reason
 from local_pipeline.generator import MALFORMED_KINDS, TrafficSettings, generate
 
 ATTRIBUTES = {"SentTimestamp": "1700000000000", "ApproximateReceiveCount": "5"}

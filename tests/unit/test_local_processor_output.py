@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from notification_processor.telemetry import BatchCounts, Telemetry
-
 from local_pipeline.processor_output import ProcessorOutput
+from notification_processor.telemetry import BatchCounts, Telemetry
 
 
 def test_emf_counts_of_every_batch_add_up_and_other_lines_are_kept_apart():

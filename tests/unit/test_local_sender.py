@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from botocore.stub import ANY, Stubber
 
-from local_pipeline.sender import BATCH_BYTES, batches, send_bodies
+from deadline_sqs.sending import BATCH_BYTES, batches, send_bodies
 
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/notifications"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local_pipeline.dead_letters import DeadLetter
+from deadline_sqs.dead_letters import DeadLetter
 from local_pipeline.demo import dead_letter_problems
 from local_pipeline.farm import KeyState
 from local_pipeline.generator import GroundTruth, TrafficSettings, generate

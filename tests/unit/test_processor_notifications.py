@@ -331,7 +331,7 @@ def test_an_unexpected_error_makes_the_record_invalid_instead_of_failing_the_bat
     def broken(*_):
         raise KeyError("a defect")
 
-    monkeypatch.setattr(notifications, "_kind", broken)
+    monkeypatch.setattr(notifications, "read_body", broken)
     result = parse(documented_job_message, message_id="m-1")
     assert result == InvalidNotification("m-1", "unexpected KeyError while reading the record")
 

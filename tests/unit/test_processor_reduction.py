@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,10 @@ def test_each_key_keeps_its_newest_and_every_other_notification_is_accounted_onc
         assert all(n.order == write.newest.order for n in write.duplicates)
         assert all(n.order < write.newest.order for n in write.stale)
     assert len(writes) == len({(n.kind, n.key) for n in batch})
+
+
+def test_an_environment_without_a_table_name_fails_clearly_instead_of_using_a_default():
+    from notification_processor import BatchProcessor, ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="DYNAMODB_TASK_INFO_TABLE"):
+        BatchProcessor.from_environment({"DYNAMODB_JOB_INFO_TABLE": "Jobs"}, client=object())

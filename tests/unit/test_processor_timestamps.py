@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from notification_processor.timestamps import TimestampError, timestamp_ticks
 from tests.unit.processor_support import timestamp_text
 
-_YEAR_1 = round((datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()) * 10_000_000)
-_YEAR_9999 = round((datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()) * 10_000_000)
+_YEAR_1 = round((datetime(1, 1, 2, tzinfo=UTC).timestamp()) * 10_000_000)
+_YEAR_9999 = round((datetime(9999, 12, 30, tzinfo=UTC).timestamp()) * 10_000_000)
 
 
 def test_the_documented_timestamp_is_exact_to_the_tick():

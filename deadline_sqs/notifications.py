@@ -3,13 +3,13 @@
 The documentation shows one job notification (JobStoppedNotification, "Job was
 suspended") and the Started/Stopped task notifications. For the other job events
 it lists (completed, failed, deleted) it shows no example, so the names used here
-are this project's assumption, documented in the README: JobCompletedNotification,
+are this project's assumption, documented in docs/local-pipeline.md: JobCompletedNotification,
 JobFailedNotification and JobDeletedNotification, with the same body shape.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 PROTOCOL = "1.1"
 # Deadline writes its other date fields in the Repository's local time with an offset.
@@ -45,7 +45,7 @@ def notification_timestamp(moment: datetime) -> str:
 def timestamp_from_ticks(epoch: datetime, ticks: int) -> str:
     """The Timestamp `ticks` x 100 ns after `epoch` (a whole second), exact to the tick."""
     seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
-    whole = (epoch + timedelta(seconds=seconds)).astimezone(timezone.utc)
+    whole = (epoch + timedelta(seconds=seconds)).astimezone(UTC)
     return whole.strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:07d}Z"
 
 

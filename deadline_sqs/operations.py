@@ -1,9 +1,6 @@
-"""Operator commands against a deployed pipeline (or the local one): smoke, status, dlq, redrive.
+"""The operator commands' work against a deployed pipeline (or the local one): smoke, status, redrive.
 
-A deployment is found by its CloudFormation stack's outputs (QueueUrl,
-DeadLetterQueueUrl, JobTableName, TaskTableName) or given explicitly. Clients come
-from boto3's own configuration, so AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB
-point them at local engines.
+Each takes boto3 clients and a Deployment (deadline_sqs.deployment).
 """
 
 from __future__ import annotations
@@ -11,56 +8,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from local_pipeline.local_stack import queue_arn
-from local_pipeline.notifications import job_notification, notification_timestamp, studio_datetime, task_notification
-from local_pipeline.sender import send_bodies
+from deadline_sqs import CommandError
+from deadline_sqs.deployment import Deployment
+from deadline_sqs.notifications import job_notification, notification_timestamp, studio_datetime, task_notification
+from deadline_sqs.sending import queue_arn, send_bodies
+from notification_processor.roles import JOB, TASK, TableRole
+from stacks.roles import TABLES
 
-OUTPUT_KEYS = {
-    "queue_url": "QueueUrl",
-    "dead_letter_queue_url": "DeadLetterQueueUrl",
-    "job_table": "JobTableName",
-    "task_table": "TaskTableName",
-}
 MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
-class OperatorError(RuntimeError):
-    """An operator command could not do what was asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Where the pipeline is. Commands need some of these: `require` says which are missing."""
-
-    queue_url: str | None = None
-    dead_letter_queue_url: str | None = None
-    job_table: str | None = None
-    task_table: str | None = None
-
-    def require(self, *fields: str) -> "Deployment":
-        missing = [name for name in fields if not getattr(self, name)]
-        if missing:
-            flags = ", ".join("--" + name.replace("_", "-").replace("dead-letter-queue", "dlq") for name in missing)
-            raise OperatorError(f"no {', '.join(missing)}: pass --stack-name, or {flags}")
-        return self
-
-
-def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
-    """The pipeline's queue URLs and table names from its stack's outputs."""
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
-    return Deployment(**{field: outputs.get(key) for field, key in OUTPUT_KEYS.items()})
-
-
-def resolve_deployment(cloudformation_client, stack_name: str | None, **explicit: str | None) -> Deployment:
-    """Stack outputs (when a stack is named), overridden by whatever was given explicitly."""
-    found = deployment_from_stack(cloudformation_client(), stack_name) if stack_name else Deployment()
-    return replace(found, **{name: value for name, value in explicit.items() if value})
+def item_key(role: TableRole, values: tuple) -> dict:
+    """The DynamoDB key of the item with these key values in a table of this role."""
+    return {attribute.name: {attribute.type: str(value)} for attribute, value in zip(role.key, values, strict=True)}
 
 
 # --- smoke ---------------------------------------------------------------------------------
@@ -104,15 +69,15 @@ def smoke_notifications(job_id: str, now: datetime) -> list[dict]:
 def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seconds: float = 0.25) -> SmokeResult:
     """Send a test job and task notification with a unique id, wait until both are stored, delete them."""
     job_id = f"smoke-{uuid.uuid4().hex}"
-    bodies = [json.dumps(body) for body in smoke_notifications(job_id, datetime.now(timezone.utc))]
+    bodies = [json.dumps(body) for body in smoke_notifications(job_id, datetime.now(UTC))]
+    key_values = {JOB: (job_id,), TASK: (job_id, 0)}
     keys = {
-        "job": (deployment.job_table, {"job_id": {"S": job_id}}),
-        "task": (deployment.task_table, {"job_id": {"S": job_id}, "task_id": {"N": "0"}}),
+        kind: (deployment.tables[kind], item_key(TABLES[kind].role, values)) for kind, values in key_values.items()
     }
     started = time.monotonic()
     report = send_bodies(sqs, deployment.queue_url, bodies)
     if report.failures:
-        raise OperatorError(f"could not send the test notifications: {report.failures[0].message}")
+        raise CommandError(f"could not send the test notifications: {report.failures[0].message}")
     seen: dict[str, float] = {}
     try:
         while len(seen) < len(keys):
@@ -123,7 +88,7 @@ def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seco
                 if time.monotonic() - started > timeout:
                     missing = " and ".join(sorted(set(keys) - set(seen)))
                     # The items are deleted below, but a notification still in the queue may store one later.
-                    raise OperatorError(
+                    raise CommandError(
                         f"the test {missing} notification (JobID {job_id}) was not stored within {timeout:.0f} s: "
                         "check the function's logs and the dead-letter queue (deadline-sqs dlq); if it is stored "
                         f"later, `deadline-sqs status {job_id}` shows it"
@@ -132,7 +97,7 @@ def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seco
     finally:
         for table, key in keys.values():
             dynamodb.delete_item(TableName=table, Key=key)
-    return SmokeResult(job_id, seen["job"], seen["task"])
+    return SmokeResult(job_id, seen[JOB], seen[TASK])
 
 
 # --- status --------------------------------------------------------------------------------
@@ -153,17 +118,18 @@ def _plain(item: dict) -> dict:
 
 def job_status(dynamodb, deployment: Deployment, job_id: str) -> JobStatus:
     """The job's stored item and every stored task of it (a Query on the task table)."""
-    job = dynamodb.get_item(TableName=deployment.job_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+    job_table, task_table = deployment.tables[JOB], deployment.tables[TASK]
+    job = dynamodb.get_item(TableName=job_table, Key=item_key(TABLES[JOB].role, (job_id,)), ConsistentRead=True)
     tasks = []
     for page in dynamodb.get_paginator("query").paginate(
-        TableName=deployment.task_table,
+        TableName=task_table,
         KeyConditionExpression="job_id = :job",
         ExpressionAttributeValues={":job": {"S": job_id}},
         ConsistentRead=True,
     ):
         tasks.extend(_plain(item) for item in page["Items"])
     if "Item" not in job and not tasks:
-        raise OperatorError(f"no job {job_id} in {deployment.job_table} or {deployment.task_table}")
+        raise CommandError(f"no job {job_id} in {job_table} or {task_table}")
     return JobStatus(_plain(job["Item"]) if "Item" in job else None, tasks)
 
 
@@ -216,7 +182,7 @@ def redrive(
 ) -> MoveTask:
     """Move the DLQ's messages back with SQS's native message-move task (StartMessageMoveTask)."""
     source = queue_arn(sqs, deployment.dead_letter_queue_url)
-    request = {"SourceArn": source}
+    request: dict[str, str | int] = {"SourceArn": source}
     if deployment.queue_url:
         request["DestinationArn"] = queue_arn(sqs, deployment.queue_url)
     if max_per_second:
@@ -226,14 +192,15 @@ def redrive(
     while True:
         results = sqs.list_message_move_tasks(SourceArn=source, MaxResults=1)["Results"]
         task = results[0] if results else {"Status": "RUNNING"}
+        to_move = task.get("ApproximateNumberOfMessagesToMove")
         state = MoveTask(
             task["Status"],
             int(task.get("ApproximateNumberOfMessagesMoved", 0)),
-            task.get("ApproximateNumberOfMessagesToMove"),
+            None if to_move is None else int(to_move),
             task.get("FailureReason"),
         )
         if not wait or state.status in MOVE_TASK_DONE:
             return state
         if time.monotonic() > deadline:
-            raise OperatorError(f"the message-move task is still {state.status} after {timeout:.0f} s")
+            raise CommandError(f"the message-move task is still {state.status} after {timeout:.0f} s")
         time.sleep(poll_seconds)

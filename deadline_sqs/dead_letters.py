@@ -1,6 +1,6 @@
 """The dead-letter queue's messages and why each one could not be stored.
 
-The reason comes from the processor's own parser (lambda_src's parse_record), so it
+The reason comes from the processor's own parser (notification_processor's parse_record), so it
 is the same text the processor logged when it rejected the message, without
 needing access to the function's logs. A DLQ message that parses as a valid
 notification was not bad input: its writes kept failing (throttling, errors).
@@ -8,13 +8,12 @@ notification was not bad input: its writes kept failing (throttling, errors).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from local_pipeline.local_stack import LAMBDA_SOURCE
+from deadline_sqs.sending import SQS_BATCH_ENTRIES
+from notification_processor.notifications import InvalidNotification, parse_record
 
-RECEIVE_LIMIT = 10
 STORABLE = "a valid notification: its writes kept failing (see the function's write_failed log lines)"
 
 
@@ -29,10 +28,6 @@ class DeadLetter:
 
 def rejection_reason(message_id: str, body: str, attributes: dict) -> str:
     """Why the processor rejects this message (STORABLE if it does not)."""
-    if str(LAMBDA_SOURCE) not in sys.path:
-        sys.path.append(str(LAMBDA_SOURCE))  # the processor's root, as on Lambda
-    from notification_processor.notifications import InvalidNotification, parse_record
-
     parsed = parse_record({"messageId": message_id, "body": body, "attributes": attributes})
     return parsed.reason if isinstance(parsed, InvalidNotification) else STORABLE
 
@@ -47,7 +42,7 @@ def peek_dead_letters(sqs, dlq_url: str, limit: int = 1000, hide_seconds: int = 
     while len(received) < limit:
         messages = sqs.receive_message(
             QueueUrl=dlq_url,
-            MaxNumberOfMessages=min(RECEIVE_LIMIT, limit - len(received)),
+            MaxNumberOfMessages=min(SQS_BATCH_ENTRIES, limit - len(received)),
             VisibilityTimeout=hide_seconds,
             WaitTimeSeconds=1,
             MessageSystemAttributeNames=["All"],
@@ -57,12 +52,12 @@ def peek_dead_letters(sqs, dlq_url: str, limit: int = 1000, hide_seconds: int = 
         for message in messages:
             received.setdefault(message["MessageId"], message)
     handles = [message["ReceiptHandle"] for message in received.values()]
-    for start in range(0, len(handles), RECEIVE_LIMIT):
+    for start in range(0, len(handles), SQS_BATCH_ENTRIES):
         sqs.change_message_visibility_batch(
             QueueUrl=dlq_url,
             Entries=[
                 {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for n, handle in enumerate(handles[start : start + RECEIVE_LIMIT])
+                for n, handle in enumerate(handles[start : start + SQS_BATCH_ENTRIES])
             ],
         )
     return [_dead_letter(message) for message in received.values()]
@@ -74,6 +69,6 @@ def _dead_letter(message: dict) -> DeadLetter:
         message_id=message["MessageId"],
         body=message["Body"],
         receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
-        sent_at=datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, timezone.utc),
+        sent_at=datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, UTC),
         reason=rejection_reason(message["MessageId"], message["Body"], attributes),
     )

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-BATCH_ENTRIES = 10  # SendMessageBatch's limit
+from deadline_sqs import CommandError
+
+# SQS's limit on the entries of one SendMessageBatch, DeleteMessageBatch or
+# ChangeMessageVisibilityBatch, and on the messages of one ReceiveMessage.
+SQS_BATCH_ENTRIES = 10
 BATCH_BYTES = 1024 * 1024  # SendMessageBatch's payload limit (the sum of the bodies)
 RETRIES = 3  # for entries SQS failed on its side (SenderFault false)
+
+
+class MessageFileError(CommandError):
+    """A messages file that is not JSON lines of {"body": "<message body>", ...}."""
+
+
+def read_message_lines(path: Path) -> list[dict]:
+    """The objects of a JSON lines messages file, each with its exact message body as "body"."""
+    rows = []
+    with Path(path).open() as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise MessageFileError(f"{path}:{number}: not a JSON line ({error})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("body"), str):
+                raise MessageFileError(f'{path}:{number}: not a message line (an object with a string "body")')
+            rows.append(row)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -30,7 +57,7 @@ def batches(bodies: list[str]) -> Iterable[list[int]]:
     batch, size = [], 0
     for index, body in enumerate(bodies):
         length = len(body.encode())
-        if batch and (len(batch) == BATCH_ENTRIES or size + length > BATCH_BYTES):
+        if batch and (len(batch) == SQS_BATCH_ENTRIES or size + length > BATCH_BYTES):
             yield batch
             batch, size = [], 0
         batch.append(index)
@@ -40,7 +67,7 @@ def batches(bodies: list[str]) -> Iterable[list[int]]:
 
 
 def send_bodies(
-    sqs, queue_url: str, bodies: list[str], on_progress: Callable[[int], None] | None = None
+    sqs, queue_url: str, bodies: list[str], on_progress: Callable[[int], object] | None = None
 ) -> SendReport:
     """Send every body once; entries SQS failed on its side are retried, the sender's faults are reported."""
     report = SendReport()
@@ -74,3 +101,7 @@ def _send_batch(sqs, queue_url: str, bodies: list[str], batch: list[int]) -> lis
         if not pending:
             break
     return failures
+
+
+def queue_arn(sqs, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -1,0 +1,221 @@
+"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, status, dlq, redrive).
+
+Other packages add commands through the entry point group `deadline_sqs.commands`
+(the local harness adds demo, local and generate): this package never imports them.
+
+Expected failures (a missing queue, missing credentials, ...) end with one line on
+stderr and a non-zero exit code, never a traceback: 1 for a check that found
+problems, 2 for an error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from tqdm import tqdm
+
+from deadline_sqs import CommandError, __version__
+from deadline_sqs.dead_letters import peek_dead_letters
+from deadline_sqs.deployment import QUEUE_FLAGS, Deployment, resolve_deployment, table_flag
+from deadline_sqs.operations import format_status, job_status, redrive, smoke
+from deadline_sqs.sending import read_message_lines, send_bodies
+from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
+
+OK, PROBLEMS, ERROR, INTERRUPTED = 0, 1, 2, 130
+PLUGIN_GROUP = "deadline_sqs.commands"
+# A command: its name, what `run(args)` does, and a one-line summary.
+AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def count(minimum: int):
+    """An argparse type: a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its "invalid ... value" message
+    return parse
+
+
+def target_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "deployment",
+        "Where the pipeline is: --stack-name reads its outputs from CloudFormation; explicit values override them. "
+        "AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB point the clients at other endpoints (local engines).",
+    )
+    outputs = ", ".join([QUEUE.output_key, DEAD_LETTER_QUEUE.output_key, *(t.output_key for t in TABLES.values())])
+    group.add_argument("--stack-name", help=f"the deployed stack (outputs {outputs})")
+    group.add_argument(QUEUE_FLAGS["queue_url"], dest="queue_url", help="the notification queue")
+    group.add_argument(QUEUE_FLAGS["dead_letter_queue_url"], dest="dead_letter_queue_url", help="the dead-letter queue")
+    for kind in TABLES:
+        group.add_argument(table_flag(kind), dest=f"{kind}_table", help=f"the {kind} table")
+    group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
+    group.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
+
+
+def _session(args) -> boto3.Session:
+    return boto3.Session(profile_name=args.profile, region_name=args.region)
+
+
+def _deployment(args, session: boto3.Session) -> Deployment:
+    return resolve_deployment(
+        lambda: session.client("cloudformation"),
+        args.stack_name,
+        tables={kind: getattr(args, f"{kind}_table") for kind in TABLES},
+        queue_url=args.queue_url,
+        dead_letter_queue_url=args.dead_letter_queue_url,
+    )
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def run_send(args) -> int:
+    session = _session(args)
+    deployment = _deployment(args, session).require("queue_url")
+    bodies = [row["body"] for row in read_message_lines(args.file)]
+    with tqdm(total=len(bodies), desc="sending", unit="msg", disable=args.quiet) as bar:
+        report = send_bodies(session.client("sqs"), deployment.queue_url, bodies, bar.update)
+    print(f"Sent {report.sent} of {len(bodies)} messages to {deployment.queue_url}")
+    for failure in report.failures:
+        print(f"  line {failure.index + 1}: {failure.code}: {failure.message}")
+    return PROBLEMS if report.failures else OK
+
+
+def run_smoke(args) -> int:
+    session = _session(args)
+    deployment = _deployment(args, session).require("queue_url", tables=True)
+    result = smoke(session.client("sqs"), session.client("dynamodb"), deployment, timeout=args.timeout)
+    print(
+        f"OK: test job {result.job_id} stored after {result.job_seconds:.2f} s and its task after "
+        f"{result.task_seconds:.2f} s (end to end, from sending); the test items were deleted"
+    )
+    return OK
+
+
+def run_status(args) -> int:
+    session = _session(args)
+    deployment = _deployment(args, session).require(tables=True)
+    status = job_status(session.client("dynamodb"), deployment, args.job_id)
+    print(format_status(status, args.job_id))
+    return OK
+
+
+def run_dlq(args) -> int:
+    session = _session(args)
+    deployment = _deployment(args, session).require("dead_letter_queue_url")
+    letters = peek_dead_letters(session.client("sqs"), deployment.dead_letter_queue_url, limit=args.limit)
+    if not letters:
+        print("The dead-letter queue is empty.")
+        return OK
+    print(f"{len(letters)} dead-lettered messages (left in the queue; receives include this listing):")
+    for letter in sorted(letters, key=lambda letter: letter.sent_at):
+        print(f"  {letter.message_id}  sent {letter.sent_at:%Y-%m-%d %H:%M:%S}Z  receives {letter.receive_count}")
+        print(f"    why: {letter.reason}")
+        if args.show_body:
+            body = letter.body if len(letter.body) <= 400 else letter.body[:400] + f"... ({len(letter.body)} chars)"
+            print(f"    body: {body}")
+    return OK
+
+
+def run_redrive(args) -> int:
+    session = _session(args)
+    deployment = _deployment(args, session).require("dead_letter_queue_url")
+    print(f"Starting a message-move task from {deployment.dead_letter_queue_url} ...")
+    try:
+        task = redrive(session.client("sqs"), deployment, max_per_second=args.max_per_second, wait=not args.no_wait)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "500":  # AWS names its errors; moto's bare 500 is HTML
+            raise
+        raise CommandError(
+            "the SQS endpoint failed on StartMessageMoveTask (HTTP 500); local SQS (moto 5.2.5) does not "
+            "implement message-move tasks, so redrive works against AWS only"
+        ) from None
+    total = "" if task.to_move is None else f" of {task.to_move}"
+    print(f"{task.status}: {task.moved}{total} messages moved" + (f" ({task.failure})" if task.failure else ""))
+    return PROBLEMS if task.status in ("FAILED", "CANCELLED") else OK
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deadline-sqs",
+        description="Deadline 10 SQS notifications: operator commands (and, installed with it, the local pipeline).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], summary: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("send", run_send, "Send a JSON lines file of message bodies to a queue with SendMessageBatch.")
+    sub.add_argument("file", type=Path, help='one JSON object per line with the exact message body: {"body": "..."}')
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    target_options(sub)
+
+    sub = command("smoke", run_smoke, "Send a test job and task notification, wait until both are stored, delete them.")
+    sub.add_argument("--timeout", type=float, default=120, help="seconds to wait for the items (default %(default)s)")
+    target_options(sub)
+
+    sub = command("status", run_status, "Print a job's stored state and its tasks'.")
+    sub.add_argument("job_id", metavar="JOB_ID")
+    target_options(sub)
+
+    sub = command("dlq", run_dlq, "List dead-lettered messages and why each was rejected, without removing them.")
+    sub.add_argument("--limit", type=count(1), default=1000, help="list at most this many (default %(default)s)")
+    sub.add_argument("--show-body", action="store_true", help="also print each message's body (shortened)")
+    target_options(sub)
+
+    sub = command("redrive", run_redrive, "Move dead-lettered messages back to the queue (SQS message-move task).")
+    sub.add_argument("--max-per-second", type=count(1), help="message-move rate (default: chosen by SQS)")
+    sub.add_argument("--no-wait", action="store_true", help="start the task and return")
+    target_options(sub)
+
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        plugin.load()(command)
+    return parser
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # SIGTERM unwinds like Ctrl-C does, so everything a command started is stopped.
+    sys.exit(INTERRUPTED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("deadline-sqs: interrupted; everything it started has been stopped", file=sys.stderr)
+        return INTERRUPTED
+    except (CommandError, OSError) as error:
+        _error(str(error))
+    except ClientError as error:
+        _error(str(error).splitlines()[0])
+    except BotoCoreError as error:
+        _error(f"{error} (AWS configuration: credentials, region, endpoint)")
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
+    return ERROR
+
+
+def _error(message: str) -> None:
+    print(f"deadline-sqs: error: {message}", file=sys.stderr)

@@ -1,0 +1,61 @@
+"""Where a pipeline is: its queue URLs and table names, from its stack's outputs or given explicitly.
+
+Clients come from boto3's own configuration, so AWS_ENDPOINT_URL_SQS and
+AWS_ENDPOINT_URL_DYNAMODB point them at local engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from deadline_sqs import CommandError
+from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
+
+QUEUE_FLAGS = {"queue_url": "--queue-url", "dead_letter_queue_url": "--dlq-url"}
+
+
+def table_flag(kind: str) -> str:
+    return f"--{kind}-table"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the pipeline is. Commands need some of these: `require` says which are missing."""
+
+    queue_url: str = ""  # empty: not known
+    dead_letter_queue_url: str = ""
+    tables: Mapping[str, str] = field(default_factory=dict)  # by role (stacks.roles.TABLES)
+
+    def require(self, *queues: str, tables: bool = False) -> Deployment:
+        """This deployment, if it has the named queue URLs (and, with `tables`, every table)."""
+        missing = [QUEUE_FLAGS[name] for name in queues if not getattr(self, name)]
+        if tables:
+            missing += [table_flag(kind) for kind in TABLES if not self.tables.get(kind)]
+        if missing:
+            raise CommandError(f"where is the pipeline? pass --stack-name, or {', '.join(missing)}")
+        return self
+
+
+def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
+    """The pipeline's queue URLs and table names from its stack's outputs."""
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    return Deployment(
+        queue_url=outputs.get(QUEUE.output_key, ""),
+        dead_letter_queue_url=outputs.get(DEAD_LETTER_QUEUE.output_key, ""),
+        tables={kind: outputs[table.output_key] for kind, table in TABLES.items() if table.output_key in outputs},
+    )
+
+
+def resolve_deployment(
+    cloudformation_client: Callable, stack_name: str | None, *, tables: Mapping[str, str | None], **queues: str | None
+) -> Deployment:
+    """Stack outputs (when a stack is named), overridden by whatever was given explicitly."""
+    found = deployment_from_stack(cloudformation_client(), stack_name) if stack_name else Deployment()
+    given_tables = {kind: name for kind, name in tables.items() if name}
+    return replace(
+        found,
+        tables={**found.tables, **given_tables},
+        **{name: value for name, value in queues.items() if value},
+    )

@@ -1,0 +1,162 @@
+"""The synthesized stack on the local engines, as one context manager.
+
+`LocalPipeline(spec)` owns everything a local run needs: the spec read from
+cdk.out, DynamoDB Local and local SQS, the stack's queues and tables created on
+them, and the processor's pollers. Everything comes from the template except one
+value, the queue's visibility timeout: on AWS it is six times the function's
+timeout (minutes), which is how long a failed message waits before its next try;
+locally the queue uses `visibility_timeout` seconds and the batching window shrinks
+by the same factor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from deadline_sqs.sending import queue_arn
+from local_pipeline.engines import DynamoDBLocal, LocalSQS, local_aws_environment
+from local_pipeline.event_source import SqsEventSource
+from local_pipeline.spec import PipelineSpec
+from notification_processor import CLIENT_OPTIONS, BatchProcessor
+from notification_processor.roles import TABLE_ROLES
+
+DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 3
+# Locally DynamoDB Local, not the number of pollers, bounds throughput: past a few
+# concurrent invocations each batch only takes longer, and every batch must finish
+# within the (scaled) visibility timeout.
+LOCAL_POLLERS = 3
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    dead_letter_queue_arn: str
+    tables: dict[str, str]  # by role
+    visibility_timeout: int  # the local, scaled one
+    max_receive_count: int
+
+
+def create_local_resources(
+    spec: PipelineSpec, sqs, dynamodb, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT
+) -> LocalResources:
+    """Create the DLQ, the queue (with its redrive policy) and the tables, as the template defines them."""
+    dlq = spec.dead_letter_queue
+    dlq_url = sqs.create_queue(
+        QueueName=dlq.name, Attributes={"MessageRetentionPeriod": str(dlq.retention_seconds)}
+    )["QueueUrl"]
+    dlq_arn = queue_arn(sqs, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+    queue_url = sqs.create_queue(
+        QueueName=spec.queue.name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "MessageRetentionPeriod": str(spec.queue.retention_seconds),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    for table in spec.tables.values():
+        dynamodb.create_table(**table.create_table_kwargs())
+    waiter = dynamodb.get_waiter("table_exists")
+    for table in spec.tables.values():
+        waiter.wait(TableName=table.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    return LocalResources(
+        queue_url=queue_url,
+        queue_arn=queue_arn(sqs, queue_url),
+        dead_letter_queue_url=dlq_url,
+        dead_letter_queue_arn=dlq_arn,
+        tables={kind: table.name for kind, table in spec.tables.items()},
+        visibility_timeout=visibility_timeout,
+        max_receive_count=spec.max_receive_count,
+    )
+
+
+def processor_environment(spec: PipelineSpec, resources: LocalResources) -> dict[str, str]:
+    """The function's environment from the template, naming the local tables."""
+    return {
+        **spec.environment,
+        **{TABLE_ROLES[kind].environment_variable: name for kind, name in resources.tables.items()},
+    }
+
+
+class LocalPipeline:
+    """The stack's queues and tables on local engines, and the real processor behind local pollers.
+
+    As a context manager: both engines start (in parallel) and the resources are created
+    on entry; pollers, if started, and the engines are stopped on exit, whatever happens.
+    """
+
+    def __init__(self, spec: PipelineSpec, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
+                 pollers: int | None = None):
+        self.spec = spec
+        self.visibility_timeout = visibility_timeout
+        # As requested, else the template's maximum concurrency up to LOCAL_POLLERS.
+        self.pollers = pollers or min(spec.max_concurrency or LOCAL_POLLERS, LOCAL_POLLERS)
+        self.dynamodb = DynamoDBLocal()
+        self.sqs = LocalSQS()
+        self.resources: LocalResources | None = None
+        self._exit = ExitStack()
+
+    @property
+    def batching_window(self) -> float:
+        """The template's batching window, shrunk by the same factor as the visibility timeout."""
+        return self.spec.max_batching_window_seconds * self.visibility_timeout / self.spec.queue.visibility_timeout
+
+    def time_scale_line(self) -> str:
+        return (
+            f"Time scale: visibility timeout {self.spec.queue.visibility_timeout} s -> {self.visibility_timeout} s, "
+            f"batching window {self.spec.max_batching_window_seconds} s -> {self.batching_window:.2f} s "
+            f"(a bad message reaches the DLQ after {self.spec.max_receive_count} receives in seconds, not minutes)"
+        )
+
+    def __enter__(self) -> LocalPipeline:
+        with ExitStack() as starting:
+            starting.callback(self.dynamodb.stop)
+            starting.callback(self.sqs.stop)
+            # The JVM's start-up and moto's import overlap.
+            with ThreadPoolExecutor(max_workers=1) as starter:
+                dynamodb_started = starter.submit(self.dynamodb.start)
+                self.sqs.start()
+                dynamodb_started.result()
+            self.resources = create_local_resources(
+                self.spec, self.sqs.client(), self.dynamodb.client(), self.visibility_timeout
+            )
+            self._exit = starting.pop_all()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._exit.close()
+
+    def aws_environment(self) -> dict[str, str]:
+        """Environment for boto3 clients in other processes (the operator commands) to reach the engines."""
+        return local_aws_environment(dynamodb_endpoint=self.dynamodb.endpoint_url, sqs_endpoint=self.sqs.endpoint_url)
+
+    def processor(self) -> BatchProcessor:
+        """The processor configured as on Lambda (from the template's environment), on the local tables."""
+        return BatchProcessor.from_environment(
+            processor_environment(self.spec, self.resources), self.dynamodb.client(**CLIENT_OPTIONS)
+        )
+
+    @contextmanager
+    def processing(self, handler: Callable | None = None) -> Iterator[SqsEventSource]:
+        """`handler` (default: the processor's) behind the pollers, with the template's event source settings."""
+        window = self.batching_window
+        source = SqsEventSource(
+            self.sqs.client(),
+            self.resources.queue_url,
+            self.resources.queue_arn,
+            handler or self.processor().handle,
+            batch_size=self.spec.batch_size,
+            batching_window=window,
+            pollers=self.pollers,
+            report_batch_item_failures=self.spec.report_batch_item_failures,
+            # A handler must finish before its first messages become visible again.
+            timeout_seconds=self.resources.visibility_timeout - window,
+        )
+        with source:
+            yield source

@@ -1,0 +1,55 @@
+"""Every resource other code looks for, by its role: pinned logical ids and stack outputs.
+
+The CloudFormation logical ids of the stateful resources are pinned, so no refactor
+of the construct tree can make CloudFormation replace a table or a queue. The local
+tooling finds resources in the template by these ids, the operator commands in the
+stack's outputs by these output keys. Plain constants: importing them loads no CDK.
+
+The tables come from the processor's own roles (notification_processor.roles): a new
+table is one entry there and one here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
+
+PROCESSOR_HANDLER = "lambda_function.main"
+
+
+@dataclass(frozen=True)
+class TableResource:
+    role: TableRole
+    logical_id: str  # pinned
+    config_key: str  # the StudioConfig field with the table's name
+    output_key: str  # the stack output holding the table's name
+    description: str
+
+    @property
+    def construct_id(self) -> str:
+        return f"{self.role.kind.capitalize()}Table"
+
+
+@dataclass(frozen=True)
+class QueueResource:
+    logical_id: str  # pinned
+    output_key: str  # the stack output holding the queue's URL
+    description: str
+
+
+TABLES: dict[str, TableResource] = {
+    JOB: TableResource(
+        TABLE_ROLES[JOB], "JobNotificationsTable", "job_table_name", "JobTableName", "Newest notification per job"
+    ),
+    TASK: TableResource(
+        TABLE_ROLES[TASK], "TaskNotificationsTable", "task_table_name", "TaskTableName", "Newest notification per task"
+    ),
+}
+QUEUE = QueueResource(
+    "NotificationQueue", "QueueUrl", "Enter in Deadline Monitor: Repository Options > SQS Notifications"
+)
+DEAD_LETTER_QUEUE = QueueResource(
+    "NotificationDeadLetterQueue", "DeadLetterQueueUrl", "Notifications that could not be stored"
+)
+PRODUCER_POLICY_OUTPUT = "ProducerPolicyArn"
