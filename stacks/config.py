@@ -42,6 +42,7 @@ LOG_RETENTION_DAYS = (
 VISIBILITY_TIMEOUT_FACTOR = 6
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
+MAX_BATCH_SIZE = 10_000  # the most a Lambda SQS event source mapping takes from a standard queue
 # The processor reports writes still unanswered 1 s before its timeout as failed; below this
 # a cold start and one write with the client's timeouts (1 s connect, 3 s read) may not fit.
 MIN_FUNCTION_TIMEOUT_SECONDS = 10
@@ -100,7 +101,7 @@ class StudioConfig:
     dlq_retention_days: int = _setting(14, *_between(1, 14))
     function_timeout_seconds: int = _setting(30, *_between(MIN_FUNCTION_TIMEOUT_SECONDS, 900))
     function_memory_mb: int = _setting(256, *_between(128, 10240))
-    batch_size: int = _setting(100, *_between(1, 10000))
+    batch_size: int = _setting(100, *_between(1, MAX_BATCH_SIZE))
     max_batching_window_seconds: int = _setting(5, *_between(0, 300))
     max_concurrency: int = _setting(5, *_between(2, 1000))
     log_retention_days: int = _setting(

@@ -12,6 +12,7 @@ from notification_processor.attributes import MAX_ITEM_BYTES, item_size
 from notification_processor.notifications import JOB, ORDER_ATTRIBUTE, TASK, parse_record
 from tests.unit.processor_support import (
     DOCUMENTED_TASK_TICKS,
+    SENT_BASE_MS,
     failed_ids,
     job_body,
     log_lines,
@@ -96,9 +97,9 @@ def test_a_batch_writes_only_its_newest_notification_per_key(processor_and_log, 
 
 def test_the_same_notification_delivered_again_changes_nothing(processor_and_log, local_tables, documented_job_message):
     processor, log = processor_and_log
-    original = sqs_record(documented_job_message, sent_ms=1000)
+    original = sqs_record(documented_job_message, sent_ms=SENT_BASE_MS + 1000)
     # The same body sent again by Deadline: a new SQS message with a later SentTimestamp.
-    resent = sqs_record(documented_job_message, sent_ms=2000)
+    resent = sqs_record(documented_job_message, sent_ms=SENT_BASE_MS + 2000)
 
     processor.handle(sqs_event([original]))
     processor.handle(sqs_event([original]))
@@ -125,13 +126,12 @@ def test_notifications_with_equal_timestamps_settle_on_the_same_one_in_any_order
         assert items[TASK, ("job", task_id)] == parse_record(winner).item
 
 
-def test_dynamodb_compares_the_ordering_value_as_unsigned_bytes(processor, local_tables, documented_task_message):
-    # Signed bytes would put 1969 after 1970, and a digest starting 0x7f after one starting 0x80.
+def test_dynamodb_orders_by_timestamp_across_1970_and_by_digest_between_ties(processor, local_tables, documented_task_message):
     before_1970 = sqs_record(task_body(documented_task_message, "job", 0, -1))
     since_1970 = sqs_record(task_body(documented_task_message, "job", 0, 0))
     ties = [sqs_record(task_body(documented_task_message, "job", 1, T0, f"Status {n}")) for n in range(64)]
-    high = next(r for r in ties if parse_record(r).order[8] >= 0x80)
-    low = next(r for r in ties if parse_record(r).order[8] < 0x80)
+    high = max(ties, key=lambda record: parse_record(record).order)
+    low = min(ties, key=lambda record: parse_record(record).order)
 
     for record in (since_1970, before_1970, high, low):
         processor.handle(sqs_event([record]))
@@ -142,7 +142,9 @@ def test_dynamodb_compares_the_ordering_value_as_unsigned_bytes(processor, local
     }
 
 
-def test_an_item_without_ordering_attributes_is_replaced(processor, local_tables, documented_job_message):
+def test_an_item_without_the_ordering_attribute_is_replaced_only_by_a_newer_notification(
+    processor, local_tables, documented_job_message
+):
     # What the documented Lambda left in an existing table: the schema without the ordering attribute.
     legacy = parse_record(sqs_record(job_body(documented_job_message, JOB_ID, T0 + 100, "Active"))).item
     local_tables.client.put_item(
@@ -150,10 +152,15 @@ def test_an_item_without_ordering_attributes_is_replaced(processor, local_tables
         Item={name: value for name, value in legacy.items() if name != ORDER_ATTRIBUTE},
     )
     older = sqs_record(job_body(documented_job_message, JOB_ID, T0, "Completed"))
+    newer = sqs_record(job_body(documented_job_message, JOB_ID, T0 + 101, "Completed"))
 
     processor.handle(sqs_event([older]))
 
-    assert stored_items(local_tables) == {(JOB, (JOB_ID,)): parse_record(older).item}
+    assert stored_items(local_tables)[JOB, (JOB_ID,)]["job_details"]["M"]["JobStatus"] == {"S": "Active"}
+
+    processor.handle(sqs_event([newer]))
+
+    assert stored_items(local_tables) == {(JOB, (JOB_ID,)): parse_record(newer).item}
 
 
 def test_bad_records_are_reported_and_logged_once_and_good_ones_stored(

@@ -19,7 +19,7 @@ from notification_processor.notifications import (
     Notification,
     parse_record,
 )
-from tests.unit.processor_support import job_body, sqs_record, task_body
+from tests.unit.processor_support import SENT_BASE_MS, job_body, sqs_record, task_body
 
 ORDERING_ATTRIBUTES = {ORDER_ATTRIBUTE}
 
@@ -58,9 +58,9 @@ def test_the_documented_job_notification_keeps_the_documented_schema(documented_
         "job_id", "task_type", "sent_timestamp", *ORDERING_ATTRIBUTES,
     }
     assert notification.item["timestamp"] == {"S": "2020-08-11T00:59:40.1512266Z"}
-    ordering = notification.item[ORDER_ATTRIBUTE]["B"]
-    assert int.from_bytes(ordering[:8], "big") - 2**63 == 15971075801512266
-    assert ordering[8:] == hashlib.sha256(json.dumps(documented_job_message).encode()).digest()[:8]
+    ticks, digest = divmod(int(notification.item[ORDER_ATTRIBUTE]["N"]), 10**19)
+    assert ticks - 10**18 == 15971075801512266
+    assert digest == int.from_bytes(hashlib.sha256(json.dumps(documented_job_message).encode()).digest()[:8]) % 10**19
     assert notification.item["job_details"]["M"]["Department"] == {"S": ""}
 
 
@@ -90,7 +90,7 @@ def test_the_documented_task_notification_keeps_the_documented_schema(documented
     assert details["WaitingToStart"] == {"BOOL": False}
     assert details["RenderStatus"] == {"S": ""}
     assert details["Properties"]["M"]["ExDic"] == {"M": {}}
-    assert item[ORDER_ATTRIBUTE]["B"][:8] == (15973522191013786 + 2**63).to_bytes(8, "big")
+    assert int(item[ORDER_ATTRIBUTE]["N"]) // 10**19 == 15973522191013786 + 10**18
 
 
 @pytest.mark.parametrize(
@@ -161,15 +161,15 @@ def test_a_timestamp_with_an_offset_is_ordered_as_the_same_instant_in_utc(docume
 
 
 def test_the_same_body_sent_twice_has_the_same_order_whatever_its_sqs_attributes(documented_task_message):
-    first = parse(documented_task_message, sent_ms=1000)
-    again = parse(documented_task_message, sent_ms=2000)
+    first = parse(documented_task_message, sent_ms=SENT_BASE_MS + 1000)
+    again = parse(documented_task_message, sent_ms=SENT_BASE_MS + 2000)
     assert first.order == again.order
     assert first.item["sent_timestamp"] != again.item["sent_timestamp"]
 
 
 def test_a_reformatted_body_is_ordered_apart_but_stores_the_same_content(documented_task_message):
-    compact = parse(json.dumps(documented_task_message, separators=(",", ":")), sent_ms=1000)
-    indented = parse(json.dumps(documented_task_message, indent=2), sent_ms=1000)
+    compact = parse(json.dumps(documented_task_message, separators=(",", ":")), sent_ms=SENT_BASE_MS)
+    indented = parse(json.dumps(documented_task_message, indent=2), sent_ms=SENT_BASE_MS)
     assert compact.ticks == indented.ticks and compact.order != indented.order
     assert {**compact.item, ORDER_ATTRIBUTE: None} == {**indented.item, ORDER_ATTRIBUTE: None}
 
