@@ -19,7 +19,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from .notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
 from .roles import TABLE_ROLES
-from .store import Outcome, TableCheckError, WriteResult, dynamodb_client, error_text, key_schema_problem, write_if_newer
+from .store import (
+    Outcome,
+    TableCheckError,
+    WriteResult,
+    dynamodb_client,
+    error_text,
+    key_schema_problem,
+    write_if_newer,
+)
 from .telemetry import DEFAULT_METRICS_NAMESPACE, BatchCounts, Telemetry
 
 METRICS_NAMESPACE_VARIABLE = "METRICS_NAMESPACE"

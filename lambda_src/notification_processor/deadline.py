@@ -40,8 +40,9 @@ def read_body(text: str) -> DeadlineBody:
     details = body[role.details_field]
     if not isinstance(details, dict):
         raise InvalidInput(f"{role.details_field} is not an object")
-    timestamp = body.get("Timestamp")
-    return DeadlineBody(role, _key(role, details), name, timestamp, _ticks(timestamp), body)
+    key = _key(role, details)
+    timestamp, ticks = _timestamp(body)
+    return DeadlineBody(role, key, name, timestamp, ticks, body)
 
 
 def _reject_constant(constant: str):
@@ -102,10 +103,12 @@ def _key_value(kind: str, where: str, value):
     return int(value)
 
 
-def _ticks(timestamp) -> int:
+def _timestamp(body: dict) -> tuple[str, int]:
+    """Timestamp as sent, and in ticks."""
+    timestamp = body.get("Timestamp")
     if not isinstance(timestamp, str):
         raise InvalidInput("Timestamp is missing or not a string")
     try:
-        return timestamp_ticks(timestamp)
+        return timestamp, timestamp_ticks(timestamp)
     except TimestampError as error:
         raise InvalidInput(f"Timestamp {timestamp[:40]!r} is {error}") from None

@@ -177,24 +177,29 @@ class NearTimeout:
         return int(self.seconds * 1000)
 
 
-def test_a_write_unanswered_near_the_function_timeout_fails_its_key_and_the_batch_returns(
-    dynamodb_local, local_tables, documented_task_message
-):
+def handle_while_tasks_hang(dynamodb_local, local_tables, records: list[dict], hanging: set[int]):
+    """Handle `records` with 2 s left while the writes of the `hanging` tasks get no answer: (response, log)."""
     client = processor_client(dynamodb_local)
     processor, log = logged_processor(client, local_tables)
     answer = threading.Event()
 
-    def hang_task_2(request, **_):
-        if json.loads(request.body)["Item"]["task_id"] == {"N": "2"}:
+    def hang(request, **_):
+        if int(json.loads(request.body)["Item"]["task_id"]["N"]) in hanging:
             answer.wait()
 
-    client.meta.events.register("before-send.dynamodb.PutItem", hang_task_2)
-    records = stream(documented_task_message)
+    client.meta.events.register("before-send.dynamodb.PutItem", hang)
     try:
         # 1 s to answer the other writes: DynamoDB Local needs milliseconds, even on a busy machine.
-        response = processor.handle(sqs_event(records), NearTimeout(seconds=2.0))
+        return processor.handle(sqs_event(records), NearTimeout(seconds=2.0)), log
     finally:
         answer.set()
+
+
+def test_a_write_unanswered_near_the_function_timeout_fails_its_key_and_the_batch_returns(
+    dynamodb_local, local_tables, documented_task_message
+):
+    records = stream(documented_task_message)
+    response, log = handle_while_tasks_hang(dynamodb_local, local_tables, records, {2})
 
     assert failed_ids(response) == of_tasks(records, {2})
     assert {key for _, key in stored_items(local_tables)} >= {("job", 0), ("job", 1), ("job", 3)}
@@ -206,20 +211,8 @@ def test_a_write_unanswered_near_the_function_timeout_fails_its_key_and_the_batc
 def test_writes_unfinished_near_the_function_timeout_are_one_log_line_per_batch(
     dynamodb_local, local_tables, documented_task_message
 ):
-    client = processor_client(dynamodb_local)
-    processor, log = logged_processor(client, local_tables)
-    answer = threading.Event()
-
-    def hang_tasks_1_to_3(request, **_):
-        if json.loads(request.body)["Item"]["task_id"] != {"N": "0"}:
-            answer.wait()
-
-    client.meta.events.register("before-send.dynamodb.PutItem", hang_tasks_1_to_3)
     records = stream(documented_task_message)
-    try:
-        response = processor.handle(sqs_event(records), NearTimeout(seconds=2.0))
-    finally:
-        answer.set()
+    response, log = handle_while_tasks_hang(dynamodb_local, local_tables, records, {1, 2, 3})
 
     assert failed_ids(response) == of_tasks(records, {1, 2, 3})
     (failure,) = log_lines(log, "write_failed")
