@@ -46,8 +46,9 @@ SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
 MAX_BATCH_SIZE = 10_000  # the most a Lambda SQS event source mapping takes from a standard queue
 # A clock tolerance of a year and more would let a wrong clock lock a key for as long.
 MAX_TIMESTAMP_AHEAD_LIMIT_SECONDS = 366 * 86_400
-# The processor reports writes still unanswered 1 s before its timeout as failed; below this
-# a cold start and one write with the client's timeouts (1 s connect, 3 s read) may not fit.
+# The processor reports writes still unanswered 1 s (plus 0.1 ms per unfinished write) before
+# its timeout as failed; below this a cold start and one write with the client's timeouts
+# (1 s connect, 3 s read) may not fit.
 MIN_FUNCTION_TIMEOUT_SECONDS = 10
 
 _STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
