@@ -23,8 +23,10 @@ from local_pipeline.generator import Message
 # ReceiveMessage and DeleteMessageBatch take at most 10 messages a request.
 SQS_MESSAGES_PER_REQUEST = 10
 QUEUE_ARN = f"arn:aws:sqs:{LOCAL_REGION}:000000000000:bench-notifications"
-# SentTimestamp of the first message (ms); the rest follow 1 ms apart in send order.
-FIRST_SENT_MS = 1_709_560_800_000
+# SentTimestamp of the first message (ms); the rest follow 1 ms apart in send order. A week
+# after the generated farm starts (local_pipeline.farm.EPOCH): after every Timestamp in it,
+# as SQS receives a notification after Deadline stamps it.
+FIRST_SENT_MS = 1_710_165_600_000
 
 
 @dataclass

@@ -3,7 +3,9 @@
 The reason comes from the processor's own parser (notification_processor's parse_record), so it
 is the same text the processor logged when it rejected the message, without
 needing access to the function's logs. A DLQ message that parses as a valid
-notification was not bad input: its writes kept failing (throttling, errors).
+notification was refused by DynamoDB itself, or its writes kept failing (throttling,
+errors). The Timestamp is checked against its SentTimestamp with the processor's default
+tolerance (MAX_TIMESTAMP_AHEAD_SECONDS), which a deployment may have changed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from datetime import UTC, datetime
 from deadline_sqs.sending import SQS_BATCH_ENTRIES
 from notification_processor.notifications import InvalidNotification, parse_record
 
-STORABLE = "a valid notification: its writes kept failing (see the function's write_failed log lines)"
+STORABLE = (
+    "a valid notification as read here: DynamoDB refused it, or its writes kept failing "
+    "(see the function's invalid_notification and write_failed log lines)"
+)
 
 
 @dataclass(frozen=True)

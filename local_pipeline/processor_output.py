@@ -19,7 +19,7 @@ class ProcessorOutput:
     def __init__(self):
         self.metrics: Counter = Counter()
         self.events: Counter = Counter()  # the "event" field of every line
-        self.write_errors: Counter = Counter()  # the "error" of each write_failed line
+        self.write_errors: Counter = Counter()  # failed writes by the "error" of their write_failed line
         self.other_lines: list[str] = []  # anything that is not a JSON object (kept for diagnosis)
         self._partial = ""
         self._lock = threading.Lock()
@@ -45,8 +45,8 @@ class ProcessorOutput:
             self.other_lines.append(line)
             return
         self.events[record.get("event")] += 1
-        if "error" in record:
-            self.write_errors[str(record["error"])] += 1
+        if "error" in record:  # a line per failed key, or one for all of a batch's unfinished keys
+            self.write_errors[str(record["error"])] += record.get("keys", 1)
         for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
             for metric in directive.get("Metrics", []):
                 value = record.get(metric["Name"], 0)

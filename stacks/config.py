@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
 from stacks.roles import TABLES
 
@@ -42,8 +43,12 @@ LOG_RETENTION_DAYS = (
 VISIBILITY_TIMEOUT_FACTOR = 6
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
-# The processor reports writes still unanswered 1 s before its timeout as failed; below this
-# a cold start and one write with the client's timeouts (1 s connect, 3 s read) may not fit.
+MAX_BATCH_SIZE = 10_000  # the most a Lambda SQS event source mapping takes from a standard queue
+# A clock tolerance of a year and more would let a wrong clock lock a key for as long.
+MAX_TIMESTAMP_AHEAD_LIMIT_SECONDS = 366 * 86_400
+# The processor reports writes still unanswered 1 s (plus 0.1 ms per unfinished write) before
+# its timeout as failed; below this a cold start and one write with the client's timeouts
+# (1 s connect, 3 s read) may not fit.
 MIN_FUNCTION_TIMEOUT_SECONDS = 10
 
 _STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
@@ -100,9 +105,12 @@ class StudioConfig:
     dlq_retention_days: int = _setting(14, *_between(1, 14))
     function_timeout_seconds: int = _setting(30, *_between(MIN_FUNCTION_TIMEOUT_SECONDS, 900))
     function_memory_mb: int = _setting(256, *_between(128, 10240))
-    batch_size: int = _setting(100, *_between(1, 10000))
+    batch_size: int = _setting(100, *_between(1, MAX_BATCH_SIZE))
     max_batching_window_seconds: int = _setting(5, *_between(0, 300))
     max_concurrency: int = _setting(5, *_between(2, 1000))
+    max_timestamp_ahead_seconds: int = _setting(
+        DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, *_between(60, MAX_TIMESTAMP_AHEAD_LIMIT_SECONDS)
+    )
     log_retention_days: int = _setting(
         30,
         "one of CloudWatch Logs' retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)),

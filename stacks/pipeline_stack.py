@@ -60,6 +60,7 @@ class DeadlineNotificationsStack(Stack):
             batch_size=config.batch_size,
             max_batching_window=Duration.seconds(config.max_batching_window_seconds),
             max_concurrency=config.max_concurrency,
+            max_timestamp_ahead_seconds=config.max_timestamp_ahead_seconds,
             log_retention_days=config.log_retention_days,
             metrics_namespace=config.metrics_namespace,
             removal_policy=removal_policy,

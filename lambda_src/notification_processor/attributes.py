@@ -25,6 +25,9 @@ KEY_MAPPING = {
 }
 
 MAX_ITEM_BYTES = 400 * 1024
+MAX_ATTRIBUTE_NAME_BYTES = 64 * 1024
+# A name this many characters long or shorter is within the limit, however it encodes (4 bytes at most each).
+_SHORT_NAME_CHARACTERS = MAX_ATTRIBUTE_NAME_BYTES // 4
 MAX_NESTING = 32
 MAX_NUMBER_DIGITS = 38
 # Magnitudes DynamoDB stores: 1E-130 up to 9.9999999999999999999999999999999999999E+125.
@@ -97,6 +100,11 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
         if not key:
             raise UnstorableValue(path or "the body", "has an empty key, which DynamoDB refuses")
         unicode_text(key, child_path)
+        if len(key) > _SHORT_NAME_CHARACTERS and len(key.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+            raise UnstorableValue(
+                path or "the body",
+                f"has a key of {len(key.encode())} bytes, over DynamoDB's {MAX_ATTRIBUTE_NAME_BYTES}-byte name limit",
+            )
         name = KEY_MAPPING.get(key, key) if map_keys else key
         if name in attributes:  # e.g. Timestamp and timestamp: one would silently replace the other
             raise UnstorableValue(child_path, f"and another key are both stored as {name!r}")

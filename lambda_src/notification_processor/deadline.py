@@ -25,6 +25,7 @@ class DeadlineBody:
     role: TableRole  # the table the notification belongs in
     key: tuple  # the values of role.key, in order: (job_id,) or (job_id, task_id)
     name: str  # NotificationInfo.Name
+    timestamp: str  # Timestamp, as sent
     ticks: int  # Timestamp, in 100 ns ticks since the epoch
     fields: dict  # the whole body
 
@@ -39,7 +40,9 @@ def read_body(text: str) -> DeadlineBody:
     details = body[role.details_field]
     if not isinstance(details, dict):
         raise InvalidInput(f"{role.details_field} is not an object")
-    return DeadlineBody(role, _key(role, details), name, _ticks(body), body)
+    key = _key(role, details)
+    timestamp, ticks = _timestamp(body)
+    return DeadlineBody(role, key, name, timestamp, ticks, body)
 
 
 def _reject_constant(constant: str):
@@ -100,11 +103,12 @@ def _key_value(kind: str, where: str, value):
     return int(value)
 
 
-def _ticks(body: dict) -> int:
+def _timestamp(body: dict) -> tuple[str, int]:
+    """Timestamp as sent, and in ticks."""
     timestamp = body.get("Timestamp")
     if not isinstance(timestamp, str):
         raise InvalidInput("Timestamp is missing or not a string")
     try:
-        return timestamp_ticks(timestamp)
+        return timestamp, timestamp_ticks(timestamp)
     except TimestampError as error:
         raise InvalidInput(f"Timestamp {timestamp[:40]!r} is {error}") from None

@@ -17,7 +17,8 @@ from .errors import InvalidInput
 class Envelope:
     message_id: str
     body: str
-    sent_timestamp: dict  # attributes.SentTimestamp (epoch ms) as an N AttributeValue
+    sent_ms: int  # attributes.SentTimestamp: when SQS received the message, in epoch milliseconds
+    sent_timestamp: dict  # the same, as the N AttributeValue stored
 
 
 def open_envelope(message_id: str, record: dict) -> Envelope:
@@ -28,4 +29,5 @@ def open_envelope(message_id: str, record: dict) -> Envelope:
     sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
     if not isinstance(sent, str) or not sent.isascii() or not sent.isdigit():
         raise InvalidInput("the record has no numeric attributes.SentTimestamp")
-    return Envelope(message_id, text, number_value(Decimal(sent), "attributes.SentTimestamp"))
+    stored = number_value(Decimal(sent), "attributes.SentTimestamp")  # bounds it before int() reads it
+    return Envelope(message_id, text, int(sent), stored)

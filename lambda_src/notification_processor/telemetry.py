@@ -3,8 +3,9 @@
 Per batch, one line in CloudWatch Embedded Metric Format: CloudWatch turns its
 counts into metrics (the stack's dashboard graphs them) and the same line is the
 batch's log record. Per invalid record and per failed write, one line with the
-messageId(s) and the reason. Lines go to stdout unformatted, because EMF is only
-recognised in a log event that is JSON as a whole.
+messageId(s) and the reason; writes left unfinished at the function's timeout, and
+tables the processor cannot use, one line per batch. Lines go to stdout unformatted,
+because EMF is only recognised in a log event that is JSON as a whole.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class Telemetry:
             "messageIds": message_ids,
             "error": error,
         })
+
+    def unfinished_writes(self, keys: int, message_count: int, error: str) -> None:
+        """One line for every write of the batch still unanswered (thousands, at the largest batches)."""
+        self._emit({"level": "ERROR", "event": "write_failed", "keys": keys, "messages": message_count, "error": error})
+
+    def tables_unusable(self, reason: str) -> None:
+        self._emit({"level": "ERROR", "event": "tables_unusable", "reason": reason})
 
     def batch(self, counts: BatchCounts, request_id: str | None) -> None:
         self._emit({

@@ -12,8 +12,16 @@ import re
 from datetime import date
 
 TICKS_PER_SECOND = 10_000_000
+TICKS_PER_MILLISECOND = 10_000
+TICKS_PER_DAY = 86400 * TICKS_PER_SECOND
 MAX_FRACTION_DIGITS = 7
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
+# The instants Deadline's form can write: years 1 to 9999.
+_FIRST_TICKS = (date.min.toordinal() - _EPOCH_DAY) * TICKS_PER_DAY
+_LAST_TICKS = (date.max.toordinal() + 1 - _EPOCH_DAY) * TICKS_PER_DAY - 1
+# What Deadline sends: UTC with all seven fractional digits, e.g. 2020-08-13T20:56:59.1013786Z.
+_DEADLINE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z")
+DEADLINE_FORM_LENGTH = 28
 
 # [0-9], not \d: \d would also accept other scripts' digits.
 _TIMESTAMP = re.compile(
@@ -56,3 +64,25 @@ def timestamp_ticks(text: str) -> int:
     seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds
     fraction = (match["fraction"] or "").ljust(MAX_FRACTION_DIGITS, "0")
     return seconds * TICKS_PER_SECOND + int(fraction)
+
+
+def deadline_form(ticks: int) -> str:
+    """The instant in the form Deadline sends: UTC, seven fractional digits (28 characters).
+
+    Two Timestamps in this form compare as text as they compare as instants (fixed
+    width, most significant field first), which is how DynamoDB's condition orders a
+    stored `timestamp` that has no ordering attribute. Instants outside the years 1 to
+    9999 (reachable only through an offset) are clamped to the first or last such tick.
+    """
+    ticks = min(max(ticks, _FIRST_TICKS), _LAST_TICKS)
+    days, ticks_of_day = divmod(ticks, TICKS_PER_DAY)
+    seconds, fraction = divmod(ticks_of_day, TICKS_PER_SECOND)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    day = date.fromordinal(_EPOCH_DAY + days).isoformat()
+    return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:0{MAX_FRACTION_DIGITS}d}Z"
+
+
+def is_deadline_form(text: str) -> bool:
+    return _DEADLINE_FORM.fullmatch(text) is not None
+

@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from notification_processor.batch import METRICS_NAMESPACE_VARIABLE
+from notification_processor.batch import MAX_TIMESTAMP_AHEAD_VARIABLE, METRICS_NAMESPACE_VARIABLE
 from notification_processor.roles import TABLE_ROLES
 from stacks.config import PROJECT_ROOT
 from stacks.constructs import escape_hatch
@@ -29,7 +29,8 @@ LAMBDA_SOURCE_EXCLUDES = ["tests", "**/__pycache__", "**/*.pyc", ".pytest_cache"
 
 # Exactly what the handler and its event source mapping use, nothing more.
 QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-TABLE_ACTIONS = ("dynamodb:PutItem",)  # conditional writes; no reads, batches or updates
+# Conditional writes, and once per container the tables' key schemas; no reads, batches or updates.
+TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DescribeTable")
 
 
 class NotificationProcessor(Construct):
@@ -48,6 +49,7 @@ class NotificationProcessor(Construct):
         batch_size: int,
         max_batching_window: Duration,
         max_concurrency: int,
+        max_timestamp_ahead_seconds: int,
         log_retention_days: int,
         metrics_namespace: str,
         removal_policy: RemovalPolicy,
@@ -81,6 +83,7 @@ class NotificationProcessor(Construct):
             environment={
                 **{TABLE_ROLES[kind].environment_variable: table.table_name for kind, table in tables.items()},
                 METRICS_NAMESPACE_VARIABLE: metrics_namespace,
+                MAX_TIMESTAMP_AHEAD_VARIABLE: str(max_timestamp_ahead_seconds),
             },
         )
         self.log_group.grant_write(role)

@@ -111,6 +111,7 @@ BAD_VALUES = {
     "batch_size": ("10001", "from 1 to 10000"),
     "max_batching_window_seconds": ("301", "from 0 to 300"),
     "max_concurrency": ("1", "from 2 to 1000"),
+    "max_timestamp_ahead_seconds": ("59", "from 60 to 31622400"),
     "log_retention_days": ("2", "retention periods: 1, 3, 5"),
     "oldest_message_age_alarm_seconds": ("59", "from 60 to 1209600"),
     "alarm_email": ("ops-at-example.com", "an e-mail address"),

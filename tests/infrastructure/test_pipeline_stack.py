@@ -127,14 +127,15 @@ def test_function_runs_the_handler_on_the_newest_python_on_arm(template):
     assert template["Resources"][function_id]["DependsOn"] == [only(template, "AWS::IAM::Policy")[0]]
 
 
-def test_function_environment_names_the_tables_and_the_metrics_namespace(template, pipeline_spec):
+def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metrics_namespace(template, pipeline_spec):
     _, function = only(template, "AWS::Lambda::Function")
     assert function["Environment"]["Variables"] == {
         "DYNAMODB_JOB_INFO_TABLE": {"Ref": "JobNotificationsTable"},
         "DYNAMODB_TASK_INFO_TABLE": {"Ref": "TaskNotificationsTable"},
         "METRICS_NAMESPACE": "DeadlineNotifications",
+        "MAX_TIMESTAMP_AHEAD_SECONDS": "86400",
     }
-    assert pipeline_spec.environment == {"METRICS_NAMESPACE": "DeadlineNotifications"}
+    assert pipeline_spec.environment == {"METRICS_NAMESPACE": "DeadlineNotifications", "MAX_TIMESTAMP_AHEAD_SECONDS": "86400"}
 
 
 def test_function_logs_json_to_its_own_log_group_with_explicit_retention(template):
@@ -222,8 +223,8 @@ def test_processor_may_do_exactly_what_the_handler_does(template):
     assert policy["Roles"] == [{"Ref": role_id}]
     assert permissions_by_resource(template, policy_id) == {
         "NotificationQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
-        "JobNotificationsTable": {"dynamodb:PutItem"},
-        "TaskNotificationsTable": {"dynamodb:PutItem"},
+        "JobNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
+        "TaskNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
         only(template, "AWS::Logs::LogGroup")[0]: {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
 

@@ -26,7 +26,7 @@ from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import TrafficSettings, generate, write_messages
 from notification_processor import BatchProcessor
 from notification_processor.roles import JOB, TASK
-from tests.unit.processor_support import processor_client
+from tests.unit.processor_support import SENT_BASE_MS, processor_client
 
 _names = itertools.count()
 
@@ -126,7 +126,7 @@ def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, pr
         return re.sub(r"about \d+ bytes", "about N bytes", text)
 
     for message in traffic.malformed:
-        reason = rejection_reason("any", message.body, {"SentTimestamp": "1700000000000"})
+        reason = rejection_reason("any", message.body, {"SentTimestamp": str(SENT_BASE_MS)})
         assert f"why: {sizeless(reason)}" in sizeless(listing)
     # Listing leaves every message in the DLQ, visible again for a redrive.
     attributes = sqs.get_queue_attributes(

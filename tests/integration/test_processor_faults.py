@@ -31,6 +31,7 @@ from tests.unit.processor_support import (
 T0 = DOCUMENTED_TASK_TICKS
 THROTTLED = (400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
 INTERNAL_ERROR = (500, "InternalServerError", "Internal server error")
+INVALID_ITEM = (400, "ValidationException", "One or more parameter values were invalid: the item is refused")
 
 
 class _Body:
@@ -67,10 +68,30 @@ class FaultyKeys:
                 return None
         if isinstance(self.fault, Exception):
             raise self.fault
-        status, code, message = self.fault
-        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
-        headers = {"x-amzn-RequestId": "injected", "Content-Type": "application/x-amz-json-1.0"}
-        return AWSResponse(request.url, status, headers, _Body(body.encode()))
+        return error_response(request, self.fault)
+
+
+def error_response(request, fault: tuple[int, str, str]) -> AWSResponse:
+    """DynamoDB's answer with `fault`: (status, error code, message)."""
+    status, code, message = fault
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
+    headers = {"x-amzn-RequestId": "injected", "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(request.url, status, headers, _Body(body.encode()))
+
+
+def refuse_statuses(client, statuses: set[str]) -> list[str]:
+    """DynamoDB refuses, as invalid, every task item with one of these statuses; returns the statuses it refused."""
+    refused = []
+
+    def hook(request, **_):
+        status = json.loads(request.body)["Item"]["task_details"]["M"]["Status"]["S"]
+        if status in statuses:
+            refused.append(status)
+            return error_response(request, INVALID_ITEM)
+        return None
+
+    client.meta.events.register("before-send.dynamodb.PutItem", hook)
+    return refused
 
 
 def stream(template: dict) -> list[dict]:
@@ -156,27 +177,84 @@ class NearTimeout:
         return int(self.seconds * 1000)
 
 
-def test_a_write_unanswered_near_the_function_timeout_fails_its_key_and_the_batch_returns(
-    dynamodb_local, local_tables, documented_task_message
-):
+def handle_while_tasks_hang(dynamodb_local, local_tables, records: list[dict], hanging: set[int]):
+    """Handle `records` with 2 s left while the writes of the `hanging` tasks get no answer: (response, log)."""
     client = processor_client(dynamodb_local)
     processor, log = logged_processor(client, local_tables)
     answer = threading.Event()
 
-    def hang_task_2(request, **_):
-        if json.loads(request.body)["Item"]["task_id"] == {"N": "2"}:
+    def hang(request, **_):
+        if int(json.loads(request.body)["Item"]["task_id"]["N"]) in hanging:
             answer.wait()
 
-    client.meta.events.register("before-send.dynamodb.PutItem", hang_task_2)
-    records = stream(documented_task_message)
+    client.meta.events.register("before-send.dynamodb.PutItem", hang)
     try:
         # 1 s to answer the other writes: DynamoDB Local needs milliseconds, even on a busy machine.
-        response = processor.handle(sqs_event(records), NearTimeout(seconds=2.0))
+        return processor.handle(sqs_event(records), NearTimeout(seconds=2.0)), log
     finally:
         answer.set()
+
+
+def test_a_write_unanswered_near_the_function_timeout_fails_its_key_and_the_batch_returns(
+    dynamodb_local, local_tables, documented_task_message
+):
+    records = stream(documented_task_message)
+    response, log = handle_while_tasks_hang(dynamodb_local, local_tables, records, {2})
 
     assert failed_ids(response) == of_tasks(records, {2})
     assert {key for _, key in stored_items(local_tables)} >= {("job", 0), ("job", 1), ("job", 3)}
     (failure,) = log_lines(log, "write_failed")
     assert "timeout" in failure["error"]
     assert log_lines(log, "batch_processed")[0]["requestId"] == "request-1"
+
+
+def test_writes_unfinished_near_the_function_timeout_are_one_log_line_per_batch(
+    dynamodb_local, local_tables, documented_task_message
+):
+    records = stream(documented_task_message)
+    response, log = handle_while_tasks_hang(dynamodb_local, local_tables, records, {1, 2, 3})
+
+    assert failed_ids(response) == of_tasks(records, {1, 2, 3})
+    (failure,) = log_lines(log, "write_failed")
+    assert (failure["keys"], failure["messages"]) == (3, len(of_tasks(records, {1, 2, 3})) + 1)  # task 1's twice
+    assert failure["error"] == "no answer before the function's timeout"
+
+
+def test_a_notification_dynamodb_refuses_is_invalid_alone_and_the_next_newest_is_stored(
+    dynamodb_local, local_tables, documented_task_message
+):
+    client = processor_client(dynamodb_local)
+    processor, log = logged_processor(client, local_tables)
+    refused = refuse_statuses(client, {"Refused"})
+    queued, rendering, bad = (
+        sqs_record(task_body(documented_task_message, "job", 0, T0 + ticks, status))
+        for ticks, status in ((0, "Queued"), (1, "Rendering"), (2, "Refused"))
+    )
+    bad_again = sqs_record(bad["body"])  # the same notification, sent twice
+    alone = sqs_record(task_body(documented_task_message, "job", 1, T0, "Refused"))
+    records = [queued, bad, rendering, bad_again, alone]
+
+    response = processor.handle(sqs_event(records))
+
+    bad_ids = [bad["messageId"], bad_again["messageId"], alone["messageId"]]
+    assert failed_ids(response) == bad_ids
+    assert stored_items(local_tables) == {(TASK, ("job", 0)): parse_record(rendering).item}
+    assert refused == ["Refused", "Refused"]  # each refused notification was sent once, no retries
+    invalid = log_lines(log, "invalid_notification")
+    assert [line["messageId"] for line in invalid] == bad_ids
+    assert all(line["reason"] == "DynamoDB refused the item: " + ": ".join(INVALID_ITEM[1:]) for line in invalid)
+    assert log_lines(log, "write_failed") == []
+    (counts,) = log_lines(log, "batch_processed")
+    assert (counts["Stored"], counts["Stale"], counts["Invalid"], counts["Failed"]) == (1, 1, 3, 0)
+
+
+def test_when_dynamodb_refuses_every_version_of_a_key_each_is_invalid(dynamodb_local, local_tables, documented_task_message):
+    client = processor_client(dynamodb_local)
+    processor, _ = logged_processor(client, local_tables)
+    refused = refuse_statuses(client, {"Queued", "Rendering"})
+    records = [sqs_record(task_body(documented_task_message, "job", 0, T0 + ticks, status))
+               for ticks, status in ((0, "Queued"), (1, "Rendering"))]
+
+    assert failed_ids(processor.handle(sqs_event(records))) == [record["messageId"] for record in records]
+    assert refused == ["Rendering", "Queued"]  # newest first
+    assert stored_items(local_tables) == {}

@@ -79,7 +79,7 @@ def test_any_duplication_order_and_batching_leaves_the_newest_per_key(
     assert without_sent_timestamp(stored) == without_sent_timestamp(newest_items(delivered))
     # Of a body sent twice, the table keeps one delivery's SentTimestamp, as if it was sent once.
     for (kind, key), item in stored.items():
-        order = item[ORDER_ATTRIBUTE]["B"]
+        order = int(item[ORDER_ATTRIBUTE]["N"])
         sent = set()
         for record in delivered:
             notification = parse_record(record)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 import lambda_function
-from local_pipeline.engines import local_aws_environment
+from local_pipeline.engines import LOCAL_CREDENTIALS, LOCAL_REGION, local_aws_environment
 from notification_processor.attributes import MAX_ITEM_BYTES, item_size
 from notification_processor.notifications import JOB, ORDER_ATTRIBUTE, TASK, parse_record
+from notification_processor.store import Outcome, write_if_newer
+from tests.conftest import LocalTables
 from tests.unit.processor_support import (
     DOCUMENTED_TASK_TICKS,
+    SENT_BASE_MS,
     failed_ids,
     job_body,
     log_lines,
@@ -96,9 +102,9 @@ def test_a_batch_writes_only_its_newest_notification_per_key(processor_and_log, 
 
 def test_the_same_notification_delivered_again_changes_nothing(processor_and_log, local_tables, documented_job_message):
     processor, log = processor_and_log
-    original = sqs_record(documented_job_message, sent_ms=1000)
+    original = sqs_record(documented_job_message, sent_ms=SENT_BASE_MS + 1000)
     # The same body sent again by Deadline: a new SQS message with a later SentTimestamp.
-    resent = sqs_record(documented_job_message, sent_ms=2000)
+    resent = sqs_record(documented_job_message, sent_ms=SENT_BASE_MS + 2000)
 
     processor.handle(sqs_event([original]))
     processor.handle(sqs_event([original]))
@@ -125,13 +131,12 @@ def test_notifications_with_equal_timestamps_settle_on_the_same_one_in_any_order
         assert items[TASK, ("job", task_id)] == parse_record(winner).item
 
 
-def test_dynamodb_compares_the_ordering_value_as_unsigned_bytes(processor, local_tables, documented_task_message):
-    # Signed bytes would put 1969 after 1970, and a digest starting 0x7f after one starting 0x80.
+def test_dynamodb_orders_by_timestamp_across_1970_and_by_digest_between_ties(processor, local_tables, documented_task_message):
     before_1970 = sqs_record(task_body(documented_task_message, "job", 0, -1))
     since_1970 = sqs_record(task_body(documented_task_message, "job", 0, 0))
     ties = [sqs_record(task_body(documented_task_message, "job", 1, T0, f"Status {n}")) for n in range(64)]
-    high = next(r for r in ties if parse_record(r).order[8] >= 0x80)
-    low = next(r for r in ties if parse_record(r).order[8] < 0x80)
+    high = max(ties, key=lambda record: parse_record(record).order)
+    low = min(ties, key=lambda record: parse_record(record).order)
 
     for record in (since_1970, before_1970, high, low):
         processor.handle(sqs_event([record]))
@@ -142,7 +147,9 @@ def test_dynamodb_compares_the_ordering_value_as_unsigned_bytes(processor, local
     }
 
 
-def test_an_item_without_ordering_attributes_is_replaced(processor, local_tables, documented_job_message):
+def test_an_item_without_the_ordering_attribute_is_replaced_only_by_a_newer_notification(
+    processor, local_tables, documented_job_message
+):
     # What the documented Lambda left in an existing table: the schema without the ordering attribute.
     legacy = parse_record(sqs_record(job_body(documented_job_message, JOB_ID, T0 + 100, "Active"))).item
     local_tables.client.put_item(
@@ -150,10 +157,15 @@ def test_an_item_without_ordering_attributes_is_replaced(processor, local_tables
         Item={name: value for name, value in legacy.items() if name != ORDER_ATTRIBUTE},
     )
     older = sqs_record(job_body(documented_job_message, JOB_ID, T0, "Completed"))
+    newer = sqs_record(job_body(documented_job_message, JOB_ID, T0 + 101, "Completed"))
 
     processor.handle(sqs_event([older]))
 
-    assert stored_items(local_tables) == {(JOB, (JOB_ID,)): parse_record(older).item}
+    assert stored_items(local_tables)[JOB, (JOB_ID,)]["job_details"]["M"]["JobStatus"] == {"S": "Active"}
+
+    processor.handle(sqs_event([newer]))
+
+    assert stored_items(local_tables) == {(JOB, (JOB_ID,)): parse_record(newer).item}
 
 
 def test_bad_records_are_reported_and_logged_once_and_good_ones_stored(
@@ -295,3 +307,172 @@ def test_timestamps_with_offsets_compete_as_instants(processor, local_tables, do
     processor.handle(sqs_event([sqs_record(offset_earlier)]))
 
     assert stored_items(local_tables)[TASK, ("job", 0)] == parse_record(later).item
+
+
+def test_an_unstorable_notification_is_invalid_alone_and_the_older_good_one_is_stored(
+    processor_and_log, local_tables, documented_task_message
+):
+    # DynamoDB refuses attribute names over 64 KB (DynamoDB Local over 50,000 bytes, as an internal error).
+    processor, log = processor_and_log
+    good = sqs_record(task_body(documented_task_message, "job", 0, T0, "Rendering"))
+    unstorable_body = task_body(documented_task_message, "job", 0, T0 + 1, "Completed")
+    unstorable_body["TaskDetails"]["k" * 70_000] = "x"
+    unstorable = sqs_record(unstorable_body)
+
+    response = processor.handle(sqs_event([good, unstorable]))
+
+    assert failed_ids(response) == [unstorable["messageId"]]
+    assert stored_items(local_tables) == {(TASK, ("job", 0)): parse_record(good).item}
+    (line,) = log_lines(log, "invalid_notification")
+    assert line["messageId"] == unstorable["messageId"] and "name limit" in line["reason"]
+    assert log_lines(log, "write_failed") == []
+
+
+def test_a_notification_from_a_wrong_clock_is_invalid_and_does_not_lock_its_key(
+    processor_and_log, local_tables, documented_task_message
+):
+    processor, log = processor_and_log
+    sent_ms = T0 // 10_000 + 60_000  # SQS received these a minute after the first Timestamp
+    first = sqs_record(task_body(documented_task_message, "job", 0, T0, "Rendering"), sent_ms=sent_ms)
+    year_2099 = task_body(documented_task_message, "job", 0, T0, "Failed") | {"Timestamp": "2099-01-01T00:00:00.0000000Z"}
+    wrong_clock = sqs_record(year_2099, sent_ms=sent_ms)
+    real = sqs_record(task_body(documented_task_message, "job", 0, T0 + 10, "Completed"), sent_ms=sent_ms + 1)
+
+    processor.handle(sqs_event([first]))
+    assert failed_ids(processor.handle(sqs_event([wrong_clock]))) == [wrong_clock["messageId"]]
+    assert failed_ids(processor.handle(sqs_event([real]))) == []
+
+    assert stored_items(local_tables) == {(TASK, ("job", 0)): parse_record(real).item}
+    (line,) = log_lines(log, "invalid_notification")
+    assert "Timestamp '2099-01-01T00:00:00.0000000Z' is 78 years after SQS received the message" in line["reason"]
+
+
+def test_readers_of_the_documented_tables_read_every_item_through_boto3s_resource_layer(
+    processor, local_tables, documented_job_message, documented_task_message
+):
+    # The common reader: boto3's resource layer, then json.dumps with a default for its Decimals.
+    processor.handle(sqs_event([sqs_record(documented_job_message), sqs_record(documented_task_message)]))
+    resource = boto3.resource("dynamodb", endpoint_url=local_tables.endpoint_url, region_name=LOCAL_REGION, **LOCAL_CREDENTIALS)
+
+    def default(value):
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        raise TypeError(type(value).__name__)
+
+    for kind, table in local_tables.names.items():
+        (item,) = resource.Table(table).scan(ConsistentRead=True)["Items"]
+        read_back = json.loads(json.dumps(item, default=default))
+        assert read_back[ORDER_ATTRIBUTE] == parse_record(
+            sqs_record(documented_job_message if kind == JOB else documented_task_message)
+        ).order
+
+
+def test_dynamodb_compares_the_ordering_number_to_its_last_digit(local_tables, dynamodb_local, documented_task_message):
+    notification = parse_record(sqs_record(task_body(documented_task_message, "job", 0, T0)))
+    client = processor_client(dynamodb_local)
+
+    def stored_with_order(order: int) -> None:
+        local_tables.client.put_item(
+            TableName=local_tables.task_table, Item=notification.item | {ORDER_ATTRIBUTE: {"N": str(order)}}
+        )
+
+    assert len(str(notification.order)) == 38
+    stored_with_order(notification.order + 1)
+    assert write_if_newer(client, local_tables.task_table, notification).outcome is Outcome.STALE
+    stored_with_order(notification.order)
+    assert write_if_newer(client, local_tables.task_table, notification).outcome is Outcome.DUPLICATE
+    stored_with_order(notification.order - 1)
+    assert write_if_newer(client, local_tables.task_table, notification).outcome is Outcome.STORED
+
+
+LEGACY_ITEMS = {
+    # How an item without the ordering attribute can look: name -> (what to change, its instant in ticks).
+    "documented Lambda": (lambda item: item, T0),
+    "earlier version's binary v": (lambda item: item | {"v": {"B": b"\x80" * 16}}, T0),
+    "Timestamp with an offset": (lambda item: item | {"timestamp": {"S": timestamp_text(T0, -300)}}, T0),
+    "Timestamp with fewer digits": (lambda item: item | {"timestamp": {"S": timestamp_text(T0 - 6, digits=6)}}, T0 - 6),
+}
+
+
+@pytest.mark.parametrize("legacy", LEGACY_ITEMS, ids=str)
+def test_an_item_without_the_ordering_attribute_is_replaced_only_by_a_notification_after_its_timestamp(
+    processor, local_tables, documented_task_message, legacy
+):
+    change, instant = LEGACY_ITEMS[legacy]
+    item = parse_record(sqs_record(task_body(documented_task_message, "job", 0, instant, "Taken over"))).item
+    stored = change({name: value for name, value in item.items() if name != ORDER_ATTRIBUTE})
+    local_tables.client.put_item(TableName=local_tables.task_table, Item=stored)
+
+    def status_after(ticks: int, status: str) -> str:
+        record = sqs_record(task_body(documented_task_message, "job", 0, ticks, status))
+        assert failed_ids(processor.handle(sqs_event([record]))) == []
+        return stored_items(local_tables)[TASK, ("job", 0)]["task_details"]["M"]["Status"]["S"]
+
+    assert status_after(instant - 1, "Older") == "Taken over"  # an older redelivery still in flight
+    assert status_after(instant, "Same instant") == "Taken over"  # a tie keeps what is stored
+    assert status_after(instant + 1, "Newer") == "Newer"
+
+
+@pytest.mark.parametrize(
+    "timestamp", [None, {"NULL": True}, {"S": "yesterday"}, {"S": ""}, {"N": "1597352219"}], ids=repr
+)
+def test_an_item_without_the_ordering_attribute_or_an_instant_is_replaced(
+    processor, local_tables, documented_task_message, timestamp
+):
+    item = parse_record(sqs_record(task_body(documented_task_message, "job", 0, T0, "Taken over"))).item
+    stored = {name: value for name, value in item.items() if name not in (ORDER_ATTRIBUTE, "timestamp")}
+    local_tables.client.put_item(TableName=local_tables.task_table, Item=stored | ({"timestamp": timestamp} if timestamp else {}))
+    older = sqs_record(task_body(documented_task_message, "job", 0, T0 - 10**9, "Stored"))
+
+    assert failed_ids(processor.handle(sqs_event([older]))) == []
+
+    assert stored_items(local_tables) == {(TASK, ("job", 0)): parse_record(older).item}
+
+
+def test_tables_named_the_wrong_way_round_fail_every_record_with_one_reason(
+    dynamodb_local, local_tables, documented_job_message, documented_task_message
+):
+    swapped = LocalTables(local_tables.client, local_tables.endpoint_url,
+                          {JOB: local_tables.task_table, TASK: local_tables.job_table})
+    processor, log = logged_processor(processor_client(dynamodb_local), swapped)
+    records = [sqs_record(documented_job_message), sqs_record(documented_task_message)]
+
+    for _ in range(2):
+        response = processor.handle(sqs_event(records))
+        assert failed_ids(response) == [record["messageId"] for record in records]
+
+    assert stored_items(local_tables) == {}
+    lines = log_lines(log, "tables_unusable")
+    assert len(lines) == 2  # one per batch
+    assert "is keyed job_id (S) + task_id (N), but job notifications need a table keyed job_id (S)" in lines[0]["reason"]
+    assert "DYNAMODB_JOB_INFO_TABLE" in lines[0]["reason"] and "DYNAMODB_TASK_INFO_TABLE" in lines[0]["reason"]
+    assert [line["Failed"] for line in log_lines(log, "batch_processed")] == [2, 2]
+
+
+def test_the_tables_keys_are_checked_once_and_an_unanswered_check_is_tried_again(
+    dynamodb_local, local_tables, documented_task_message
+):
+    client = processor_client(dynamodb_local)
+    processor, log = logged_processor(client, local_tables)
+    described = []
+
+    def describe(request, **_):
+        described.append(json.loads(request.body)["TableName"])
+        if len(described) == 1:
+            return AWSResponse(request.url, 400, {"x-amzn-RequestId": "injected"}, _AccessDenied())
+
+    client.meta.events.register("before-send.dynamodb.DescribeTable", describe)
+    record = sqs_record(task_body(documented_task_message, "job", 0, T0))
+
+    assert failed_ids(processor.handle(sqs_event([record]))) == [record["messageId"]]
+    assert "cannot describe the table" in log_lines(log, "tables_unusable")[0]["reason"]
+    for _ in range(2):
+        assert failed_ids(processor.handle(sqs_event([record]))) == []
+
+    assert sorted(described[1:]) == sorted(local_tables.names.values())  # once per table, after the failed try
+
+
+class _AccessDenied:
+    def stream(self, **_):
+        yield json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException",
+                          "message": "not authorized to perform: dynamodb:DescribeTable"}).encode()

@@ -22,8 +22,9 @@ TICKS_PER_SECOND = 10_000_000
 DOCUMENTED_TASK_TICKS = 1597352219_1013786
 _EPOCH = datetime(1970, 1, 1)
 _message_numbers = itertools.count()
-# A fixed, recent SentTimestamp base (epoch milliseconds); each record adds its number.
-SENT_BASE_MS = 1_700_000_000_000
+# A fixed SentTimestamp base (epoch milliseconds, 2027-01-15), after every Timestamp the tests
+# send, as SQS receives a notification after Deadline stamps it; each record adds its number.
+SENT_BASE_MS = 1_800_000_000_000
 
 
 def timestamp_text(ticks: int, offset_minutes: int = 0, digits: int = 7) -> str:

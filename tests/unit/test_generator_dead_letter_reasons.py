@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from deadline_sqs.dead_letters import STORABLE, rejection_reason
 from local_pipeline.generator import MALFORMED_KINDS, TrafficSettings, generate
+from tests.unit.processor_support import SENT_BASE_MS
 
-ATTRIBUTES = {"SentTimestamp": "1700000000000", "ApproximateReceiveCount": "5"}
+ATTRIBUTES = {"SentTimestamp": str(SENT_BASE_MS), "ApproximateReceiveCount": "5"}
 
 
 def test_the_processor_rejects_each_malformed_kind_and_accepts_every_notification():

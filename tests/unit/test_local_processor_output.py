@@ -20,3 +20,12 @@ def test_emf_counts_of_every_batch_add_up_and_other_lines_are_kept_apart():
     assert output.events == {"batch_processed": 2, "invalid_notification": 1, "write_failed": 1}
     assert output.write_errors == {"ThrottlingException: slow down": 1}
     assert output.other_lines == ["plain text from print()", "partial line"]
+
+
+def test_a_batchs_unfinished_writes_count_as_one_failed_write_per_key():
+    output = ProcessorOutput()
+    telemetry = Telemetry("DeadlineNotifications", "local", output)
+    telemetry.failed_write("table", ("job",), ["m-1"], "no answer before the function's timeout")
+    telemetry.unfinished_writes(40, 57, "no answer before the function's timeout")
+
+    assert output.write_errors == {"no answer before the function's timeout": 41}

@@ -8,18 +8,22 @@ from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from notification_processor import notifications
-from notification_processor.attributes import KEY_MAPPING, MAX_ITEM_BYTES, item_size
+from notification_processor.attributes import KEY_MAPPING, MAX_ATTRIBUTE_NAME_BYTES, MAX_ITEM_BYTES, item_size
 from notification_processor.notifications import (
+    DIGEST_MODULUS,
     JOB,
     ORDER_ATTRIBUTE,
     TASK,
     InvalidNotification,
     Notification,
+    ordering_number,
     parse_record,
 )
-from tests.unit.processor_support import job_body, sqs_record, task_body
+from tests.unit.processor_support import SENT_BASE_MS, job_body, sqs_record, task_body
 
 ORDERING_ATTRIBUTES = {ORDER_ATTRIBUTE}
 
@@ -58,9 +62,9 @@ def test_the_documented_job_notification_keeps_the_documented_schema(documented_
         "job_id", "task_type", "sent_timestamp", *ORDERING_ATTRIBUTES,
     }
     assert notification.item["timestamp"] == {"S": "2020-08-11T00:59:40.1512266Z"}
-    ordering = notification.item[ORDER_ATTRIBUTE]["B"]
-    assert int.from_bytes(ordering[:8], "big") - 2**63 == 15971075801512266
-    assert ordering[8:] == hashlib.sha256(json.dumps(documented_job_message).encode()).digest()[:8]
+    ticks, digest = divmod(int(notification.item[ORDER_ATTRIBUTE]["N"]), 10**19)
+    assert ticks - 10**18 == 15971075801512266
+    assert digest == int.from_bytes(hashlib.sha256(json.dumps(documented_job_message).encode()).digest()[:8]) % 10**19
     assert notification.item["job_details"]["M"]["Department"] == {"S": ""}
 
 
@@ -90,7 +94,7 @@ def test_the_documented_task_notification_keeps_the_documented_schema(documented
     assert details["WaitingToStart"] == {"BOOL": False}
     assert details["RenderStatus"] == {"S": ""}
     assert details["Properties"]["M"]["ExDic"] == {"M": {}}
-    assert item[ORDER_ATTRIBUTE]["B"][:8] == (15973522191013786 + 2**63).to_bytes(8, "big")
+    assert int(item[ORDER_ATTRIBUTE]["N"]) // 10**19 == 15973522191013786 + 10**18
 
 
 @pytest.mark.parametrize(
@@ -161,15 +165,15 @@ def test_a_timestamp_with_an_offset_is_ordered_as_the_same_instant_in_utc(docume
 
 
 def test_the_same_body_sent_twice_has_the_same_order_whatever_its_sqs_attributes(documented_task_message):
-    first = parse(documented_task_message, sent_ms=1000)
-    again = parse(documented_task_message, sent_ms=2000)
+    first = parse(documented_task_message, sent_ms=SENT_BASE_MS + 1000)
+    again = parse(documented_task_message, sent_ms=SENT_BASE_MS + 2000)
     assert first.order == again.order
     assert first.item["sent_timestamp"] != again.item["sent_timestamp"]
 
 
 def test_a_reformatted_body_is_ordered_apart_but_stores_the_same_content(documented_task_message):
-    compact = parse(json.dumps(documented_task_message, separators=(",", ":")), sent_ms=1000)
-    indented = parse(json.dumps(documented_task_message, indent=2), sent_ms=1000)
+    compact = parse(json.dumps(documented_task_message, separators=(",", ":")), sent_ms=SENT_BASE_MS)
+    indented = parse(json.dumps(documented_task_message, indent=2), sent_ms=SENT_BASE_MS)
     assert compact.ticks == indented.ticks and compact.order != indented.order
     assert {**compact.item, ORDER_ATTRIBUTE: None} == {**indented.item, ORDER_ATTRIBUTE: None}
 
@@ -242,6 +246,11 @@ BAD_TASK_BODIES = {
     "a boolean TaskID": (lambda task: task | {"TaskDetails": {"JobID": "j", "TaskID": True}}, "TaskDetails.TaskID"),
     "a TaskID beyond DynamoDB's numbers": (
         lambda task: json.dumps(task).replace('"TaskID": 0', '"TaskID": 1e999999999'), "outside the magnitudes",
+    ),
+    # DynamoDB's attribute names are at most 64 KB, in nested maps too.
+    "a key over DynamoDB's name limit": (
+        lambda task: task | {"TaskDetails": task["TaskDetails"] | {"k" * 70_000: "x"}},
+        "TaskDetails has a key of 70000 bytes, over DynamoDB's 65536-byte name limit",
     ),
 }
 
@@ -339,3 +348,73 @@ def test_an_unexpected_error_makes_the_record_invalid_instead_of_failing_the_bat
 def test_job_and_task_builders_give_valid_notifications(documented_job_message, documented_task_message):
     assert parse(job_body(documented_job_message, "j-1", 5)).key == ("j-1",)
     assert parse(task_body(documented_task_message, "j-1", 3, 5)).key == ("j-1", 3)
+
+
+def test_a_key_at_dynamodbs_name_limit_is_accepted(documented_task_message):
+    # 64 KB of UTF-8: multi-byte characters count by their bytes.
+    name = "\N{GRINNING FACE}" * (MAX_ATTRIBUTE_NAME_BYTES // 4)
+    notification = parse(documented_task_message | {"TaskDetails": documented_task_message["TaskDetails"] | {name: 1}})
+    assert isinstance(notification, Notification)
+    too_long = parse(documented_task_message | {name + "k": 1})
+    assert isinstance(too_long, InvalidNotification) and "65537 bytes" in too_long.reason
+
+
+SENT_2024_MS = 1_709_560_800_000  # 2024-03-04T14:00:00Z, when SQS received the test message
+
+
+@pytest.mark.parametrize(
+    "timestamp, reason",
+    [
+        ("2099-03-04T14:00:00.0000000Z", "Timestamp '2099-03-04T14:00:00.0000000Z' is 75 years after SQS received the message"),
+        ("2024-03-06T14:00:00Z", "is 2 days after SQS received"),
+        ("2024-03-05T14:00:00.0000001Z", "is 1 day after SQS received"),
+        ("2024-03-05T09:00:00.0000001-05:00", "is 1 day after SQS received"),  # an offset names the same instant
+    ],
+)
+def test_a_timestamp_far_after_sqs_received_the_message_is_a_wrong_clock(documented_task_message, timestamp, reason):
+    result = parse(documented_task_message | {"Timestamp": timestamp}, sent_ms=SENT_2024_MS)
+    assert isinstance(result, InvalidNotification)
+    assert reason in result.reason and "86400 s" in result.reason
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2024-03-05T14:00:00Z",  # exactly the default tolerance ahead
+        "2024-03-04T14:00:05.1234567Z",  # a clock a few seconds fast
+        "2024-03-04T13:59:00Z",  # stamped before it was sent, as the RCS does
+        "2020-08-13T20:56:59.1013786Z",  # sent years later, after an outage
+    ],
+)
+def test_a_timestamp_before_or_shortly_after_sqs_received_the_message_is_stored(documented_task_message, timestamp):
+    assert isinstance(parse(documented_task_message | {"Timestamp": timestamp}, sent_ms=SENT_2024_MS), Notification)
+
+
+def test_the_clock_tolerance_is_a_parameter(documented_task_message):
+    record = sqs_record(documented_task_message | {"Timestamp": "2024-03-04T15:00:00.0000001Z"}, sent_ms=SENT_2024_MS)
+    assert isinstance(parse_record(record), Notification)
+    tight = parse_record(record, max_timestamp_ahead_seconds=3600)
+    assert isinstance(tight, InvalidNotification) and "is 1 hour after" in tight.reason and "3600 s" in tight.reason
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["0001-01-01T00:00:00+23:59", "1969-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.9999999-23:59"],
+)
+def test_the_ordering_value_is_a_positive_number_of_at_most_38_digits_for_every_timestamp(documented_task_message, timestamp):
+    notification = parse(documented_task_message | {"Timestamp": timestamp}, sent_ms=10**15)
+    value = notification.item[ORDER_ATTRIBUTE]
+    assert set(value) == {"N"}  # a Number: boto3's resource layer reads it as a Decimal, json.dumps readers handle it
+    assert value["N"].isdigit() and len(value["N"]) <= 38
+    assert int(value["N"]) == notification.order
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.tuples(st.integers(-10**17, 10**17), st.integers(0, 2**64 - 1)),
+    st.tuples(st.integers(-10**17, 10**17), st.integers(0, 2**64 - 1)),
+)
+def test_the_ordering_value_orders_by_ticks_then_by_digest(first, second):
+    assert (ordering_number(*first) < ordering_number(*second)) == (
+        (first[0], first[1] % DIGEST_MODULUS) < (second[0], second[1] % DIGEST_MODULUS)
+    )

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notification_processor.notifications import DIGEST_BYTES, JOB, TASK, TICKS_BYTES, TICKS_OFFSET, Notification
+from notification_processor.notifications import JOB, TASK, Notification, ordering_number
 from notification_processor.reduction import newest_per_key
 
 
 def notification(message_id: str, key: tuple, ticks: int, digest: str = "aa") -> Notification:
     """A job notification for a (job_id,) key, a task notification for (job_id, task_id); `digest` in hex."""
-    order = (ticks + TICKS_OFFSET).to_bytes(TICKS_BYTES, "big") + bytes.fromhex(digest).ljust(DIGEST_BYTES, b"\0")
+    order = ordering_number(ticks, int(digest, 16))
     return Notification(message_id, JOB if len(key) == 1 else TASK, key, ticks, order, item={})
 
 

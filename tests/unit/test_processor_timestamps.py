@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notification_processor.timestamps import TimestampError, timestamp_ticks
+from notification_processor.timestamps import (
+    DEADLINE_FORM_LENGTH,
+    TimestampError,
+    deadline_form,
+    is_deadline_form,
+    timestamp_ticks,
+)
 from tests.unit.processor_support import timestamp_text
 
 _YEAR_1 = round((datetime(1, 1, 2, tzinfo=UTC).timestamp()) * 10_000_000)
@@ -89,3 +95,20 @@ def test_anything_else_is_refused(text):
 def test_every_instant_at_every_offset_reads_back_exactly(ticks, offset_minutes):
     assert timestamp_ticks(timestamp_text(ticks, offset_minutes)) == ticks
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=st.integers(_YEAR_1, _YEAR_9999), second=st.integers(_YEAR_1, _YEAR_9999))
+def test_deadlines_own_form_reads_back_and_compares_as_text_as_the_instants_do(first, second):
+    # What lets DynamoDB's condition order a stored `timestamp` without the ordering attribute.
+    texts = deadline_form(first), deadline_form(second)
+    assert all(is_deadline_form(text) and len(text) == DEADLINE_FORM_LENGTH for text in texts)
+    assert timestamp_ticks(texts[0]) == first
+    assert (texts[0] < texts[1]) == (first < second)
+
+
+def test_deadlines_own_form_is_what_deadline_sends_and_clamps_beyond_the_years_it_can_write():
+    assert deadline_form(timestamp_ticks("2020-08-13T15:56:59.1-05:00")) == "2020-08-13T20:56:59.1000000Z"
+    assert deadline_form(timestamp_ticks("0001-01-01T00:00:00+01:00")) == "0001-01-01T00:00:00.0000000Z"
+    assert deadline_form(timestamp_ticks("9999-12-31T23:00:00-01:00")) == "9999-12-31T23:59:59.9999999Z"
+    assert not is_deadline_form("2020-08-13T20:56:59.10Z") and not is_deadline_form("2020-08-13T15:56:59.10-05:00")
