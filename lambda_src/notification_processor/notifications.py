@@ -19,7 +19,7 @@ from .attributes import MAX_ITEM_BYTES, item_size, map_value
 from .deadline import read_body
 from .envelope import open_envelope
 from .errors import InvalidInput
-from .roles import JOB, TASK
+from .roles import HISTORY_EXPIRY_ATTRIBUTE, HISTORY_SORT_KEY, JOB, TASK
 
 __all__ = ["JOB", "ORDER_ATTRIBUTE", "TASK", "InvalidNotification", "Notification", "parse_record"]
 
@@ -36,6 +36,9 @@ DIGEST_BYTES = 8
 # long enough to come near DynamoDB's limit is counted (counting costs a walk of the item).
 MAX_BYTES_PER_BODY_CHARACTER = 8
 ADDED_ATTRIBUTES_BYTES = 512
+# What a history entry adds (history.py): refused as top-level fields whether or not the
+# history is on, so a notification's validity never depends on the configuration.
+HISTORY_ATTRIBUTES = frozenset({HISTORY_SORT_KEY, HISTORY_EXPIRY_ATTRIBUTE})
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def _notification(message_id: str, record: dict) -> Notification:
         "sent_timestamp": envelope.sent_timestamp,
         ORDER_ATTRIBUTE: {"B": order},
     }
-    clash = min(content.keys() & added.keys(), default=None)
+    clash = min(content.keys() & (added.keys() | HISTORY_ATTRIBUTES), default=None)
     if clash is not None:
         raise InvalidInput(f"the body has a top-level field stored as {clash!r}, which the processor sets")
     item = content | added

@@ -1,4 +1,5 @@
-"""Conditional writes: a notification replaces a stored item only if it is newer.
+"""Conditional writes: a notification replaces a stored item only if it is newer;
+a history entry is written only once.
 
 DynamoDB evaluates the condition atomically with the write, so concurrent
 invocations and redeliveries can never let an older notification overwrite a newer
@@ -8,6 +9,7 @@ one; there is no read-then-write anywhere.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import boto3
@@ -39,7 +41,7 @@ def dynamodb_client():
 
 class Outcome(enum.Enum):
     STORED = "stored"
-    DUPLICATE = "duplicate"  # the table already holds this very notification
+    DUPLICATE = "duplicate"  # the table already holds this very notification (or history entry)
     STALE = "stale"  # the table holds a newer one
     FAILED = "failed"  # an error outlasted the retries (throttling, a 5xx, a timeout)
 
@@ -52,19 +54,36 @@ class WriteResult:
 
 def write_if_newer(client, table: str, notification: Notification) -> WriteResult:
     """PutItem `notification` unless the table holds one at least as new."""
+    request = {
+        "TableName": table,
+        "Item": notification.item,
+        "ConditionExpression": NEWER_CONDITION,
+        "ExpressionAttributeNames": {"#order": ORDER_ATTRIBUTE},
+        "ExpressionAttributeValues": {":order": notification.item[ORDER_ATTRIBUTE]},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    return _conditional_put(client, request, lambda stored: _not_newer(notification, stored))
+
+
+def write_if_absent(client, table: str, item: dict, key_attribute: str) -> WriteResult:
+    """PutItem `item` unless the table holds an item with its key: then it is a DUPLICATE."""
+    request = {
+        "TableName": table,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(#key)",
+        "ExpressionAttributeNames": {"#key": key_attribute},
+    }
+    return _conditional_put(client, request, lambda _stored: Outcome.DUPLICATE)
+
+
+def _conditional_put(client, request: dict, refused: Callable[[dict], Outcome]) -> WriteResult:
+    """One conditional PutItem; a refusal's outcome is `refused(the stored item, if DynamoDB returned it)`."""
     try:
-        client.put_item(
-            TableName=table,
-            Item=notification.item,
-            ConditionExpression=NEWER_CONDITION,
-            ExpressionAttributeNames={"#order": ORDER_ATTRIBUTE},
-            ExpressionAttributeValues={":order": notification.item[ORDER_ATTRIBUTE]},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+        client.put_item(**request)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "ConditionalCheckFailedException":
-            return WriteResult(_not_newer(notification, error.response.get("Item", {})))
+            return WriteResult(refused(error.response.get("Item", {})))
         return WriteResult(Outcome.FAILED, f"{code}: {error.response.get('Error', {}).get('Message', '')}")
     except BotoCoreError as error:  # connection errors and timeouts, after the retries
         return WriteResult(Outcome.FAILED, f"{type(error).__name__}: {error}")

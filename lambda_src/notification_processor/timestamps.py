@@ -56,3 +56,16 @@ def timestamp_ticks(text: str) -> int:
     seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds
     fraction = (match["fraction"] or "").ljust(MAX_FRACTION_DIGITS, "0")
     return seconds * TICKS_PER_SECOND + int(fraction)
+
+
+def utc_timestamp(ticks: int) -> str:
+    """The instant `ticks` names, in UTC with seven fractional digits: `2020-08-13T20:56:59.1013786Z`.
+
+    The inverse of timestamp_ticks for UTC text; equal-length text, so it sorts in time order.
+    """
+    seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
+    days, second_of_day = divmod(seconds, 86400)
+    day = date.fromordinal(_EPOCH_DAY + days)
+    hour, rest = divmod(second_of_day, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{day.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}.{fraction:0{MAX_FRACTION_DIGITS}d}Z"
