@@ -26,13 +26,12 @@ from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
     alerted_statuses,
-    drain,
     event_problems,
     published_events,
 )
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
-from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline
+from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline, drain
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats

@@ -62,20 +62,6 @@ class PublishedEvent:
         return f"{self.kind} {'/'.join(map(str, self.key))}"
 
 
-def drain(sqs, queue_url: str) -> list[str]:
-    """Every message body in the queue, removing them (nothing else reads it meanwhile)."""
-    bodies = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not messages:
-            return bodies
-        bodies += [message["Body"] for message in messages]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)],
-        )
-
-
 def published_events(bodies: list[str]) -> list[PublishedEvent]:
     """The events EventBridge delivered (each body one event, as a rule's SQS target receives it)."""
     return [PublishedEvent(event["detail-type"], event["detail"]) for event in map(json.loads, bodies)]
@@ -99,15 +85,17 @@ def sent_statuses(traffic: Traffic) -> dict[tuple, dict[int, str]]:
 def event_problems(events: list[PublishedEvent], traffic: Traffic, stored: GroundTruth) -> list[str]:
     """What breaks the rules in the module's docstring, one line per problem."""
     problems = [f"an event of an unexpected type: {event.detail_type}" for event in events if event.kind is None]
+    events = [event for event in events if event.kind is not None]
+    problems += [f"{event.label}: an event without a Timestamp" for event in events if "timestamp" not in event.detail]
+    events = [event for event in events if "timestamp" in event.detail]
     by_key: dict[tuple, list[PublishedEvent]] = defaultdict(list)
     for event in events:
-        if event.kind is not None:
-            by_key[event.kind, event.key].append(event)
+        by_key[event.kind, event.key].append(event)
     sent = sent_statuses(traffic)
     final = {(kind, key): state.status for kind, states in stored.by_kind().items() for key, state in states.items()}
     for kind_key in sorted(by_key.keys() | {k for k, status in final.items() if status}, key=str):
         problems += _key_problems(kind_key, sorted(by_key.get(kind_key, []), key=lambda e: e.ticks), sent, final)
-    duplicated = [i for i, n in Counter(e.detail["eventId"] for e in events).items() if n > 1]
+    duplicated = [i for i, n in Counter(e.detail.get("eventId") for e in events).items() if n > 1]
     problems += [f"event id {event_id} published more than once" for event_id in duplicated]
     return problems
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 
 from deadline_sqs.sending import queue_arn
@@ -107,14 +107,34 @@ def create_local_resources(
     )
 
 
+def drain(sqs, queue_url: str) -> list[str]:
+    """Every message body in the queue, removing them (nothing else reads it meanwhile)."""
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return bodies
+        bodies += [message["Body"] for message in messages]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)],
+        )
+
+
 def create_local_bus(spec: StatusEventsSpec, stream_arns: list[str], sqs, events) -> LocalStatusEvents:
-    """The bus, the failure queue, the template's rules (to the alerts stand-in) and the capture rule."""
+    """The bus, the failure queue, the template's rules (to the alerts stand-in) and the capture rule.
+
+    moto's state belongs to the process, not to one server: a second local stack in one
+    process (the tests run several) finds the bus there and its queues emptied.
+    """
 
     def new_queue(name: str) -> tuple[str, str]:
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        drain(sqs, url)  # PurgeQueue allows one call a minute
         return url, queue_arn(sqs, url)
 
-    events.create_event_bus(Name=spec.bus_name)
+    with suppress(events.exceptions.ResourceAlreadyExistsException):
+        events.create_event_bus(Name=spec.bus_name)
     failures_url, _ = new_queue(spec.failure_queue.name)
     events_url, events_arn = new_queue(f"{spec.bus_name}-local-events")
     alerts_url, alerts_arn = new_queue(f"{spec.bus_name}-local-alerts")
