@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import coldstart, dev_loop, results, throughput
+from bench import coldstart, dev_loop, results, status_events, throughput
 
 # (results name, title, module with add_arguments, measure_from, text and targets)
 BENCHMARKS = (
     ("throughput", "Throughput, DynamoDB cost and correctness", throughput),
+    ("status_events", "Status-change events and the history: cost", status_events),
     ("coldstart", "Cold start (python -X importtime)", coldstart),
     ("dev_loop", "Synthesis and test suite", dev_loop),
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import threading
 import time
 import uuid
@@ -104,6 +105,7 @@ class StreamStats:
     records: int = 0  # records handed to the handler, redeliveries included
     invocations: int = 0
     handler_seconds: float = 0.0
+    billed_ms: int = 0  # each invocation's time rounded up to the millisecond, as Lambda bills it
     given_up: int = 0  # batches described to on_failure
     errors: int = 0  # what the pollers hit (reading a stream, say), and the last of it
     last_error: BaseException | None = None
@@ -218,10 +220,12 @@ class StreamEventSource:
             except Exception as error:  # a raising function fails its whole batch, as on Lambda
                 LOG.warning("publisher raised %s: the batch of %d is delivered again", type(error).__name__, len(records))
                 failed_from = 0
+            seconds = time.monotonic() - started
             with self._stats_lock:
                 self.stats.invocations += 1
                 self.stats.records += len(records)
-                self.stats.handler_seconds += time.monotonic() - started
+                self.stats.handler_seconds += seconds
+                self.stats.billed_ms += math.ceil(seconds * 1000)
             if failed_from is None:
                 return
             records = records[failed_from:]
