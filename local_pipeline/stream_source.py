@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from local_pipeline.event_source import LambdaContext
+from local_pipeline.event_source import LambdaContext, Pollers
 
 LOG = logging.getLogger(__name__)
 
@@ -111,8 +111,10 @@ class StreamStats:
     last_error: BaseException | None = None
 
 
-class StreamEventSource:
-    """Pollers invoking `handler(event, context)` with the records of DynamoDB streams."""
+class StreamEventSource(Pollers):
+    """Pollers invoking `handler(event, context)` with the records of DynamoDB streams, one per stream."""
+
+    thread_name = "stream-poller"
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class StreamEventSource:
         timeout_seconds: float = 30,
         region: str = "us-east-1",
     ):
+        super().__init__()
         self.streams = streams
         self.stream_arns = stream_arns
         self.handler = handler
@@ -142,8 +145,9 @@ class StreamEventSource:
         self._stats_lock = threading.Lock()
         self._idle_round_began: dict[str, float] = {}
         self._idle = threading.Condition()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+
+    def _poller_args(self) -> list[tuple]:
+        return [(arn,) for arn in self.stream_arns]
 
     # --- one stream ---------------------------------------------------------------------------
 
@@ -271,25 +275,3 @@ class StreamEventSource:
                     return False
                 self._idle.wait(min(remaining, 0.5))
         return True
-
-    def start(self) -> StreamEventSource:
-        self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self._run, args=(arn,), name=f"stream-poller-{n}", daemon=True)
-            for n, arn in enumerate(self.stream_arns)
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-
-    def __enter__(self) -> StreamEventSource:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

@@ -107,9 +107,9 @@ class BatchProcessor:
                 valid.append(parsed)
         writes = newest_per_key(valid)
         calls = [partial(write_if_newer, self._client, self._tables[w.newest.kind], w.newest) for w in writes]
-        entries = history_entries(valid, time.time(), self._history.days) if self._history else []
+        entries: list[HistoryEntry] = []
         if self._history:
-            table = self._history.table
+            table, entries = self._history.table, history_entries(valid, time.time(), self._history.days)
             calls += [partial(write_if_absent, self._client, table, entry.item, HISTORY_SORT_KEY) for entry in entries]
         results = self._run_all(calls, context)
         unrecorded = self._unrecorded(entries, results[len(writes):])
