@@ -8,7 +8,9 @@ fails, the publisher stops and reports that record's sequence number: Lambda kee
 everything before it as done and delivers the batch again from it (the mapping bounds
 those retries, then sends the batch's description to the on-failure queue). Entries of
 the failed call after it may then be published a second time, by a later invocation,
-with the same eventId. Within one invocation nothing is published twice.
+with the same eventId. Within one invocation nothing is published twice. A call is only
+started with time left for it before the function's timeout; otherwise the publisher
+stops there, as if it had failed, and Lambda delivers the rest again.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ MAX_BYTES_PER_CALL = 256 * 1024
 ENTRY_TIME_BYTES = 14  # what EventBridge counts for an entry's Time
 PUT_ATTEMPTS = 4  # per entry and invocation: the first try and 3 retries
 BACKOFF_SECONDS = 0.2  # doubled after each retry: at most 1.4 s of waiting per call
-CLIENT_OPTIONS = {"retries": {"mode": "standard", "total_max_attempts": 3}, "connect_timeout": 1, "read_timeout": 5}
+# A PutEvents call takes at most 2 x (1 s + 3 s) with these; one is started only with
+# CALL_BUDGET_SECONDS of the function's time left, so the function answers before its timeout.
+CLIENT_OPTIONS = {"retries": {"mode": "standard", "total_max_attempts": 2}, "connect_timeout": 1, "read_timeout": 3}
+CALL_BUDGET_SECONDS = 10
 
 
 class ConfigurationError(RuntimeError):
@@ -123,7 +128,7 @@ class StatusEventPublisher:
         failed_at = _sequence_number(unreadable) if unreadable else None
         for batch in calls(changes):
             published += len(batch)
-            failures = self._put(batch)
+            failures = self._put(batch, context)
             if failures:
                 published -= len(failures)
                 failed_at = failures[0].sequence_number  # the earliest: calls keep the stream's order
@@ -139,13 +144,15 @@ class StatusEventPublisher:
         )
         return {"batchItemFailures": [{"itemIdentifier": failed_at}] if failed_at else []}
 
-    def _put(self, batch: list[Change]) -> list[Change]:
+    def _put(self, batch: list[Change], context=None) -> list[Change]:
         """PutEvents `batch`, retrying only the failed entries; the changes that still failed, in order."""
         remaining = batch
-        errors: dict[str, str] = {}
+        errors: dict[str, str] = {change.event_id: "no time left before the function's timeout" for change in batch}
         for attempt in range(self._attempts):
             if attempt:
                 self._sleep(self._backoff * 2 ** (attempt - 1))
+            if _seconds_left(context) < CALL_BUDGET_SECONDS:
+                break
             try:
                 response = self._client.put_events(Entries=[change.entry for change in remaining])
             except (ClientError, BotoCoreError) as error:  # after the client's own retries
@@ -173,3 +180,8 @@ class StatusEventPublisher:
 
 def _sequence_number(record: dict) -> str:
     return record["dynamodb"]["SequenceNumber"]
+
+
+def _seconds_left(context) -> float:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return float("inf") if remaining is None else remaining() / 1000

@@ -149,3 +149,18 @@ def test_a_batch_that_cannot_be_published_is_described_in_the_failure_queue(
     assert failure["DDBStreamBatchInfo"]["batchSize"] == 1
     assert (stats.invocations, stats.given_up) == (2, 1)
     assert bus.delivered() == []
+
+
+def test_a_text_input_with_the_word_time_reaches_an_sqs_target_as_it_is(local_sqs):
+    """moto's EventBridge, as patched (moto_speedups): a rule's text input reaches SQS as text."""
+    sqs, events = local_sqs.client(), local_sqs.events_client()
+    suffix = next(_names)
+    url = sqs.create_queue(QueueName=f"text-target-{suffix}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = f"text-bus-{suffix}"
+    events.create_event_bus(Name=bus)
+    events.put_rule(Name="text", EventBusName=bus, EventPattern=json.dumps({"source": ["test"]}))
+    transformer = {"InputPathsMap": {"name": "$.detail.name"}, "InputTemplate": '"Job <name> failed at a bad time"'}
+    events.put_targets(Rule="text", EventBusName=bus, Targets=[{"Id": "1", "Arn": arn, "InputTransformer": transformer}])
+    events.put_events(Entries=[{"Source": "test", "DetailType": "t", "Detail": json.dumps({"name": "timelapse"}), "EventBusName": bus}])
+    assert drain(sqs, url) == ["Job timelapse failed at a bad time"]

@@ -287,6 +287,26 @@ def test_an_entry_that_keeps_failing_stops_the_batch_at_its_record(documented_ta
     assert (failure["eventId"], failure["error"]) == (stuck, "ThrottlingException: slow down")
 
 
+def test_without_time_for_another_call_the_publisher_stops_and_reports_where(documented_task_message):
+    records = task_changes(documented_task_message, tasks=8)  # two calls of 8
+    client = FakeEvents()
+    handler, _, _ = publisher(client)
+
+    class Context:
+        """30 s left for the first call, then 5 s: the second call is not started."""
+
+        def __init__(self):
+            self.asked = 0
+
+        def get_remaining_time_in_millis(self) -> int:
+            self.asked += 1
+            return 30_000 if self.asked == 1 else 5_000
+
+    response = handler.handle({"Records": records}, Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[8]["dynamodb"]["SequenceNumber"]}]}
+    assert client.published() == event_ids(records[:8])
+
+
 def test_a_record_that_cannot_be_read_is_reported_and_nothing_after_it_is_published(documented_task_message):
     records = task_changes(documented_task_message, tasks=3)
     broken = json.loads(json.dumps(records[2]))
