@@ -10,6 +10,11 @@ quoting a figure):
 - DynamoDB on-demand: $0.625 per million write request units (the price since the
   2024-11-01 reduction).
 - CloudWatch Logs: $0.50 per GB ingested (Lambda logs' first tier).
+- EventBridge: $1.00 per million custom events put on a bus (each 64 KB of an entry
+  counts as one; a status-change event is about 0.5 KB); delivery to rules' targets is
+  not charged.
+- SNS: $0.50 per million publishes (a job alert; e-mail deliveries cost extra).
+- DynamoDB Streams: the GetRecords calls of a Lambda event source mapping are free.
 
 What each line counts:
 - SQS: one SendMessage per message the producer sends (duplicates included; the same
@@ -25,6 +30,10 @@ What each line counts:
 - CloudWatch Logs: the bytes each side logs and prints, in the log format it runs with
   (ours: the template's; the example: a console-made function's text format), plus the
   runtime's START/END/REPORT lines.
+
+`status_events_per_million` adds what status-change events and the history cost, from
+a local run of the demo (bench/status_events.py): the publisher's invocations and
+handler time, the events published, alerts, and the history's writes.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ LAMBDA_GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 SQS_REQUEST_USD = 0.40 / PER_MILLION
 DYNAMODB_WRITE_UNIT_USD = 0.625 / PER_MILLION
 CLOUDWATCH_LOGS_GB_USD = 0.50
+EVENTBRIDGE_EVENT_USD = 1.00 / PER_MILLION
+SNS_PUBLISH_USD = 0.50 / PER_MILLION
 
 PRICES = {
     "lambda_request_usd": LAMBDA_REQUEST_USD,
@@ -44,6 +55,8 @@ PRICES = {
     "sqs_request_usd": SQS_REQUEST_USD,
     "dynamodb_write_unit_usd": DYNAMODB_WRITE_UNIT_USD,
     "cloudwatch_logs_gb_usd": CLOUDWATCH_LOGS_GB_USD,
+    "eventbridge_event_usd": EVENTBRIDGE_EVENT_USD,
+    "sns_publish_usd": SNS_PUBLISH_USD,
     "region": "us-east-1",
     "recorded": "2026-11-27",
 }
@@ -63,4 +76,21 @@ def per_million(run: dict, memory_mb: int, architecture: str) -> dict:
     }
     costs = {name: usd * scale for name, usd in lines.items()}
     costs["total"] = sum(costs.values())
+    return costs
+
+
+def status_events_per_million(run: dict, memory_mb: int, architecture: str) -> dict:
+    """USD per million notifications for the status-change events and the history (status_events.measure)."""
+    scale = PER_MILLION / run["notifications"]
+    gb_seconds = memory_mb / 1024 * run["publisher_billed_ms"] / 1000
+    lines = {
+        "publisher_requests": run["publisher_invocations"] * LAMBDA_REQUEST_USD,
+        "publisher_duration": gb_seconds * LAMBDA_GB_SECOND_USD[architecture],
+        "publisher_logs": run["publisher_log_bytes"] / GB * CLOUDWATCH_LOGS_GB_USD,
+        "eventbridge_events": run["events"] * EVENTBRIDGE_EVENT_USD,
+        "alerts": run["alerts"] * SNS_PUBLISH_USD,
+    }
+    costs = {name: usd * scale for name, usd in lines.items()}
+    costs["status_events_total"] = sum(costs.values())
+    costs["history_writes"] = run["history_wcu"] * DYNAMODB_WRITE_UNIT_USD * scale
     return costs

@@ -1,4 +1,4 @@
-"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, status, dlq, redrive).
+"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, status, history, dlq, redrive).
 
 Other packages add commands through the entry point group `deadline_sqs.commands`
 (the local harness adds demo, local and generate): this package never imports them.
@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from deadline_sqs import CommandError, __version__
 from deadline_sqs.dead_letters import peek_dead_letters
-from deadline_sqs.deployment import QUEUE_FLAGS, Deployment, resolve_deployment, table_flag
-from deadline_sqs.operations import format_status, job_status, redrive, smoke
+from deadline_sqs.deployment import HISTORY_TABLE_FLAG, QUEUE_FLAGS, Deployment, resolve_deployment, table_flag
+from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.sending import read_message_lines, send_bodies
 from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
 
@@ -73,6 +73,7 @@ def _deployment(args, session: boto3.Session) -> Deployment:
         lambda: session.client("cloudformation"),
         args.stack_name,
         tables={kind: getattr(args, f"{kind}_table") for kind in TABLES},
+        history_table=getattr(args, "history_table", None),
         queue_url=args.queue_url,
         dead_letter_queue_url=args.dead_letter_queue_url,
     )
@@ -109,6 +110,14 @@ def run_status(args) -> int:
     deployment = _deployment(args, session).require(tables=True)
     status = job_status(session.client("dynamodb"), deployment, args.job_id)
     print(format_status(status, args.job_id))
+    return OK
+
+
+def run_history(args) -> int:
+    session = _session(args)
+    deployment = _deployment(args, session).require(history=True)
+    entries = job_history(session.client("dynamodb"), deployment.history_table, args.job_id)
+    print(format_history(entries, args.job_id))
     return OK
 
 
@@ -174,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("status", run_status, "Print a job's stored state and its tasks'.")
     sub.add_argument("job_id", metavar="JOB_ID")
+    target_options(sub)
+
+    sub = command("history", run_history, "Print a job's timeline: every notification of it and its tasks, oldest first.")
+    sub.add_argument("job_id", metavar="JOB_ID")
+    sub.add_argument(HISTORY_TABLE_FLAG, dest="history_table", help="the history table (output HistoryTableName)")
     target_options(sub)
 
     sub = command("dlq", run_dlq, "List dead-lettered messages and why each was rejected, without removing them.")

@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from deadline_sqs import CommandError
-from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
+from stacks.roles import DEAD_LETTER_QUEUE, HISTORY_TABLE, QUEUE, TABLES
 
 QUEUE_FLAGS = {"queue_url": "--queue-url", "dead_letter_queue_url": "--dlq-url"}
+HISTORY_TABLE_FLAG = "--history-table"
 
 
 def table_flag(kind: str) -> str:
@@ -26,12 +27,16 @@ class Deployment:
     queue_url: str = ""  # empty: not known
     dead_letter_queue_url: str = ""
     tables: Mapping[str, str] = field(default_factory=dict)  # by role (stacks.roles.TABLES)
+    history_table: str = ""  # empty: not known (or deployed without a history)
 
-    def require(self, *queues: str, tables: bool = False) -> Deployment:
-        """This deployment, if it has the named queue URLs (and, with `tables`, every table)."""
+    def require(self, *queues: str, tables: bool = False, history: bool = False) -> Deployment:
+        """This deployment, if it has the named queue URLs (and, with `tables`, every table; with
+        `history`, the history table)."""
         missing = [QUEUE_FLAGS[name] for name in queues if not getattr(self, name)]
         if tables:
             missing += [table_flag(kind) for kind in TABLES if not self.tables.get(kind)]
+        if history and not self.history_table:
+            missing.append(f"{HISTORY_TABLE_FLAG} (a stack deployed with history on has it)")
         if missing:
             raise CommandError(f"where is the pipeline? pass --stack-name, or {', '.join(missing)}")
         return self
@@ -45,11 +50,17 @@ def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
         queue_url=outputs.get(QUEUE.output_key, ""),
         dead_letter_queue_url=outputs.get(DEAD_LETTER_QUEUE.output_key, ""),
         tables={kind: outputs[table.output_key] for kind, table in TABLES.items() if table.output_key in outputs},
+        history_table=outputs.get(HISTORY_TABLE.output_key, ""),
     )
 
 
 def resolve_deployment(
-    cloudformation_client: Callable, stack_name: str | None, *, tables: Mapping[str, str | None], **queues: str | None
+    cloudformation_client: Callable,
+    stack_name: str | None,
+    *,
+    tables: Mapping[str, str | None],
+    history_table: str | None = None,
+    **queues: str | None,
 ) -> Deployment:
     """Stack outputs (when a stack is named), overridden by whatever was given explicitly."""
     found = deployment_from_stack(cloudformation_client(), stack_name) if stack_name else Deployment()
@@ -57,5 +68,6 @@ def resolve_deployment(
     return replace(
         found,
         tables={**found.tables, **given_tables},
+        history_table=history_table or found.history_table,
         **{name: value for name, value in queues.items() if value},
     )

@@ -9,13 +9,14 @@ JobFailedNotification and JobDeletedNotification, with the same body shape.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+
+from notification_processor.timestamps import TICKS_PER_SECOND, deadline_form
 
 PROTOCOL = "1.1"
 # Deadline writes its other date fields in the Repository's local time with an offset.
 STUDIO_OFFSET = timezone(timedelta(hours=-5))
 UNSET_DATETIME = "0001-01-01T00:00:00Z"
-TICKS_PER_SECOND = 10_000_000  # Timestamps carry 100 ns: seven fractional digits
 
 STARTED_TASK = "StartedTaskNotification"
 STOPPED_TASK = "StoppedTaskNotification"
@@ -44,9 +45,7 @@ def notification_timestamp(moment: datetime) -> str:
 
 def timestamp_from_ticks(epoch: datetime, ticks: int) -> str:
     """The Timestamp `ticks` x 100 ns after `epoch` (a whole second), exact to the tick."""
-    seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
-    whole = (epoch + timedelta(seconds=seconds)).astimezone(UTC)
-    return whole.strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:07d}Z"
+    return deadline_form(int(epoch.timestamp()) * TICKS_PER_SECOND + ticks)
 
 
 def studio_datetime(moment: datetime | None) -> str:

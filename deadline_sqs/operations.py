@@ -1,4 +1,4 @@
-"""The operator commands' work against a deployed pipeline (or the local one): smoke, status, redrive.
+"""The operator commands' work against a deployed pipeline (or the local one): smoke, status, history, redrive.
 
 Each takes boto3 clients and a Deployment (deadline_sqs.deployment).
 """
@@ -17,7 +17,8 @@ from deadline_sqs import CommandError
 from deadline_sqs.deployment import Deployment
 from deadline_sqs.notifications import job_notification, notification_timestamp, studio_datetime, task_notification
 from deadline_sqs.sending import queue_arn, send_bodies
-from notification_processor.roles import JOB, TASK, TableRole
+from notification_processor.attributes import KEY_MAPPING
+from notification_processor.roles import HISTORY_PARTITION_KEY, HISTORY_SORT_KEY, JOB, TABLE_ROLES, TASK, TableRole
 from stacks.roles import TABLES
 
 MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -157,6 +158,48 @@ def format_status(status: JobStatus, job_id: str) -> str:
         lines.append(
             f"  {task['task_id']:>5}  {details.get('Status', '?'):<10} {details.get('FrameRange', ''):<11} "
             f"{details.get('WorkerName', ''):<16} {details.get('Progress', ''):<8} {task.get('timestamp', '')}"
+        )
+    return "\n".join(lines)
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def job_history(dynamodb, table: str, job_id: str) -> list[dict]:
+    """Every notification of the job and its tasks in the history table, oldest first (one Query)."""
+    entries = []
+    for page in dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="#job = :job",
+        ExpressionAttributeNames={"#job": HISTORY_PARTITION_KEY.name},
+        ExpressionAttributeValues={":job": {HISTORY_PARTITION_KEY.type: job_id}},
+        ConsistentRead=True,
+    ):
+        entries.extend(_plain(item) for item in page["Items"])
+    if not entries:
+        raise CommandError(f"no notification of job {job_id} in {table} (kept for the configured days)")
+    return entries
+
+
+def _entry_role(entry: dict) -> TableRole:
+    """The table a history entry's notification was stored in: the role whose whole key it has."""
+    return max((role for role in TABLE_ROLES.values() if all(n in entry for n in role.key_names)), key=lambda r: len(r.key))
+
+
+def format_history(entries: list[dict], job_id: str) -> str:
+    tasks = {entry["task_id"] for entry in entries if _entry_role(entry).kind == TASK}
+    lines = [f"Job {job_id}: {len(entries)} notifications (the job's and {len(tasks)} tasks'), oldest first"]
+    lines.append(f"  {'time (UTC)':<28}  {'what':<9} {'status':<10} {'worker':<16} {'errors':>6}  notification")
+    for entry in entries:
+        role = _entry_role(entry)
+        details = entry.get(KEY_MAPPING[role.details_field]) or {}
+        info = entry.get(KEY_MAPPING["NotificationInfo"]) or {}
+        what = "job" if role.kind == JOB else f"task {entry['task_id']}"
+        reason = info.get("StatusReason") or info.get("StopReason") or ""
+        lines.append(
+            f"  {entry[HISTORY_SORT_KEY].split('#')[0]:<28}  {what:<9} {details.get(role.status_field) or '?':<10} "
+            f"{details.get('WorkerName') or '':<16} {details.get('NumberOfErrors', ''):>6}  "
+            f"{entry.get('task_type', '')}{': ' + reason if reason else ''}"
         )
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
@@ -105,8 +106,12 @@ def run_demo(args) -> int:
 def run_local(args) -> int:
     pipeline = LocalPipeline(_spec(args), args.visibility_timeout, args.pollers)
     print(pipeline.time_scale_line())
-    with pipeline, pipeline.processing():
+    with ExitStack() as running:
+        running.enter_context(pipeline)
+        running.enter_context(pipeline.processing())
         resources = pipeline.resources
+        if resources.status_events:
+            running.enter_context(pipeline.publishing())
         print("The local pipeline is running; Ctrl-C stops it. In another shell:")
         print("  export " + " ".join(f"{name}={value}" for name, value in pipeline.aws_environment().items()))
         target = " ".join(
@@ -118,7 +123,10 @@ def run_local(args) -> int:
         )
         print(f"  deadline-sqs smoke {target}")
         print(f"  deadline-sqs dlq {target}")
-        print("The processor's log lines follow.", flush=True)
+        if resources.status_events:
+            print(f"Every status-change event on the bus {resources.status_events.bus_name} lands in")
+            print(f"  {resources.status_events.events_queue_url}")
+        print("The processor's (and the publisher's) log lines follow.", flush=True)
         threading.Event().wait()  # until Ctrl-C or SIGTERM
     return OK
 

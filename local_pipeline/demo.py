@@ -4,15 +4,17 @@ Starts DynamoDB Local and local SQS, creates the template's queues and tables,
 sends a farm's traffic (duplicates, reordering and bad records included), runs the
 real processor (configured from the template's environment, as lambda_function.main is) behind local pollers until
 the queue is empty, then compares the tables with the generator's ground truth and
-the DLQ with the bad records. Everything it started is stopped on the way out,
-whatever happens.
+the DLQ with the bad records. With status-change events in the template, the real
+publisher runs behind stream pollers on the tables' streams at the same time, and its
+events (and the job alerts) are checked as local_pipeline.event_check says.
+Everything it started is stopped on the way out, whatever happens.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from contextlib import redirect_stdout
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -20,11 +22,19 @@ from tqdm import tqdm
 from deadline_sqs import CommandError
 from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
 from deadline_sqs.sending import send_bodies
+from local_pipeline.event_check import (
+    PublishedEvent,
+    alert_problems,
+    alerted_statuses,
+    event_problems,
+    published_events,
+)
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
-from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline
+from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline, drain
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.spec import PipelineSpec
+from local_pipeline.stream_source import StreamEventSource, StreamStats
 from local_pipeline.verify import mismatches, status_counts, stored_state
 from notification_processor.telemetry import METRIC_NAMES
 
@@ -43,6 +53,15 @@ class DemoSettings:
 
 
 @dataclass
+class StatusEventsReport:
+    events: list[PublishedEvent]
+    alerts: list[str]  # the alert rules' messages
+    alerted_statuses: set[str]
+    failures: int  # messages in the failure queue
+    publisher: StreamStats
+
+
+@dataclass
 class DemoReport:
     traffic: Traffic
     stored: GroundTruth
@@ -50,6 +69,7 @@ class DemoReport:
     processor: ProcessorOutput
     problems: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
+    status_events: StatusEventsReport | None = None  # None: the template has none
 
     @property
     def ok(self) -> bool:
@@ -86,21 +106,38 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
 
         mark = time.monotonic()
         output = ProcessorOutput()
-        with (
-            redirect_stdout(output),
-            pipeline.processing() as source,
-            tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress) as bar,
-        ):
+        publisher: StreamEventSource | None = None
+        with ExitStack() as running:
+            running.enter_context(redirect_stdout(output))
+            if resources.status_events:
+                publisher = running.enter_context(pipeline.publishing())
+            source = running.enter_context(pipeline.processing())
+            bar = running.enter_context(
+                tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress)
+            )
             _wait_until_drained(sqs, resources.queue_url, bar, settings.timeout, source)
+            if publisher and not publisher.wait_until_idle(time.monotonic(), settings.timeout):
+                error = publisher.stats.last_error
+                raise DemoError(f"the publisher's stream pollers did not catch up{f': {error!r}' if error else ''}")
         seconds["process"] = time.monotonic() - mark
 
         mark = time.monotonic()
         dead_letters = peek_dead_letters(sqs, resources.dead_letter_queue_url)
         stored = stored_state(dynamodb, resources.tables)
         problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
+        events_report = None
+        if publisher and resources.status_events and spec.status_events:
+            local = resources.status_events
+            events = published_events(drain(sqs, local.events_queue_url))
+            alerts = drain(sqs, local.alerts_queue_url)
+            failures = len(drain(sqs, local.failure_queue_url))
+            rules = spec.status_events.rules
+            events_report = StatusEventsReport(events, alerts, alerted_statuses(rules), failures, publisher.stats)
+            problems += event_problems(events, traffic, stored) + alert_problems(alerts, events, rules)
+            problems += [f"{failures} batches the publisher gave up on, in the failure queue"] if failures else []
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return DemoReport(traffic, stored, dead_letters, output, problems, seconds)
+    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report)
 
 
 def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
@@ -174,11 +211,20 @@ def summary(report: DemoReport) -> str:
     for letter in sorted(report.dead_letters, key=lambda letter: kinds.get(letter.body) or ""):
         kind = kinds.get(letter.body, "VALID")
         lines.append(f"  {kind:<{width}}  {_shorten(letter.reason, 100)}")
+    if report.status_events:
+        lines += _status_events_lines(report.status_events)
     truth = report.traffic.truth
     if report.ok:
+        events = report.status_events
         lines.append(
             f"Check: PASS - all {len(truth.jobs)} jobs and {len(truth.tasks)} tasks hold their newest notification; "
             f"the DLQ holds exactly the {len(report.traffic.malformed)} malformed messages"
+            + (
+                f"; {len(events.events)} status-change events, exactly one per change of a stored status, "
+                f"and {len(events.alerts)} alerts"
+                if events
+                else ""
+            )
         )
     else:
         lines.append(f"Check: FAIL - {len(report.problems)} problems:")
@@ -191,6 +237,25 @@ def summary(report: DemoReport) -> str:
         f"process {timings['process']:.1f} s, check {timings['check']:.1f} s)"
     )
     return "\n".join(lines)
+
+
+def _status_events_lines(report: StatusEventsReport) -> list[str]:
+    stats = report.publisher
+    by_type = Counter(event.detail_type for event in report.events)
+    lines = [
+        f"Status-change events published: {len(report.events)} "
+        f"(the publisher read {stats.records} stream records in {stats.invocations} invocations)"
+    ]
+    for detail_type, count in sorted(by_type.items()):
+        statuses = Counter(event.detail.get("status") for event in report.events if event.detail_type == detail_type)
+        lines.append(f"  {detail_type} ({count}): {_counts(statuses)}")
+    lines.append(
+        f"Job alerts ({' or '.join(sorted(report.alerted_statuses)) or 'none'}; locally a queue stands in "
+        f"for the alarm topic): {len(report.alerts)}"
+    )
+    lines += [f"  {_shorten(alert, 150)}" for alert in report.alerts[:2]]
+    lines.append(f"Publisher failure queue: {report.failures} messages")
+    return lines
 
 
 def _shorten(text: str, width: int) -> str:

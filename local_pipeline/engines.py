@@ -52,7 +52,10 @@ def local_client(service: str, endpoint_url: str, **config):
 
 
 def local_aws_environment(*, dynamodb_endpoint: str | None = None, sqs_endpoint: str | None = None) -> dict:
-    """Environment for code that builds its own boto3 clients (the processor) to use the local engines."""
+    """Environment for code that builds its own boto3 clients (the processor) to use the local engines.
+
+    The SQS endpoint (moto's server) answers EventBridge too.
+    """
     env = {
         "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
@@ -63,6 +66,7 @@ def local_aws_environment(*, dynamodb_endpoint: str | None = None, sqs_endpoint:
         env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
     if sqs_endpoint:
         env["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint
+        env["AWS_ENDPOINT_URL_EVENTBRIDGE"] = sqs_endpoint
     return env
 
 
@@ -214,7 +218,8 @@ class DynamoDBLocal(_LocalEngine):
 
 
 class LocalSQS(_LocalEngine):
-    """moto's server mode, in this process, on a free loopback port (SQS with redrive to a DLQ).
+    """moto's server mode, in this process, on a free loopback port: SQS (with redrive to a DLQ),
+    and EventBridge (`events_client`: buses, rules, PutEvents to SQS targets) on the same endpoint.
 
     moto's SQS is not thread-safe: concurrent receivers on one queue must take turns
     (local_pipeline.event_source does).
@@ -229,15 +234,20 @@ class LocalSQS(_LocalEngine):
     def start(self) -> LocalSQS:
         from moto.server import ThreadedMotoServer  # heavy; only local tooling needs it
 
-        from local_pipeline.moto_speedups import speed_up_moto_sqs
+        from local_pipeline.moto_speedups import fix_moto_eventbridge_text_to_sqs, speed_up_moto_sqs
 
         speed_up_moto_sqs()
+        fix_moto_eventbridge_text_to_sqs()
 
         # The server's per-request access log would drown the demo's output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         return self
+
+    def events_client(self):
+        """An EventBridge client for the same server."""
+        return local_client("events", self.endpoint_url)
 
     def stop(self) -> None:
         if self._server:

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Self
 
 from deadline_sqs.sending import SQS_BATCH_ENTRIES
 
@@ -120,6 +121,45 @@ def failed_message_ids(response, message_ids: list[str], report_batch_item_failu
     return failed
 
 
+class Pollers:
+    """Threads that each run `_run(*args)` until stopped, one per `_poller_args()` entry; as a
+    context manager, started on entry and stopped (and joined) on exit."""
+
+    thread_name = "poller"
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _poller_args(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def _run(self, *args) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._run, args=args, name=f"{self.thread_name}-{n}", daemon=True)
+            for n, args in enumerate(self._poller_args())
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     records: list[dict]
@@ -127,8 +167,10 @@ class BatchOutcome:
     error: BaseException | None = None  # what the handler raised, if it did
 
 
-class SqsEventSource:
+class SqsEventSource(Pollers):
     """Pollers invoking `handler(event, context)` for messages of one queue."""
+
+    thread_name = "sqs-poller"
 
     def __init__(
         self,
@@ -144,6 +186,7 @@ class SqsEventSource:
         function_name: str = "local",
         timeout_seconds: float = 30,
     ):
+        super().__init__()
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -155,9 +198,10 @@ class SqsEventSource:
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds
         self.poller_errors: list[BaseException] = []
-        self._stop = threading.Event()
         self._sqs_turn = threading.Lock()
-        self._threads: list[threading.Thread] = []
+
+    def _poller_args(self) -> list[tuple]:
+        return [()] * self.pollers
 
     def _receive(self, count: int) -> list[dict]:
         with self._sqs_turn:
@@ -220,24 +264,3 @@ class SqsEventSource:
             except Exception as error:  # SQS unreachable, say: keep the error, back off, try again
                 self.poller_errors.append(error)
                 self._stop.wait(0.5)
-
-    def start(self) -> SqsEventSource:
-        self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"sqs-poller-{n}", daemon=True) for n in range(self.pollers)
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-
-    def __enter__(self) -> SqsEventSource:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

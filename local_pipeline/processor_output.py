@@ -3,7 +3,8 @@
 The processor writes one JSON line per batch in EMF (Received, Stored, Duplicate,
 Stale, Invalid, Failed) and a line per invalid record or failed write. Locally this
 stream stands in for stdout while the handler runs and adds up the metrics, so the
-demo reports the processor's own counts.
+demo reports the processor's own counts. The publisher's lines (events_published, ...)
+share it; `line_bytes` says how much each kind of line took, as CloudWatch Logs bills it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class ProcessorOutput:
     def __init__(self):
         self.metrics: Counter = Counter()
         self.events: Counter = Counter()  # the "event" field of every line
+        self.line_bytes: Counter = Counter()  # bytes of the lines, by their "event" field
         self.write_errors: Counter = Counter()  # failed writes by the "error" of their write_failed line
         self.other_lines: list[str] = []  # anything that is not a JSON object (kept for diagnosis)
         self._partial = ""
@@ -45,6 +47,7 @@ class ProcessorOutput:
             self.other_lines.append(line)
             return
         self.events[record.get("event")] += 1
+        self.line_bytes[record.get("event")] += len(line.encode()) + 1
         if "error" in record:  # a line per failed key, or one for all of a batch's unfinished keys
             self.write_errors[str(record["error"])] += record.get("keys", 1)
         for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):

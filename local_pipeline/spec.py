@@ -2,8 +2,9 @@
 
 The local pipeline, the integration tests and the benchmarks build their queues and
 tables from this, so a local run exercises exactly what `cdk deploy` would create:
-the same table names and key schemas, redrive limit, visibility timeout and event
-source settings.
+the same table names, key schemas and streams, redrive limit, visibility timeout and
+event source settings, and (when the stack has them) the status-change bus, its
+publisher's settings and its alert rules, and the history table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deadline_sqs import CommandError
-from stacks.roles import DEAD_LETTER_QUEUE, PROCESSOR_HANDLER, QUEUE, TABLES
+from stacks.roles import (
+    DEAD_LETTER_QUEUE,
+    EVENT_BUS,
+    HISTORY_TABLE,
+    PROCESSOR_HANDLER,
+    PUBLISH_FAILURE_QUEUE,
+    PUBLISHER_HANDLER,
+    QUEUE,
+    TABLES,
+)
 
 
 class SpecError(CommandError):
@@ -25,15 +35,20 @@ class TableSpec:
     name: str
     key_schema: list[dict]
     attribute_definitions: list[dict]
+    stream_view_type: str | None = None  # None: no stream
+    ttl_attribute: str | None = None
 
     def create_table_kwargs(self, name: str | None = None) -> dict:
-        """Arguments for DynamoDB CreateTable (on-demand, like the stack)."""
-        return {
+        """Arguments for DynamoDB CreateTable (on-demand, like the stack, with its stream)."""
+        kwargs = {
             "TableName": name or self.name,
             "KeySchema": self.key_schema,
             "AttributeDefinitions": self.attribute_definitions,
             "BillingMode": "PAY_PER_REQUEST",
         }
+        if self.stream_view_type:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream_view_type}
+        return kwargs
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,27 @@ class QueueSpec:
     name: str
     visibility_timeout: int
     retention_seconds: int
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule on the status-change bus: its pattern, and what its (one) target receives."""
+
+    logical_id: str
+    event_pattern: dict
+    input_transformer: dict | None  # None: the whole event
+    target_kind: str  # the target's service: "sns" for the job alerts
+
+
+@dataclass(frozen=True)
+class StatusEventsSpec:
+    bus_name: str
+    failure_queue: QueueSpec
+    environment: dict  # the publisher's literal variables (the bus's name is a reference: see bus_name)
+    batch_size: int
+    retry_attempts: int
+    report_batch_item_failures: bool
+    rules: list[RuleSpec]
 
 
 @dataclass(frozen=True)
@@ -55,6 +91,8 @@ class PipelineSpec:
     max_concurrency: int | None
     report_batch_item_failures: bool
     environment: dict
+    status_events: StatusEventsSpec | None = None
+    history_table: TableSpec | None = None
 
     @classmethod
     def from_template(cls, template: dict) -> PipelineSpec:
@@ -71,7 +109,14 @@ class PipelineSpec:
             name = props.get("TableName")
             if not isinstance(name, str):
                 raise SpecError(f"{logical_id} has no literal TableName")
-            return TableSpec(name, props["KeySchema"], props["AttributeDefinitions"])
+            ttl = props.get("TimeToLiveSpecification", {})
+            return TableSpec(
+                name,
+                props["KeySchema"],
+                props["AttributeDefinitions"],
+                props.get("StreamSpecification", {}).get("StreamViewType"),
+                ttl.get("AttributeName") if ttl.get("Enabled") else None,
+            )
 
         def queue(logical_id: str) -> QueueSpec:
             props = resource(logical_id, "AWS::SQS::Queue")
@@ -87,19 +132,58 @@ class PipelineSpec:
         if not redrive:
             raise SpecError(f"{QUEUE.logical_id} has no RedrivePolicy")
 
-        mappings = [r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
-        if len(mappings) != 1:
-            raise SpecError(f"expected one AWS::Lambda::EventSourceMapping, found {len(mappings)}")
-        mapping = mappings[0]
-        functions = [
-            r["Properties"]
-            for r in resources.values()
-            if r.get("Type") == "AWS::Lambda::Function"
-            and r["Properties"].get("Handler") == PROCESSOR_HANDLER
-        ]
-        if len(functions) != 1:
-            raise SpecError(f"expected one function with handler {PROCESSOR_HANDLER}, found {len(functions)}")
-        variables = functions[0].get("Environment", {}).get("Variables", {})
+        def mappings_from(logical_id: str, attribute: str) -> list[dict]:
+            return [
+                r["Properties"]
+                for r in resources.values()
+                if r.get("Type") == "AWS::Lambda::EventSourceMapping"
+                and r["Properties"].get("EventSourceArn") == {"Fn::GetAtt": [logical_id, attribute]}
+            ]
+
+        def literal_environment(handler: str) -> dict:
+            functions = [
+                r["Properties"]
+                for r in resources.values()
+                if r.get("Type") == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler
+            ]
+            if len(functions) != 1:
+                raise SpecError(f"expected one function with handler {handler}, found {len(functions)}")
+            variables = functions[0].get("Environment", {}).get("Variables", {})
+            # Only literal values: references to the stack's own resources mean nothing locally.
+            return {k: v for k, v in variables.items() if isinstance(v, str)}
+
+        def status_events() -> StatusEventsSpec | None:
+            if EVENT_BUS.logical_id not in resources:
+                return None
+            bus = resource(EVENT_BUS.logical_id, "AWS::Events::EventBus")
+            streams = [m for kind in TABLES.values() for m in mappings_from(kind.logical_id, "StreamArn")]
+            if len(streams) != len(TABLES):
+                raise SpecError(f"expected a stream event source mapping per table, found {len(streams)}")
+            rules = [
+                RuleSpec(
+                    logical_id,
+                    r["Properties"]["EventPattern"],
+                    target.get("InputTransformer"),
+                    _target_service(target["Arn"], resources),
+                )
+                for logical_id, r in resources.items()
+                if r.get("Type") == "AWS::Events::Rule"
+                and r["Properties"].get("EventBusName") == {"Ref": EVENT_BUS.logical_id}
+                for target in r["Properties"].get("Targets", [])
+            ]
+            return StatusEventsSpec(
+                bus_name=bus["Name"],
+                failure_queue=queue(PUBLISH_FAILURE_QUEUE.logical_id),
+                environment=literal_environment(PUBLISHER_HANDLER),
+                batch_size=int(streams[0].get("BatchSize", 100)),
+                retry_attempts=int(streams[0].get("MaximumRetryAttempts", -1)),
+                report_batch_item_failures="ReportBatchItemFailures" in streams[0].get("FunctionResponseTypes", []),
+                rules=rules,
+            )
+
+        (mapping, *others) = mappings_from(QUEUE.logical_id, "Arn") or [None]
+        if mapping is None or others:
+            raise SpecError(f"expected one AWS::Lambda::EventSourceMapping from {QUEUE.logical_id}")
 
         return cls(
             tables={kind: table(resource.logical_id) for kind, resource in TABLES.items()},
@@ -110,9 +194,15 @@ class PipelineSpec:
             max_batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
             max_concurrency=mapping.get("ScalingConfig", {}).get("MaximumConcurrency"),
             report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
-            # Only literal values: references to the stack's own resources mean nothing locally.
-            environment={k: v for k, v in variables.items() if isinstance(v, str)},
+            environment=literal_environment(PROCESSOR_HANDLER),
+            status_events=status_events(),
+            history_table=table(HISTORY_TABLE.logical_id) if HISTORY_TABLE.logical_id in resources else None,
         )
+
+    @property
+    def all_tables(self) -> list[TableSpec]:
+        """Every table the stack creates: both notification tables, and the history's if any."""
+        return [*self.tables.values(), *([self.history_table] if self.history_table else [])]
 
     @classmethod
     def from_cdk_out(cls, cdk_out: Path | str = "cdk.out", stack_name: str | None = None) -> PipelineSpec:
@@ -134,3 +224,10 @@ class PipelineSpec:
         if stack_name not in stacks:
             raise SpecError(f"{cdk_out} has no stack {stack_name!r}; it has: {', '.join(sorted(stacks))}")
         return cls.from_template(json.loads((cdk_out / stacks[stack_name]).read_text()))
+
+
+def _target_service(arn, resources: dict) -> str:
+    """The service of a rule target's ARN, which is a reference to one of the stack's resources."""
+    reference = arn.get("Ref") or arn.get("Fn::GetAtt", [""])[0]
+    kind = resources.get(reference, {}).get("Type", "")
+    return kind.split("::")[1].lower() if kind.count("::") == 2 else ""

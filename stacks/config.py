@@ -25,6 +25,7 @@ from typing import Any, get_type_hints
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
 from stacks.roles import TABLES
+from status_events.changes import NOTIFIED_JOB_STATUSES, PUBLISH_MODES, STATUS_CHANGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_KEY = "studio"
@@ -57,6 +58,7 @@ _TABLE_PREFIX = re.compile(r"[A-Za-z0-9_.-]{0,64}")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NAMESPACE = re.compile(r"(?!AWS/)[A-Za-z0-9.\-_/#:]{1,255}")
+_EVENT_BUS_NAME = re.compile(r"(?!default$)[A-Za-z0-9._-]{1,256}")
 
 
 class ConfigError(ValueError):
@@ -78,6 +80,11 @@ def _matches(pattern: re.Pattern) -> Callable[[str], bool]:
 
 def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: value is None or check(value)
+
+
+def _listed(text: str) -> list[str]:
+    """A comma-separated setting's values ("" is none)."""
+    return [value.strip() for value in text.split(",")] if text.strip() else []
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,23 @@ class StudioConfig:
         "1-255 of letters, digits and .-_/#:, not starting with 'AWS/'",
         _matches(_NAMESPACE),
     )
+    status_events: bool = _setting(True, "true or false")
+    event_bus_name: str | None = _setting(
+        None,
+        "1-256 of letters, digits and ._-, not 'default', or empty for DeadlineNotifications-<studio_name>",
+        _optional(_matches(_EVENT_BUS_NAME)),
+    )
+    publish: str = _setting(STATUS_CHANGES, " or ".join(PUBLISH_MODES), lambda value: value in PUBLISH_MODES)
+    alert_statuses: str = _setting(
+        "Failed",
+        f"a comma-separated list of job statuses from {', '.join(NOTIFIED_JOB_STATUSES)}, or empty for no alerts",
+        lambda value: set(_listed(value)) <= set(NOTIFIED_JOB_STATUSES),
+    )
+    history: bool = _setting(False, "true or false")
+    history_table_name: str = _setting(
+        "DeadlineNotificationHistory", "3-255 letters, digits, '_', '.' and '-'", _matches(_TABLE_NAME)
+    )
+    history_days: int = _setting(90, *_between(1, 3650))
 
     @property
     def stack_name(self) -> str:
@@ -139,6 +163,20 @@ class StudioConfig:
     def table_names(self) -> dict[str, str]:
         """Each table's full name (with table_name_prefix), by role (stacks.roles.TABLES)."""
         return {kind: self.table_name_prefix + getattr(self, table.config_key) for kind, table in TABLES.items()}
+
+    @property
+    def event_bus(self) -> str:
+        """The status-change events' bus: its configured name, else the stack's."""
+        return self.event_bus_name or self.stack_name
+
+    @property
+    def alert_status_list(self) -> list[str]:
+        return _listed(self.alert_statuses)
+
+    @property
+    def history_table(self) -> str:
+        """The history table's full name (with table_name_prefix), used when `history` is on."""
+        return self.table_name_prefix + self.history_table_name
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:
@@ -189,8 +227,10 @@ class StudioConfig:
                 )
             )
         seen: dict[str, str] = {}  # full name -> the key that gave it
-        for kind, name in self.table_names.items():
-            key = TABLES[kind].config_key
+        named = [(TABLES[kind].config_key, name) for kind, name in self.table_names.items()]
+        if self.history:
+            named.append(("history_table_name", self.history_table))
+        for key, name in named:
             if len(name) > 255:
                 problems.append(
                     _describe(key, name, "with table_name_prefix, a table name of at most 255 characters")

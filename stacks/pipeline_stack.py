@@ -1,4 +1,5 @@
-"""The whole pipeline for one studio: queue -> processor -> tables, with producer access and monitoring."""
+"""The whole pipeline for one studio: queue -> processor -> tables (-> status-change events), with
+producer access, monitoring, job alerts and, optionally, a history."""
 
 # jsii's classes do not match their own interfaces structurally (to pyright a Function is
 # no IFunction), so argument types are not checked here.
@@ -11,12 +12,24 @@ from constructs import Construct
 
 from stacks.config import StudioConfig
 from stacks.constructs import escape_hatch
+from stacks.constructs.alerts import JobAlerts
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
 from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
+from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
-from stacks.roles import DEAD_LETTER_QUEUE, PRODUCER_POLICY_OUTPUT, QUEUE, TABLES
+from stacks.roles import (
+    ALARM_TOPIC_OUTPUT,
+    DEAD_LETTER_QUEUE,
+    EVENT_BUS,
+    EVENT_BUS_ARN_OUTPUT,
+    HISTORY_TABLE,
+    PRODUCER_POLICY_OUTPUT,
+    PUBLISH_FAILURE_QUEUE,
+    QUEUE,
+    TABLES,
+)
 
 
 class DeadlineNotificationsStack(Stack):
@@ -46,6 +59,8 @@ class DeadlineNotificationsStack(Stack):
             self,
             "Tables",
             table_names=config.table_names,
+            streams=config.status_events,
+            history_table_name=config.history_table if config.history else None,
             removal_policy=removal_policy,
             deletion_protection=not config.sandbox,
         )
@@ -55,6 +70,8 @@ class DeadlineNotificationsStack(Stack):
             queue=queues.queue,
             queue_key=queues.key,
             tables=tables.tables,
+            history_table=tables.history_table,
+            history_days=config.history_days,
             timeout=Duration.seconds(config.function_timeout_seconds),
             memory_size=config.function_memory_mb,
             batch_size=config.batch_size,
@@ -68,18 +85,43 @@ class DeadlineNotificationsStack(Stack):
         producer = ProducerAccess(
             self, "ProducerAccess", queue=queues.queue, queue_key=queues.key, role_name=config.producer_role_name
         )
-        Monitoring(
+        late_threshold = Duration.seconds(config.oldest_message_age_alarm_seconds)
+        status_events = None
+        if config.status_events:
+            status_events = StatusEvents(
+                self,
+                "StatusEvents",
+                tables=tables.tables,
+                bus_name=config.event_bus,
+                studio_name=config.studio_name,
+                publish=config.publish,
+                failure_queue_name=f"{config.stack_name}-status-event-failures",
+                late_threshold=late_threshold,
+                log_retention_days=config.log_retention_days,
+                removal_policy=removal_policy,
+            )
+        monitoring = Monitoring(
             self,
             "Monitoring",
             queue=queues.queue,
             dead_letter_queue=queues.dead_letter_queue,
             function=processor.function,
             metrics_namespace=config.metrics_namespace,
-            oldest_message_age_threshold=Duration.seconds(config.oldest_message_age_alarm_seconds),
+            oldest_message_age_threshold=late_threshold,
             alarm_email=config.alarm_email,
+            other_alarms=status_events.alarms if status_events else [],
             dashboard_name=f"{config.stack_name}-{self.region}",
             removal_policy=removal_policy,
         )
+        if status_events and config.alert_status_list:
+            JobAlerts(
+                self,
+                "JobAlerts",
+                bus=status_events.bus,
+                topic=monitoring.topic,
+                statuses=config.alert_status_list,
+                dead_letter_queue=status_events.failure_queue,
+            )
 
         for queue, role in ((queues.queue, QUEUE), (queues.dead_letter_queue, DEAD_LETTER_QUEUE)):
             escape_hatch(queue).override_logical_id(role.logical_id)
@@ -93,6 +135,21 @@ class DeadlineNotificationsStack(Stack):
             value=producer.policy.managed_policy_arn,
             description="Attach to the Remote Connection Server's role",
         )
+        CfnOutput(
+            self,
+            ALARM_TOPIC_OUTPUT,
+            value=monitoring.topic.topic_arn,
+            description="Alarms and job alerts: subscribe e-mail or a chat channel",
+        )
+        if status_events:
+            bus = status_events.bus
+            CfnOutput(self, EVENT_BUS.output_key, value=bus.event_bus_name, description=EVENT_BUS.description)
+            CfnOutput(self, EVENT_BUS_ARN_OUTPUT, value=bus.event_bus_arn, description="For rules' and targets' policies")
+            failures = PUBLISH_FAILURE_QUEUE
+            CfnOutput(self, failures.output_key, value=status_events.failure_queue.queue_url, description=failures.description)
+        if tables.history_table is not None:
+            history = HISTORY_TABLE
+            CfnOutput(self, history.output_key, value=tables.history_table.table_name, description=history.description)
 
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

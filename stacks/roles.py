@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
 
 PROCESSOR_HANDLER = "lambda_function.main"
+PUBLISHER_HANDLER = "status_events.handler.main"
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class TableResource:
 
 
 @dataclass(frozen=True)
-class QueueResource:
+class PinnedResource:
     logical_id: str  # pinned
-    output_key: str  # the stack output holding the queue's URL
+    output_key: str  # the stack output holding the resource's name (a queue's URL)
     description: str
 
 
@@ -46,10 +47,20 @@ TABLES: dict[str, TableResource] = {
         TABLE_ROLES[TASK], "TaskNotificationsTable", "task_table_name", "TaskTableName", "Newest notification per task"
     ),
 }
-QUEUE = QueueResource(
+QUEUE = PinnedResource(
     "NotificationQueue", "QueueUrl", "Enter in Deadline Monitor: Repository Options > SQS Notifications"
 )
-DEAD_LETTER_QUEUE = QueueResource(
+DEAD_LETTER_QUEUE = PinnedResource(
     "NotificationDeadLetterQueue", "DeadLetterQueueUrl", "Notifications that could not be stored"
 )
 PRODUCER_POLICY_OUTPUT = "ProducerPolicyArn"
+ALARM_TOPIC_OUTPUT = "AlarmTopicArn"
+
+# Status-change events (optional by configuration: on by default).
+EVENT_BUS = PinnedResource("StatusEventBus", "EventBusName", "Status-change events of jobs and tasks")
+EVENT_BUS_ARN_OUTPUT = "EventBusArn"
+PUBLISH_FAILURE_QUEUE = PinnedResource(
+    "StatusEventFailureQueue", "StatusEventFailureQueueUrl", "Stream batches the publisher could not publish"
+)
+# The optional history (off by default).
+HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "Every distinct notification, per job")

@@ -3,8 +3,9 @@
 Check once that the tables have the keys of their roles, parse every record (bad
 ones are reported, never raised), reduce to the newest notification per key, write
 those concurrently with conditional PutItems (a notification DynamoDB refuses as
-invalid is reported and the key's next newest written in its place), and report
-exactly the records that are neither stored nor superseded by what is stored.
+invalid is reported and the key's next newest written in its place; with a history
+table, every distinct notification to it as well), and report exactly the records that
+are neither stored nor superseded by what is stored (nor, with a history, in it).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import functools
 import os
 import queue
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from .history import History, HistoryEntry, history_entries
 from .notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
-from .roles import TABLE_ROLES
+from .roles import HISTORY_DAYS_VARIABLE, HISTORY_SORT_KEY, HISTORY_TABLE_VARIABLE, TABLE_ROLES
 from .store import (
     Outcome,
     TableCheckError,
@@ -26,6 +29,7 @@ from .store import (
     dynamodb_client,
     error_text,
     key_schema_problem,
+    write_if_absent,
     write_if_newer,
 )
 from .telemetry import DEFAULT_METRICS_NAMESPACE, BatchCounts, Telemetry
@@ -42,6 +46,8 @@ UNFINISHED_ERROR = "no answer before the function's timeout"
 
 # One key's writes, in order: the newest notification, then each next newest DynamoDB refused.
 Attempts = list[tuple[KeyWrite, WriteResult]]
+# What a record of a key whose write neither failed nor was refused counts as, by the key's outcome.
+_NEWEST_COUNTS = {Outcome.STORED: "stored", Outcome.DUPLICATE: "duplicate", Outcome.STALE: "stale"}
 
 
 class ConfigurationError(RuntimeError):
@@ -55,7 +61,8 @@ class InvalidEvent(ValueError):
 class BatchProcessor:
     """Stores the notifications of Lambda SQS events in the job and task tables.
 
-    `tables` names the table of each role (roles.TABLE_ROLES' keys). `client` is a boto3
+    `tables` names the table of each role (roles.TABLE_ROLES' keys); `history`, if given,
+    the history table and its entries' lifetime. `client` is a boto3
     DynamoDB client (thread-safe, shared by the concurrent writes, which are as many as
     its max_pool_connections); `log_stream` defaults to stdout. A notification whose
     Timestamp is more than `max_timestamp_ahead_seconds` after SQS received it is invalid.
@@ -66,6 +73,7 @@ class BatchProcessor:
         client,
         tables: Mapping[str, str],
         *,
+        history: History | None = None,
         metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         function_name: str = LOCAL_FUNCTION_NAME,
         max_timestamp_ahead_seconds: int = DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS,
@@ -76,6 +84,7 @@ class BatchProcessor:
             raise ConfigurationError(f"no table for {', '.join(sorted(missing))} notifications")
         self._client = client
         self._tables = {kind: tables[kind] for kind in TABLE_ROLES}
+        self._history = history
         self._read = functools.partial(parse_record, max_timestamp_ahead_seconds=max_timestamp_ahead_seconds)
         # Threads start on demand and are reused by later events (a container handles many).
         self._writers = ThreadPoolExecutor(max_workers=client.meta.config.max_pool_connections)
@@ -89,7 +98,8 @@ class BatchProcessor:
         """Configured as on Lambda: tables, clock tolerance, namespace and function name from `environ`.
 
         Every table's variable must be set: a missing one raises ConfigurationError, so
-        a misconfigured function fails clearly instead of writing to a default table.
+        a misconfigured function fails clearly instead of writing to a default table. The
+        history is written when its table's variable is set (with its days).
         """
         missing = [role.environment_variable for role in TABLE_ROLES.values() if not environ.get(role.environment_variable)]
         if missing:
@@ -100,9 +110,16 @@ class BatchProcessor:
         tolerance = environ.get(MAX_TIMESTAMP_AHEAD_VARIABLE, str(DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS))
         if not tolerance.isascii() or not tolerance.isdigit():
             raise ConfigurationError(f"{MAX_TIMESTAMP_AHEAD_VARIABLE}={tolerance!r} is not a whole number of seconds")
+        history = None
+        if environ.get(HISTORY_TABLE_VARIABLE):
+            days = environ.get(HISTORY_DAYS_VARIABLE, "")
+            if not days.isascii() or not days.isdigit() or not int(days):
+                raise ConfigurationError(f"{HISTORY_DAYS_VARIABLE} must be a whole number of days, not {days!r}")
+            history = History(environ[HISTORY_TABLE_VARIABLE], int(days))
         return cls(
             client or dynamodb_client(),
             {kind: environ[role.environment_variable] for kind, role in TABLE_ROLES.items()},
+            history=history,
             metrics_namespace=environ.get(METRICS_NAMESPACE_VARIABLE, DEFAULT_METRICS_NAMESPACE),
             function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", LOCAL_FUNCTION_NAME),
             max_timestamp_ahead_seconds=int(tolerance),
@@ -151,8 +168,16 @@ class BatchProcessor:
             else:
                 valid.append(parsed)
         writes = newest_per_key(valid)
+        entries: list[HistoryEntry] = []
+        calls: list[Callable] = [functools.partial(self._write_key, write) for write in writes]
+        if self._history:
+            entries = history_entries(valid, time.time(), self._history.days)
+            table = self._history.table
+            calls += [functools.partial(write_if_absent, self._client, table, entry.item, HISTORY_SORT_KEY) for entry in entries]
+        results = self._run_all(calls, context)
+        unrecorded = self._unrecorded(entries, results[len(writes):])
         unfinished_keys = unfinished_messages = 0
-        for write, attempts in zip(writes, self._write_all(writes, context), strict=True):
+        for write, attempts in zip(writes, results[: len(writes)], strict=True):
             if attempts is None:
                 message_ids = [notification.message_id for notification in write.notifications]
                 unfinished_keys += 1
@@ -161,9 +186,19 @@ class BatchProcessor:
                 failed_ids.update(message_ids)
                 continue
             for attempt, result in attempts:
-                self._account(attempt, result, counts, failed_ids)
+                self._account(attempt, result, unrecorded, counts, failed_ids)
         if unfinished_keys:
             self._telemetry.unfinished_writes(unfinished_keys, unfinished_messages, UNFINISHED_ERROR)
+
+    def _unrecorded(self, entries: list[HistoryEntry], results: list[WriteResult | None]) -> set[str]:
+        """The message ids whose history entry could not be written (each failure logged)."""
+        unrecorded: set[str] = set()
+        for entry, result in zip(entries, results, strict=True):
+            if result is None or result.outcome in (Outcome.FAILED, Outcome.REFUSED):
+                unrecorded.update(entry.message_ids)
+                error = UNFINISHED_ERROR if result is None else result.error
+                self._telemetry.failed_write(self._history.table if self._history else "", entry.key, entry.message_ids, error)
+        return unrecorded
 
     def _invalid(self, message_id: str, reason: str, counts: BatchCounts, failed_ids: set[str]) -> None:
         counts.invalid += 1
@@ -171,12 +206,12 @@ class BatchProcessor:
             self._telemetry.invalid_record(message_id, reason)
         failed_ids.add(message_id)
 
-    def _write_all(self, writes: list[KeyWrite], context) -> list[Attempts | None]:
-        """Each key's attempts, in order; None for a key unfinished near the function's timeout."""
+    def _run_all(self, calls: list[Callable], context) -> list:
+        """Each call's result, in order, run concurrently; None for a call unfinished near the function's timeout."""
         finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         futures = []
-        for write in writes:
-            future = self._writers.submit(self._write_key, write)
+        for call in calls:
+            future = self._writers.submit(call)
             future.add_done_callback(finished.put)
             futures.append(future)
         for unfinished in range(len(futures), 0, -1):
@@ -202,22 +237,17 @@ class BatchProcessor:
             current = current.next_newest() if result.outcome is Outcome.REFUSED else None
         return attempts
 
-    def _account(self, write: KeyWrite, result: WriteResult, counts: BatchCounts, failed_ids: set[str]) -> None:
+    def _account(
+        self, write: KeyWrite, result: WriteResult, unrecorded: set[str], counts: BatchCounts, failed_ids: set[str]
+    ) -> None:
+        """Count each record of the key once, and fail those that are neither kept nor recorded."""
         outcome = result.outcome
-        if outcome is Outcome.STORED:
-            counts.stored += 1
-            counts.duplicate += len(write.duplicates)
-            counts.stale += len(write.stale)
-        elif outcome is Outcome.DUPLICATE:
-            counts.duplicate += 1 + len(write.duplicates)
-            counts.stale += len(write.stale)
-        elif outcome is Outcome.STALE:
-            counts.stale += len(write.notifications)
-        elif outcome is Outcome.REFUSED:
+        if outcome is Outcome.REFUSED:
             # Only this notification (each delivery of it) is bad; the key's next newest was written in its place.
             for notification in (write.newest, *write.duplicates):
                 self._invalid(notification.message_id, f"DynamoDB refused the item: {result.error}", counts, failed_ids)
-        else:
+            return
+        if outcome is Outcome.FAILED:
             # The key's other records were only dropped because the newest supersedes
             # them: until it is stored, all of them stay on the queue.
             message_ids = [notification.message_id for notification in write.notifications]
@@ -225,6 +255,16 @@ class BatchProcessor:
             failed_ids.update(message_ids)
             table = self._tables[write.newest.kind]
             self._telemetry.failed_write(table, write.newest.key, message_ids, result.error)
+            return
+        others = "stale" if outcome is Outcome.STALE else "duplicate"
+        counted = [(write.newest, _NEWEST_COUNTS[outcome])]
+        counted += [(notification, others) for notification in write.duplicates]
+        counted += [(notification, "stale") for notification in write.stale]
+        for notification, count in counted:
+            if notification.message_id in unrecorded:
+                count = "failed"  # stored or superseded, but missing from the history: try again
+                failed_ids.add(notification.message_id)
+            setattr(counts, count, getattr(counts, count) + 1)
 
 
 def _records(event) -> list[dict]:

@@ -19,7 +19,7 @@ from .attributes import MAX_ITEM_BYTES, item_size, map_value
 from .deadline import read_body
 from .envelope import open_envelope
 from .errors import InvalidInput
-from .roles import JOB, TASK
+from .roles import HISTORY_EXPIRY_ATTRIBUTE, HISTORY_SORT_KEY, JOB, TASK
 from .timestamps import TICKS_PER_MILLISECOND, TICKS_PER_SECOND
 
 __all__ = ["JOB", "ORDER_ATTRIBUTE", "TASK", "InvalidNotification", "Notification", "parse_record"]
@@ -46,6 +46,9 @@ _DURATION_UNITS = (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minu
 # long enough to come near DynamoDB's limit is counted (counting costs a walk of the item).
 MAX_BYTES_PER_BODY_CHARACTER = 8
 ADDED_ATTRIBUTES_BYTES = 512
+# What a history entry adds (history.py): refused as top-level fields whether or not the
+# history is on, so a notification's validity never depends on the configuration.
+HISTORY_ATTRIBUTES = frozenset({HISTORY_SORT_KEY, HISTORY_EXPIRY_ATTRIBUTE})
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _notification(message_id: str, record: dict, max_timestamp_ahead_seconds: in
         "sent_timestamp": envelope.sent_timestamp,
         ORDER_ATTRIBUTE: {"N": str(order)},
     }
-    clash = min(content.keys() & added.keys(), default=None)
+    clash = min(content.keys() & (added.keys() | HISTORY_ATTRIBUTES), default=None)
     if clash is not None:
         raise InvalidInput(f"the body has a top-level field stored as {clash!r}, which the processor sets")
     item = content | added

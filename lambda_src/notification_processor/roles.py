@@ -44,3 +44,11 @@ TABLE_ROLES: dict[str, TableRole] = {
     JOB: TableRole(JOB, "JobDetails", (_JOB_ID,), "JobStatus", "DYNAMODB_JOB_INFO_TABLE"),
     TASK: TableRole(TASK, "TaskDetails", (_JOB_ID, _TASK_ID), "Status", "DYNAMODB_TASK_INFO_TABLE"),
 }
+
+# The optional history table (history.py): every distinct notification of a job and its
+# tasks under the job's id (the same partition key), sorted by time; entries expire.
+HISTORY_PARTITION_KEY = _JOB_ID
+HISTORY_SORT_KEY = "timeline"  # S: UTC Timestamp, then the notification's id
+HISTORY_EXPIRY_ATTRIBUTE = "expires_at"  # N: epoch seconds, the table's TTL attribute
+HISTORY_TABLE_VARIABLE = "DYNAMODB_HISTORY_TABLE"
+HISTORY_DAYS_VARIABLE = "HISTORY_DAYS"

@@ -1,4 +1,5 @@
-"""Conditional writes: a notification replaces a stored item only if it is newer.
+"""Conditional writes: a notification replaces a stored item only if it is newer;
+a history entry is written only once.
 
 DynamoDB evaluates the condition atomically with the write, so concurrent
 invocations and redeliveries can never let an older notification overwrite a newer
@@ -9,6 +10,8 @@ cannot compare (see `_replaces_unordered`), and that write is conditional too.
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -61,7 +64,7 @@ def dynamodb_client():
 
 class Outcome(enum.Enum):
     STORED = "stored"
-    DUPLICATE = "duplicate"  # the table already holds this very notification
+    DUPLICATE = "duplicate"  # the table already holds this very notification (or history entry)
     STALE = "stale"  # the table holds a newer one
     REFUSED = "refused"  # DynamoDB refused the item itself: the notification is invalid
     FAILED = "failed"  # an error outlasted the retries (throttling, a 5xx, a timeout)
@@ -80,12 +83,14 @@ class TableCheckError(RuntimeError):
 def write_if_newer(client, table: str, notification: Notification) -> WriteResult:
     """PutItem `notification` unless the table holds one at least as new."""
     names = {"#order": ORDER_ATTRIBUTE, "#timestamp": TIMESTAMP_ATTRIBUTE}
-    result, stored = _put(client, table, notification, NEWER_CONDITION, names, {
+    values = {
         ":order": notification.item[ORDER_ATTRIBUTE],
         ":timestamp": {"S": deadline_form(notification.ticks)},
         ":deadline_form_length": {"N": str(DEADLINE_FORM_LENGTH)},
         ":utc": {"S": "Z"},
-    })
+    }
+    refused = functools.partial(_not_newer, notification)
+    result, stored = _put(client, table, notification.item, NEWER_CONDITION, names, values, refused)
     if result.outcome is not Outcome.STALE or not _replaces_unordered(notification, stored):
         return result
     timestamp = stored[TIMESTAMP_ATTRIBUTE]
@@ -93,28 +98,40 @@ def write_if_newer(client, table: str, notification: Notification) -> WriteResul
         condition, values = SAME_TEXT_TIMESTAMP_CONDITION, {":stored_timestamp": timestamp}
     else:
         condition, values = SAME_NON_TEXT_TIMESTAMP_CONDITION, {":string_type": {"S": "S"}}
-    result, _ = _put(client, table, notification, condition, names, values)
+    result, _ = _put(client, table, notification.item, condition, names, values, refused)
     if result.outcome is Outcome.STALE:  # replaced meanwhile: compared again when the record comes back
         return WriteResult(Outcome.FAILED, "the stored item changed while it was compared")
     return result
 
 
-def _put(client, table: str, notification: Notification, condition: str, names: dict,
-         values: dict) -> tuple[WriteResult, dict]:
-    """The write's result, and the stored item DynamoDB returned if the condition refused it."""
+def write_if_absent(client, table: str, item: dict, key_attribute: str) -> WriteResult:
+    """PutItem `item` unless the table holds an item with its key: then it is a DUPLICATE."""
+    result, _ = _put(
+        client, table, item, "attribute_not_exists(#key)", {"#key": key_attribute}, {}, lambda _stored: Outcome.DUPLICATE
+    )
+    return result
+
+
+def _put(
+    client, table: str, item: dict, condition: str, names: dict, values: dict, refused: Callable[[dict], Outcome]
+) -> tuple[WriteResult, dict]:
+    """One conditional PutItem's result, and the stored item DynamoDB returned if the condition
+    refused it (it may return none); a refusal's outcome is `refused(that item)`."""
+    request = {
+        "TableName": table,
+        "Item": item,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    if values:
+        request["ExpressionAttributeValues"] = values
     try:
-        client.put_item(
-            TableName=table,
-            Item=notification.item,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+        client.put_item(**request)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            stored = error.response.get("Item", {})  # DynamoDB may return none
-            return WriteResult(_not_newer(notification, stored)), stored
+            stored = error.response.get("Item", {})
+            return WriteResult(refused(stored)), stored
         return WriteResult(_failure(error), error_text(error)), {}
     except BotoCoreError as error:  # connection errors and timeouts, after the retries
         return WriteResult(Outcome.FAILED, error_text(error)), {}

@@ -1,10 +1,12 @@
-"""Alarms, an optional e-mail topic for them, and a dashboard of the whole pipeline."""
+"""Alarms, the topic they (and job alerts) go to, and a dashboard of the whole pipeline."""
 
 # jsii's classes do not match their own interfaces structurally (to pyright a Function is
 # no IFunction), so argument types are not checked here.
 # pyright: reportArgumentType=false
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -23,7 +25,11 @@ PERIOD = Duration.minutes(5)
 
 
 class Monitoring(Construct):
-    """Alarms on the dead-letter queue, the oldest message's age, function errors and throttles."""
+    """Alarms on the dead-letter queue, the oldest message's age, function errors and throttles.
+
+    Every alarm, ``other_alarms`` included, notifies ``topic`` (encrypted with its own key),
+    which e-mails ``alarm_email`` when one is given.
+    """
 
     def __init__(
         self,
@@ -36,6 +42,7 @@ class Monitoring(Construct):
         metrics_namespace: str,
         oldest_message_age_threshold: Duration,
         alarm_email: str | None,
+        other_alarms: Sequence[cloudwatch.Alarm],
         dashboard_name: str,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -47,23 +54,24 @@ class Monitoring(Construct):
         errors = function.metric_errors(period=PERIOD, statistic="Sum")
         throttles = function.metric_throttles(period=PERIOD, statistic="Sum")
         self.alarms = [
-            _alarm(self, "DeadLetterAlarm", dead_letters, 0, "Notifications reached the dead-letter queue"),
-            _alarm(
+            alarm(self, "DeadLetterAlarm", dead_letters, 0, "Notifications reached the dead-letter queue"),
+            alarm(
                 self,
                 "OldestMessageAgeAlarm",
                 oldest_age,
                 oldest_message_age_threshold.to_seconds(),
                 "The oldest notification in the queue has waited too long",
             ),
-            _alarm(self, "FunctionErrorsAlarm", errors, 0, "The processor failed whole invocations"),
-            _alarm(self, "FunctionThrottlesAlarm", throttles, 0, "The processor was throttled"),
+            alarm(self, "FunctionErrorsAlarm", errors, 0, "The processor failed whole invocations"),
+            alarm(self, "FunctionThrottlesAlarm", throttles, 0, "The processor was throttled"),
+            *other_alarms,
         ]
 
-        self.topic: sns.Topic | None = None
+        self.topic = self._alarm_topic(removal_policy)
         if alarm_email is not None:
-            self.topic = self._alarm_topic(alarm_email, removal_policy)
-            for alarm in self.alarms:
-                alarm.add_alarm_action(actions.SnsAction(self.topic))
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        for each in self.alarms:
+            each.add_alarm_action(actions.SnsAction(self.topic))
 
         processor_counts = [
             cloudwatch.Metric(
@@ -95,7 +103,7 @@ class Monitoring(Construct):
             _graph("Processor notifications", *processor_counts),
         )
 
-    def _alarm_topic(self, email: str, removal_policy: RemovalPolicy) -> sns.Topic:
+    def _alarm_topic(self, removal_policy: RemovalPolicy) -> sns.Topic:
         # CloudWatch cannot publish to a topic under the AWS managed SNS key, so the topic
         # gets its own customer managed key that CloudWatch may use.
         key = kms.Key(
@@ -106,12 +114,10 @@ class Monitoring(Construct):
             removal_policy=removal_policy,
         )
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
-        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
-        topic.add_subscription(subscriptions.EmailSubscription(email))
-        return topic
+        return sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
 
 
-def _alarm(
+def alarm(
     scope: Construct, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str
 ) -> cloudwatch.Alarm:
     return cloudwatch.Alarm(

@@ -1,4 +1,4 @@
-"""The tables the processor keeps the newest job and task notifications in."""
+"""The tables the processor keeps the newest job and task notifications in, and the optional history."""
 
 # jsii's classes do not match their own interfaces structurally (to pyright a Function is
 # no IFunction), so argument types are not checked here.
@@ -12,8 +12,9 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from notification_processor.roles import HISTORY_EXPIRY_ATTRIBUTE, HISTORY_PARTITION_KEY, HISTORY_SORT_KEY
 from stacks.constructs import escape_hatch
-from stacks.roles import TABLES
+from stacks.roles import HISTORY_TABLE, TABLES
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
@@ -23,7 +24,10 @@ class NotificationTables(Construct):
 
     On demand, point-in-time recovery, encrypted with the AWS managed key (KMS, auditable in
     CloudTrail); ``removal_policy`` and ``deletion_protection`` decide what a stack deletion may do.
-    ``tables`` maps each role to its table.
+    ``tables`` maps each role to its table. With ``streams``, both stream every change of an
+    item with its old and new image (for the status-change publisher). With
+    ``history_table_name``, ``history_table`` is the history (history.py in the processor):
+    keyed by job id and timeline, its entries expiring by their TTL attribute.
     """
 
     def __init__(
@@ -32,6 +36,8 @@ class NotificationTables(Construct):
         construct_id: str,
         *,
         table_names: Mapping[str, str],
+        streams: bool,
+        history_table_name: str | None,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
     ) -> None:
@@ -57,7 +63,23 @@ class NotificationTables(Construct):
                 table_name=table_names[kind],
                 partition_key=partition,
                 sort_key=sort[0] if sort else None,
+                stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if streams else None,
                 **durable,
             )
             escape_hatch(table).override_logical_id(resource.logical_id)
             self.tables[kind] = table
+
+        self.history_table: dynamodb.Table | None = None
+        if history_table_name is not None:
+            self.history_table = dynamodb.Table(
+                self,
+                "HistoryTable",
+                table_name=history_table_name,
+                partition_key=dynamodb.Attribute(
+                    name=HISTORY_PARTITION_KEY.name, type=_ATTRIBUTE_TYPES[HISTORY_PARTITION_KEY.type]
+                ),
+                sort_key=dynamodb.Attribute(name=HISTORY_SORT_KEY, type=dynamodb.AttributeType.STRING),
+                time_to_live_attribute=HISTORY_EXPIRY_ATTRIBUTE,
+                **durable,
+            )
+            escape_hatch(self.history_table).override_logical_id(HISTORY_TABLE.logical_id)

@@ -38,6 +38,39 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def function_with_handler(template: dict, handler: str) -> tuple[str, dict]:
+    """The logical id and properties of the one function with this handler."""
+    found = [
+        (logical_id, resource["Properties"])
+        for logical_id, resource in resources(template, "AWS::Lambda::Function").items()
+        if resource["Properties"]["Handler"] == handler
+    ]
+    assert len(found) == 1, f"expected one function with handler {handler}, found {[f[0] for f in found]}"
+    return found[0]
+
+
+def role_policy(template: dict, role_id: str) -> tuple[str, dict]:
+    """The one identity policy attached to a role."""
+    found = [
+        (logical_id, resource["Properties"])
+        for logical_id, resource in resources(template, "AWS::IAM::Policy").items()
+        if resource["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    assert len(found) == 1, f"expected one policy of {role_id}, found {[f[0] for f in found]}"
+    return found[0]
+
+
+def event_source_mapping(template: dict, source_id: str, attribute: str = "Arn") -> tuple[str, dict]:
+    """The one event source mapping reading from a resource's ARN (a queue) or StreamArn (a table)."""
+    found = [
+        (logical_id, resource["Properties"])
+        for logical_id, resource in resources(template, "AWS::Lambda::EventSourceMapping").items()
+        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [source_id, attribute]}
+    ]
+    assert len(found) == 1, f"expected one mapping from {source_id}.{attribute}, found {[f[0] for f in found]}"
+    return found[0]
+
+
 @dataclass(frozen=True)
 class Statement:
     """One IAM statement, with where it was found."""
@@ -69,8 +102,8 @@ def statements(template: dict, policy_types) -> list[Statement]:
 
 
 def referenced_resource(value) -> str | None:
-    """The logical id an intrinsic ARN/name refers to ({"Fn::GetAtt": [id, "Arn"]} or {"Ref": id})."""
-    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"] and value["Fn::GetAtt"][1] == "Arn":
+    """The logical id an intrinsic ARN/name refers to ({"Fn::GetAtt": [id, "Arn" or "StreamArn"]} or {"Ref": id})."""
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"] and value["Fn::GetAtt"][1] in ("Arn", "StreamArn"):
         return value["Fn::GetAtt"][0]
     if isinstance(value, dict) and list(value) == ["Ref"] and not value["Ref"].startswith("AWS::"):
         return value["Ref"]

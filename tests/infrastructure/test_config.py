@@ -117,6 +117,13 @@ BAD_VALUES = {
     "alarm_email": ("ops-at-example.com", "an e-mail address"),
     "producer_role_name": ("role/with/path", "an IAM role name"),
     "metrics_namespace": ("AWS/Lambda", "not starting with 'AWS/'"),
+    "status_events": ("on", "true or false"),
+    "event_bus_name": ("default", "not 'default'"),
+    "publish": ("everything", "status_changes or all_changes"),
+    "alert_statuses": ("Failed,Exploded", "from Failed, Completed, Suspended, Deleted"),
+    "history": ("yes", "true or false"),
+    "history_table_name": ("h", "3-255"),
+    "history_days": ("0", "from 1 to 3650"),
 }
 
 
@@ -192,6 +199,10 @@ def test_every_bad_value_is_reported_together():
             {"job_table_name": "Same", "task_table_name": "Same"},
             "task_table_name='Same' is not allowed; allowed: a name different from job_table_name",
         ),
+        (
+            {"history": "true", "history_table_name": "DeadlineJobNotifications"},
+            "history_table_name='DeadlineJobNotifications' is not allowed; allowed: a name different from job_table_name",
+        ),
     ],
 )
 def test_settings_that_contradict_each_other_are_rejected(context, message):
@@ -205,6 +216,26 @@ def test_function_timeout_is_ten_seconds_to_fifteen_minutes():
     assert [load(function_timeout_seconds=s).function_timeout_seconds for s in ("10", "900")] == [10, 900]
     with pytest.raises(ConfigError, match=r"function_timeout_seconds=901 is not allowed; allowed: .* from 10 to 900"):
         load(function_timeout_seconds="901")
+
+
+def test_the_history_table_may_share_a_name_while_there_is_no_history():
+    assert load(history_table_name="DeadlineJobNotifications").history is False
+
+
+def test_status_events_default_to_a_bus_named_after_the_stack_and_alerts_on_failed_jobs():
+    config = load()
+    assert (config.status_events, config.event_bus, config.publish) == (True, "DeadlineNotifications-default", "status_changes")
+    assert config.alert_status_list == ["Failed"]
+    assert load(event_bus_name="render-events").event_bus == "render-events"
+
+
+@pytest.mark.parametrize("value, statuses", [("Failed, Completed", ["Failed", "Completed"]), ("", [])])
+def test_alert_statuses_are_a_comma_separated_list_or_none(value, statuses):
+    assert load(alert_statuses=value).alert_status_list == statuses
+
+
+def test_the_history_table_takes_the_prefix():
+    assert load(history="true", table_name_prefix="Acme-").history_table == "Acme-DeadlineNotificationHistory"
 
 
 def test_ten_messages_need_no_batching_window():

@@ -11,13 +11,17 @@ import json
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from tests.infrastructure.template_tools import (
     assert_least_privilege,
     assert_matches_snapshot,
     cfn_lint_findings,
+    event_source_mapping,
+    function_with_handler,
     only,
     permissions_by_resource,
     resources,
+    role_policy,
 )
 
 DAY = 86_400
@@ -32,16 +36,37 @@ def props(template: dict, logical_id: str) -> dict:
     return template["Resources"][logical_id]["Properties"]
 
 
+def processor(template: dict) -> tuple[str, dict]:
+    return function_with_handler(template, PROCESSOR_HANDLER)
+
+
+def publisher(template: dict) -> tuple[str, dict]:
+    return function_with_handler(template, PUBLISHER_HANDLER)
+
+
+def role_id(function_props: dict) -> str:
+    return function_props["Role"]["Fn::GetAtt"][0]
+
+
+def log_group_id(function_props: dict) -> str:
+    return function_props["LoggingConfig"]["LogGroup"]["Ref"]
+
+
+PINNED = {
+    "JobNotificationsTable": "AWS::DynamoDB::Table",
+    "TaskNotificationsTable": "AWS::DynamoDB::Table",
+    "NotificationQueue": "AWS::SQS::Queue",
+    "NotificationDeadLetterQueue": "AWS::SQS::Queue",
+    "StatusEventBus": "AWS::Events::EventBus",
+    "StatusEventFailureQueue": "AWS::SQS::Queue",
+}
+STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Logs::LogGroup")
+
+
 def test_stateful_resources_keep_their_pinned_logical_ids(template):
-    assert {
-        logical_id: template["Resources"][logical_id]["Type"]
-        for logical_id in ("JobNotificationsTable", "TaskNotificationsTable", "NotificationQueue", "NotificationDeadLetterQueue")
-    } == {
-        "JobNotificationsTable": "AWS::DynamoDB::Table",
-        "TaskNotificationsTable": "AWS::DynamoDB::Table",
-        "NotificationQueue": "AWS::SQS::Queue",
-        "NotificationDeadLetterQueue": "AWS::SQS::Queue",
-    }
+    assert {logical_id: template["Resources"][logical_id]["Type"] for logical_id in PINNED} == PINNED
+    pinned_kinds = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"}
+    assert {k for k, r in template["Resources"].items() if r["Type"] in pinned_kinds} == set(PINNED)
 
 
 def test_queue_is_standard_encrypted_and_redrives_to_the_dead_letter_queue(template):
@@ -67,18 +92,18 @@ def test_dead_letter_queue_keeps_messages_longer_and_accepts_only_this_queues_re
     assert "RedrivePolicy" not in dead_letters
 
 
-def test_both_queues_refuse_requests_without_tls(template):
+def test_every_queue_refuses_requests_without_tls(template):
     protected = {}
     for policy in resources(template, "AWS::SQS::QueuePolicy").values():
-        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
         assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
         assert statement["Action"] == "sqs:*"
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for queue in policy["Properties"]["Queues"]:
             protected[queue["Ref"]] = statement["Resource"]
     assert protected == {
-        "NotificationQueue": {"Fn::GetAtt": ["NotificationQueue", "Arn"]},
-        "NotificationDeadLetterQueue": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]},
+        queue: {"Fn::GetAtt": [queue, "Arn"]}
+        for queue in ("NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue")
     }
 
 
@@ -103,12 +128,12 @@ def test_tables_have_the_documented_names_keys_and_durability(template, logical_
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["DeletionProtectionEnabled"] is True
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}  # for the publisher
 
 
 def test_stateful_resources_are_retained_when_the_stack_is_deleted(template):
-    stateful = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup")
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] in stateful:
+        if resource["Type"] in STATEFUL:
             assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain"), logical_id
 
 
@@ -117,18 +142,25 @@ def newest_python_runtime() -> str:
     return getattr(lambda_.Runtime, max(names, key=lambda name: int(name.rsplit("_", 1)[1]))).name
 
 
-def test_function_runs_the_handler_on_the_newest_python_on_arm(template):
-    function_id, function = only(template, "AWS::Lambda::Function")
-    assert function["Handler"] == "lambda_function.main"
+@pytest.mark.parametrize(
+    "handler, timeout, memory", [(PROCESSOR_HANDLER, 30, 256), (PUBLISHER_HANDLER, 30, 128)]
+)
+def test_each_function_runs_its_handler_on_the_newest_python_on_arm_with_its_own_role(template, handler, timeout, memory):
+    function_id, function = function_with_handler(template, handler)
     assert function["Runtime"] == newest_python_runtime()
     assert function["Architectures"] == ["arm64"]
-    assert (function["Timeout"], function["MemorySize"]) == (30, 256)
-    assert function["Role"] == {"Fn::GetAtt": [only(template, "AWS::IAM::Role")[0], "Arn"]}
-    assert template["Resources"][function_id]["DependsOn"] == [only(template, "AWS::IAM::Policy")[0]]
+    assert (function["Timeout"], function["MemorySize"]) == (timeout, memory)
+    assert template["Resources"][role_id(function)]["Type"] == "AWS::IAM::Role"
+    assert template["Resources"][function_id]["DependsOn"] == [role_policy(template, role_id(function))[0]]
+
+
+def test_both_functions_share_one_deployment_package(template):
+    (_, processor_function), (_, publisher_function) = processor(template), publisher(template)
+    assert processor_function["Code"] == publisher_function["Code"]
 
 
 def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metrics_namespace(template, pipeline_spec):
-    _, function = only(template, "AWS::Lambda::Function")
+    _, function = processor(template)
     assert function["Environment"]["Variables"] == {
         "DYNAMODB_JOB_INFO_TABLE": {"Ref": "JobNotificationsTable"},
         "DYNAMODB_TASK_INFO_TABLE": {"Ref": "TaskNotificationsTable"},
@@ -138,21 +170,18 @@ def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metri
     assert pipeline_spec.environment == {"METRICS_NAMESPACE": "DeadlineNotifications", "MAX_TIMESTAMP_AHEAD_SECONDS": "86400"}
 
 
-def test_function_logs_json_to_its_own_log_group_with_explicit_retention(template):
-    log_group_id, log_group = only(template, "AWS::Logs::LogGroup")
-    _, function = only(template, "AWS::Lambda::Function")
-    assert function["LoggingConfig"] == {
-        "ApplicationLogLevel": "INFO",
-        "LogFormat": "JSON",
-        "LogGroup": {"Ref": log_group_id},
-    }
-    assert log_group["RetentionInDays"] == 30
+@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
+def test_each_function_logs_json_to_its_own_log_group_with_explicit_retention(template, handler):
+    _, function = function_with_handler(template, handler)
+    assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    assert props(template, log_group_id(function))["RetentionInDays"] == 30
+    assert len(resources(template, "AWS::Logs::LogGroup")) == 2
 
 
 def test_event_source_reports_item_failures_with_the_configured_batching(template, pipeline_spec):
-    _, mapping = only(template, "AWS::Lambda::EventSourceMapping")
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["NotificationQueue", "Arn"]}
-    assert mapping["FunctionName"] == {"Ref": only(template, "AWS::Lambda::Function")[0]}
+    _, mapping = event_source_mapping(template, "NotificationQueue")
+    assert mapping["FunctionName"] == {"Ref": processor(template)[0]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (100, 5)
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
@@ -160,8 +189,8 @@ def test_event_source_reports_item_failures_with_the_configured_batching(templat
 
 
 def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(template):
-    _, function = only(template, "AWS::Lambda::Function")
-    _, mapping = only(template, "AWS::Lambda::EventSourceMapping")
+    _, function = processor(template)
+    _, mapping = event_source_mapping(template, "NotificationQueue")
     visibility = props(template, "NotificationQueue")["VisibilityTimeout"]
     assert visibility == 6 * function["Timeout"] + mapping["MaximumBatchingWindowInSeconds"] == 185
 
@@ -171,12 +200,12 @@ def test_every_iam_statement_is_least_privilege(template):
 
 
 def processor_statement(template: dict) -> dict:
-    _, policy = only(template, "AWS::IAM::Policy")
+    _, policy = role_policy(template, role_id(processor(template)[1]))
     return policy["PolicyDocument"]["Statement"][0]
 
 
 def processor_role(template: dict) -> dict:
-    return only(template, "AWS::IAM::Role")[1]
+    return props(template, role_id(processor(template)[1]))
 
 
 def queue_policy_statement(template: dict) -> dict:
@@ -214,19 +243,96 @@ def test_the_least_privilege_walk_catches(template, escalation):
         assert_least_privilege(changed)
 
 
-def test_processor_may_do_exactly_what_the_handler_does(template):
-    role_id, role = only(template, "AWS::IAM::Role")
+@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
+def test_each_role_is_the_functions_own_with_no_managed_policy(template, handler):
+    role = props(template, role_id(function_with_handler(template, handler)[1]))
     assert "ManagedPolicyArns" not in role and "Policies" not in role
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert (trust["Action"], trust["Principal"]) == ("sts:AssumeRole", {"Service": "lambda.amazonaws.com"})
-    policy_id, policy = only(template, "AWS::IAM::Policy")
-    assert policy["Roles"] == [{"Ref": role_id}]
+
+
+def test_processor_may_do_exactly_what_the_handler_does(template):
+    _, function = processor(template)
+    policy_id, _ = role_policy(template, role_id(function))
     assert permissions_by_resource(template, policy_id) == {
         "NotificationQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
         "JobNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
         "TaskNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
-        only(template, "AWS::Logs::LogGroup")[0]: {"logs:CreateLogStream", "logs:PutLogEvents"},
+        log_group_id(function): {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
+
+
+def test_publisher_reads_only_the_two_streams_and_puts_events_only_on_its_bus(template):
+    _, function = publisher(template)
+    policy_id, policy = role_policy(template, role_id(function))
+    stream_actions = {"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
+    assert permissions_by_resource(template, policy_id) == {
+        "StatusEventBus": {"events:PutEvents"},
+        "JobNotificationsTable": stream_actions,
+        "TaskNotificationsTable": stream_actions,
+        "StatusEventFailureQueue": {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+        log_group_id(function): {"logs:CreateLogStream", "logs:PutLogEvents"},
+    }
+    (streams,) = [s for s in policy["PolicyDocument"]["Statement"] if "dynamodb:GetRecords" in s["Action"]]
+    assert streams["Resource"] == [
+        {"Fn::GetAtt": [table, "StreamArn"]} for table in ("JobNotificationsTable", "TaskNotificationsTable")
+    ]  # the streams, not the tables
+
+
+def test_publisher_environment_names_the_bus_the_studio_and_what_to_publish(template):
+    _, function = publisher(template)
+    assert function["Environment"]["Variables"] == {
+        "EVENT_BUS_NAME": {"Ref": "StatusEventBus"},
+        "STUDIO_NAME": "default",
+        "PUBLISH": "status_changes",
+    }
+    assert props(template, "StatusEventBus")["Name"] == "DeadlineNotifications-default"
+
+
+@pytest.mark.parametrize("table", ["JobNotificationsTable", "TaskNotificationsTable"])
+def test_each_stream_feeds_the_publisher_with_partial_failures_bounded_retries_and_a_failure_queue(template, table):
+    _, mapping = event_source_mapping(template, table, "StreamArn")
+    assert mapping["FunctionName"] == {"Ref": publisher(template)[0]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert (mapping["MaximumRetryAttempts"], mapping["MaximumRecordAgeInSeconds"]) == (20, 3600)
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["StatusEventFailureQueue", "Arn"]}}}
+    assert "ParallelizationFactor" not in mapping  # one batch per shard at a time: in order per key
+
+
+def test_the_failure_queue_is_encrypted_and_keeps_what_failed_for_two_weeks(template):
+    queue = props(template, "StatusEventFailureQueue")
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * DAY
+    assert queue["QueueName"] == "DeadlineNotifications-default-status-event-failures"
+
+
+def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
+    rule_id, rule = only(template, "AWS::Events::Rule")
+    assert rule["EventBusName"] == {"Ref": "StatusEventBus"}
+    assert rule["EventPattern"] == {
+        "source": ["deadline-sqs-notifications"],
+        "detail-type": ["Deadline Job Status Change"],
+        "detail": {"status": ["Failed"]},
+    }
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": topic_id}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["StatusEventFailureQueue", "Arn"]}}
+    template_text = target["InputTransformer"]["InputTemplate"]
+    assert template_text.startswith('"Deadline job <detail-jobName> (<detail-jobId>) of <detail-userName> is <detail-status>')
+    from_this_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    _, topic_policy = only(template, "AWS::SNS::TopicPolicy")
+    allowed = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert [(s["Principal"], s["Action"], s["Condition"]) for s in allowed] == [
+        ({"Service": "events.amazonaws.com"}, "sns:Publish", from_this_rule)
+    ]
+    key = props(template, only(template, "AWS::KMS::Key")[0])
+    services = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert [(s["Principal"]["Service"], s["Action"]) for s in services] == [
+        (["cloudwatch.amazonaws.com", "events.amazonaws.com"], ["kms:Decrypt", "kms:GenerateDataKey"])
+    ]
 
 
 def test_producer_policy_only_sends_to_the_queue_and_is_attached_to_nothing(template):
@@ -241,26 +347,40 @@ def alarms_by_metric(template: dict) -> dict[str, dict]:
     return {alarm["Properties"]["MetricName"]: alarm["Properties"] for alarm in resources(template, "AWS::CloudWatch::Alarm").values()}
 
 
-def test_alarms_watch_dead_letters_message_age_errors_and_throttles(template):
-    function_id = only(template, "AWS::Lambda::Function")[0]
-    queue_dimension = [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotificationQueue", "QueueName"]}}]
+def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_events(template):
+    function_id, publisher_id = processor(template)[0], publisher(template)[0]
+
+    def queue_dimension(queue):
+        return [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+
     expected = {
-        "ApproximateNumberOfMessagesVisible": (
-            "AWS/SQS",
-            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}}],
-            0,
-        ),
-        "ApproximateAgeOfOldestMessage": ("AWS/SQS", queue_dimension, 600),
-        "Errors": ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], 0),
-        "Throttles": ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], 0),
+        ("ApproximateNumberOfMessagesVisible", "NotificationDeadLetterQueue"): ("AWS/SQS", queue_dimension("NotificationDeadLetterQueue"), 0),
+        ("ApproximateAgeOfOldestMessage", "NotificationQueue"): ("AWS/SQS", queue_dimension("NotificationQueue"), 600),
+        ("Errors", function_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], 0),
+        ("Throttles", function_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], 0),
+        ("ApproximateNumberOfMessagesVisible", "StatusEventFailureQueue"): ("AWS/SQS", queue_dimension("StatusEventFailureQueue"), 0),
+        ("IteratorAge", publisher_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": publisher_id}}], 600_000),
     }
-    alarms = alarms_by_metric(template)
-    assert {name: (a["Namespace"], a["Dimensions"], a["Threshold"]) for name, a in alarms.items()} == expected
-    for alarm in alarms.values():
-        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-        assert alarm["TreatMissingData"] == "notBreaching"
-        assert "AlarmActions" not in alarm  # no e-mail configured
-    assert not resources(template, "AWS::SNS::Topic")
+    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+    found = {
+        (a["Properties"]["MetricName"], _watched(a["Properties"]["Dimensions"])): (
+            a["Properties"]["Namespace"], a["Properties"]["Dimensions"], a["Properties"]["Threshold"]
+        )
+        for a in alarms
+    }
+    assert found == expected
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    for alarm in alarms:
+        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]  # every alarm has an action
+    assert not resources(template, "AWS::SNS::Subscription")  # no e-mail configured
+
+
+def _watched(dimensions: list[dict]) -> str:
+    (dimension,) = dimensions
+    value = dimension["Value"]
+    return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
 
 
 def dashboard_metrics(template: dict) -> dict[str, list[tuple]]:
@@ -282,7 +402,7 @@ def dashboard_metrics(template: dict) -> dict[str, list[tuple]]:
 
 
 def test_dashboard_graphs_queue_dead_letters_function_and_processor_counts(template):
-    function = "{{Ref {}}}".format(only(template, "AWS::Lambda::Function")[0])
+    function = f"{{Ref {processor(template)[0]}}}"
     queue = "{NotificationQueue.QueueName}"
     graphs = dashboard_metrics(template)
     assert graphs["Processor notifications"] == [
@@ -306,18 +426,22 @@ def test_dashboard_graphs_queue_dead_letters_function_and_processor_counts(templ
     assert dashboard["DashboardName"]["Fn::Join"][1] == ["DeadlineNotifications-default-", {"Ref": "AWS::Region"}]
 
 
-def test_outputs_give_what_deadline_and_the_operator_commands_need(template):
+def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(template):
     assert {key: output["Value"] for key, output in template["Outputs"].items()} == {
         "QueueUrl": {"Ref": "NotificationQueue"},
         "DeadLetterQueueUrl": {"Ref": "NotificationDeadLetterQueue"},
         "JobTableName": {"Ref": "JobNotificationsTable"},
         "TaskTableName": {"Ref": "TaskNotificationsTable"},
         "ProducerPolicyArn": {"Ref": only(template, "AWS::IAM::ManagedPolicy")[0]},
+        "AlarmTopicArn": {"Ref": only(template, "AWS::SNS::Topic")[0]},
+        "EventBusName": {"Ref": "StatusEventBus"},
+        "EventBusArn": {"Fn::GetAtt": ["StatusEventBus", "Arn"]},
+        "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},
     }
 
 
 def test_resources_are_tagged_with_the_studio(template):
-    tagged = ["JobNotificationsTable", "NotificationQueue", only(template, "AWS::Lambda::Function")[0]]
+    tagged = ["JobNotificationsTable", "NotificationQueue", processor(template)[0], "StatusEventBus"]
     for logical_id in tagged:
         assert {"Key": "Studio", "Value": "default"} in props(template, logical_id)["Tags"], logical_id
 

@@ -15,16 +15,19 @@ import pytest
 from local_pipeline.spec import PipelineSpec
 from notification_processor.roles import JOB, TASK
 from stacks.config import StudioConfig, load_config, project_context
-from stacks.constructs.processor import LAMBDA_SOURCE
+from stacks.constructs.functions import LAMBDA_SOURCE
 from stacks.pipeline_stack import DeadlineNotificationsStack
+from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from stacks.synth import add_compliance_checks, in_process_app
 from tests.infrastructure.template_tools import (
     assert_least_privilege,
     assert_matches_snapshot,
     cfn_lint_findings,
+    function_with_handler,
     only,
     permissions_by_resource,
     resources,
+    role_policy,
 )
 
 PRODUCTION, SANDBOX = "example", "example-sandbox"
@@ -40,6 +43,7 @@ NAME_PROPERTIES = (
     "LogGroupName",
     "AlarmName",
     "AliasName",
+    "Name",  # an event bus's
 )
 
 
@@ -104,9 +108,18 @@ def physical_names(template: dict) -> set[str]:
     }
 
 
+def processor(template: dict) -> dict:
+    return function_with_handler(template, PROCESSOR_HANDLER)[1]
+
+
+def processor_policy_id(template: dict) -> str:
+    return role_policy(template, processor(template)["Role"]["Fn::GetAtt"][0])[0]
+
+
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    assert len(production) == len(sandbox) == 5  # two tables, two queues, the dashboard
+    assert len(sandbox) == 5  # two tables, two queues, the dashboard
+    assert len(production) == 8  # and the history table, the failure queue, the bus
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
@@ -129,18 +142,19 @@ def test_each_studio_gets_its_own_sizes(studios):
             config.max_batching_window_seconds,
             config.max_concurrency,
         )
-        _, function = only(studio.template, "AWS::Lambda::Function")
+        function = processor(studio.template)
         assert (function["Timeout"], function["MemorySize"]) == (
             config.function_timeout_seconds,
             config.function_memory_mb,
         )
-        assert only(studio.template, "AWS::Logs::LogGroup")[1]["RetentionInDays"] == config.log_retention_days
+        for log_group in resources(studio.template, "AWS::Logs::LogGroup").values():
+            assert log_group["Properties"]["RetentionInDays"] == config.log_retention_days
 
 
 @pytest.mark.parametrize("name, expected", [(PRODUCTION, 6 * 60 + 10), (SANDBOX, 6 * 15)])
 def test_visibility_timeout_follows_each_studios_function_timeout(studios, name, expected):
     template = studios[name].template
-    _, function = only(template, "AWS::Lambda::Function")
+    function = processor(template)
     visibility = template["Resources"]["NotificationQueue"]["Properties"]["VisibilityTimeout"]
     assert visibility == expected >= 6 * function["Timeout"]
 
@@ -164,8 +178,7 @@ def queue_key_id(template: dict) -> str:
 
 
 def test_processor_may_only_decrypt_with_the_queue_key(production):
-    policy_id, _ = only(production, "AWS::IAM::Policy")
-    allowed = permissions_by_resource(production, policy_id)
+    allowed = permissions_by_resource(production, processor_policy_id(production))
     assert allowed[queue_key_id(production)] == {"kms:Decrypt"}
     assert allowed["NotificationQueue"] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
@@ -184,18 +197,20 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     topic_key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
     topic_key = production["Resources"][topic_key_id]["Properties"]
     assert topic_key["EnableKeyRotation"] is True
-    cloudwatch = [s for s in topic_key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
-    assert [s["Action"] for s in cloudwatch] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+    services = [s for s in topic_key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert [(s["Principal"]["Service"], s["Action"]) for s in services] == [
+        (["cloudwatch.amazonaws.com", "events.amazonaws.com"], ["kms:Decrypt", "kms:GenerateDataKey"])
+    ]  # CloudWatch for alarms, EventBridge for job alerts
 
     _, topic_policy = only(production, "AWS::SNS::TopicPolicy")
-    (statement,) = topic_policy["PolicyDocument"]["Statement"]
+    statement, *_ = topic_policy["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
     _, subscription = only(production, "AWS::SNS::Subscription")
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 4
+    assert len(alarms) == 6
     assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
@@ -207,13 +222,53 @@ def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(producti
         kept = [r for r in template["Resources"].values() if r["Type"] in stateful]
         assert kept and all(r["DeletionPolicy"] == r["UpdateReplacePolicy"] == policy for r in kept)
         tables = resources(template, "AWS::DynamoDB::Table").values()
-        assert [t["Properties"]["DeletionProtectionEnabled"] for t in tables] == [protected, protected]
+        assert tables and {t["Properties"]["DeletionProtectionEnabled"] for t in tables} == {protected}
 
 
-def test_sandbox_has_no_key_topic_or_producer_role(sandbox):
-    assert not resources(sandbox, "AWS::KMS::Key")
-    assert not resources(sandbox, "AWS::SNS::Topic")
+def test_sandbox_has_no_queue_key_subscription_or_producer_role(sandbox):
+    assert not any("Queues" in logical_id for logical_id in resources(sandbox, "AWS::KMS::Key"))
+    assert not resources(sandbox, "AWS::SNS::Subscription")
     assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
+
+
+def test_without_status_events_there_are_no_streams_bus_publisher_or_alerts(sandbox):
+    for table in resources(sandbox, "AWS::DynamoDB::Table").values():
+        assert "StreamSpecification" not in table["Properties"]
+    for kind in ("AWS::Events::EventBus", "AWS::Events::Rule"):
+        assert not resources(sandbox, kind)
+    assert [f["Properties"]["Handler"] for f in resources(sandbox, "AWS::Lambda::Function").values()] == [PROCESSOR_HANDLER]
+    assert len(resources(sandbox, "AWS::CloudWatch::Alarm")) == 4
+    assert set(sandbox["Outputs"]) == {
+        "QueueUrl", "DeadLetterQueueUrl", "JobTableName", "TaskTableName", "ProducerPolicyArn", "AlarmTopicArn"
+    }
+
+
+def test_every_option_names_the_bus_publishes_every_change_and_alerts_on_failed_and_completed(production):
+    assert production["Resources"]["StatusEventBus"]["Properties"]["Name"] == "example-render-events"
+    variables = function_with_handler(production, PUBLISHER_HANDLER)[1]["Environment"]["Variables"]
+    assert (variables["STUDIO_NAME"], variables["PUBLISH"]) == ("example", "all_changes")
+    _, rule = only(production, "AWS::Events::Rule")
+    assert rule["EventPattern"]["detail"] == {"status": ["Failed", "Completed"]}
+
+
+def test_the_history_table_is_keyed_by_job_and_timeline_and_expires_entries(production):
+    table = production["Resources"]["NotificationHistoryTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = table["Properties"]
+    assert props["TableName"] == "Example-DeadlineNotificationHistory"
+    assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [("job_id", "HASH"), ("timeline", "RANGE")]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert "StreamSpecification" not in props
+    assert production["Outputs"]["HistoryTableName"]["Value"] == {"Ref": "NotificationHistoryTable"}
+
+
+def test_the_processor_writes_the_history_and_only_puts_items_there(production):
+    variables = processor(production)["Environment"]["Variables"]
+    assert (variables["DYNAMODB_HISTORY_TABLE"], variables["HISTORY_DAYS"]) == ({"Ref": "NotificationHistoryTable"}, "30")
+    assert permissions_by_resource(production, processor_policy_id(production))["NotificationHistoryTable"] == {
+        "dynamodb:PutItem"
+    }
 
 
 @pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])

@@ -46,6 +46,7 @@ def test_resources_are_created_as_the_template_defines_them(pipeline_spec, local
         description = dynamodb.describe_table(TableName=table)["Table"]
         assert description["KeySchema"] == table_spec.key_schema
         assert description["TableStatus"] == "ACTIVE"
+        assert description["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def test_the_processor_configured_from_the_template_stores_into_the_local_tables_and_leaves_no_trace(
