@@ -11,12 +11,13 @@ from constructs import Construct
 
 from stacks.config import StudioConfig
 from stacks.constructs import escape_hatch
+from stacks.constructs.encryption import PipelineKey
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
 from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
 from stacks.constructs.tables import NotificationTables
-from stacks.roles import DEAD_LETTER_QUEUE, PRODUCER_POLICY_OUTPUT, QUEUE, TABLES
+from stacks.roles import ALARM_TOPIC_OUTPUT, DEAD_LETTER_QUEUE, PRODUCER_POLICY_OUTPUT, QUEUE, TABLES
 
 
 class DeadlineNotificationsStack(Stack):
@@ -29,23 +30,33 @@ class DeadlineNotificationsStack(Stack):
             description=f"Deadline 10 SQS notifications pipeline for studio {config.studio_name}",
         )
         removal_policy = RemovalPolicy.DESTROY if config.sandbox else RemovalPolicy.RETAIN
+        queue_name, dead_letter_queue_name = f"{config.stack_name}-notifications", f"{config.stack_name}-dead-letters"
 
+        key = None
+        if config.customer_managed_key:
+            key = PipelineKey(
+                self,
+                "Encryption",
+                description=f"Encrypts {queue_name}, {dead_letter_queue_name}, both tables and the processor's logs",
+                removal_policy=removal_policy,
+            ).key
         queues = NotificationQueues(
             self,
             "Queues",
-            queue_name=f"{config.stack_name}-notifications",
-            dead_letter_queue_name=f"{config.stack_name}-dead-letters",
+            queue_name=queue_name,
+            dead_letter_queue_name=dead_letter_queue_name,
             max_receive_count=config.max_receive_count,
             retention=Duration.days(config.queue_retention_days),
             dead_letter_retention=Duration.days(config.dlq_retention_days),
             visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
-            customer_managed_key=config.customer_managed_key,
+            key=key,
             removal_policy=removal_policy,
         )
         tables = NotificationTables(
             self,
             "Tables",
             table_names=config.table_names,
+            key=key,
             removal_policy=removal_policy,
             deletion_protection=not config.sandbox,
         )
@@ -53,7 +64,7 @@ class DeadlineNotificationsStack(Stack):
             self,
             "Processor",
             queue=queues.queue,
-            queue_key=queues.key,
+            key=key,
             tables=tables.tables,
             timeout=Duration.seconds(config.function_timeout_seconds),
             memory_size=config.function_memory_mb,
@@ -62,12 +73,13 @@ class DeadlineNotificationsStack(Stack):
             max_concurrency=config.max_concurrency,
             log_retention_days=config.log_retention_days,
             metrics_namespace=config.metrics_namespace,
+            tracing=config.tracing,
             removal_policy=removal_policy,
         )
         producer = ProducerAccess(
-            self, "ProducerAccess", queue=queues.queue, queue_key=queues.key, role_name=config.producer_role_name
+            self, "ProducerAccess", queue=queues.queue, queue_key=key, role_name=config.producer_role_name
         )
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Monitoring",
             queue=queues.queue,
@@ -91,6 +103,12 @@ class DeadlineNotificationsStack(Stack):
             PRODUCER_POLICY_OUTPUT,
             value=producer.policy.managed_policy_arn,
             description="Attach to the Remote Connection Server's role",
+        )
+        CfnOutput(
+            self,
+            ALARM_TOPIC_OUTPUT,
+            value=monitoring.topic.topic_arn,
+            description="Every alarm notifies this topic: subscribe e-mail, chat or an on-call tool to it",
         )
 
         for key, value in config.tags.items():

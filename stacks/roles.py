@@ -53,3 +53,6 @@ DEAD_LETTER_QUEUE = QueueResource(
     "NotificationDeadLetterQueue", "DeadLetterQueueUrl", "Notifications that could not be stored"
 )
 PRODUCER_POLICY_OUTPUT = "ProducerPolicyArn"
+ALARM_TOPIC_OUTPUT = "AlarmTopicArn"
+# The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
+PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"

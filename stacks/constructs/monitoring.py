@@ -1,4 +1,4 @@
-"""Alarms, an optional e-mail topic for them, and a dashboard of the whole pipeline."""
+"""Alarms, the topic they notify (with an optional e-mail subscription), and a dashboard of the whole pipeline."""
 
 # jsii's classes do not match their own interfaces structurally (to pyright a Function is
 # no IFunction), so argument types are not checked here.
@@ -18,12 +18,18 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from notification_processor.telemetry import METRIC_NAMES
+from stacks.constructs import acknowledge
 
 PERIOD = Duration.minutes(5)
 
 
 class Monitoring(Construct):
-    """Alarms on the dead-letter queue, the oldest message's age, function errors and throttles."""
+    """Alarms on the dead-letter queue, the oldest message's age, function errors and throttles.
+
+    ``topic`` always exists: every alarm notifies it when it fires and when it clears. Subscribe
+    anything to it (e-mail through ``alarm_email``, a chat channel, an on-call tool); other
+    constructs may publish their own alerts to it.
+    """
 
     def __init__(
         self,
@@ -59,11 +65,19 @@ class Monitoring(Construct):
             _alarm(self, "FunctionThrottlesAlarm", throttles, 0, "The processor was throttled"),
         ]
 
-        self.topic: sns.Topic | None = None
+        self.topic = self._alarm_topic(removal_policy)
         if alarm_email is not None:
-            self.topic = self._alarm_topic(alarm_email, removal_policy)
-            for alarm in self.alarms:
-                alarm.add_alarm_action(actions.SnsAction(self.topic))
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                self.topic,
+                {"Serverless::Serverless-SNSRedrivePolicy": (
+                    "The alarm e-mail subscription: SNS retries e-mail deliveries itself, and a dead-letter "
+                    "queue for alarm e-mails would need an alarm of its own"
+                )},
+            )
+        for alarm in self.alarms:
+            alarm.add_alarm_action(actions.SnsAction(self.topic))
+            alarm.add_ok_action(actions.SnsAction(self.topic))
 
         processor_counts = [
             cloudwatch.Metric(
@@ -95,7 +109,7 @@ class Monitoring(Construct):
             _graph("Processor notifications", *processor_counts),
         )
 
-    def _alarm_topic(self, email: str, removal_policy: RemovalPolicy) -> sns.Topic:
+    def _alarm_topic(self, removal_policy: RemovalPolicy) -> sns.Topic:
         # CloudWatch cannot publish to a topic under the AWS managed SNS key, so the topic
         # gets its own customer managed key that CloudWatch may use.
         key = kms.Key(
@@ -106,9 +120,7 @@ class Monitoring(Construct):
             removal_policy=removal_policy,
         )
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
-        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
-        topic.add_subscription(subscriptions.EmailSubscription(email))
-        return topic
+        return sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
 
 
 def _alarm(

@@ -20,7 +20,7 @@ from constructs import Construct
 from notification_processor.batch import METRICS_NAMESPACE_VARIABLE
 from notification_processor.roles import TABLE_ROLES
 from stacks.config import PROJECT_ROOT
-from stacks.constructs import escape_hatch
+from stacks.constructs import acknowledge, escape_hatch
 from stacks.roles import PROCESSOR_HANDLER
 
 LAMBDA_SOURCE = PROJECT_ROOT / "lambda_src"
@@ -30,6 +30,11 @@ LAMBDA_SOURCE_EXCLUDES = ["tests", "**/__pycache__", "**/*.pyc", ".pytest_cache"
 # Exactly what the handler and its event source mapping use, nothing more.
 QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 TABLE_ACTIONS = ("dynamodb:PutItem",)  # conditional writes; no reads, batches or updates
+SQS_FAILURES = (
+    "Invoked only by its SQS event source mapping: a failed message stays in the queue and moves to the "
+    "queue's dead-letter queue after max_receive_count receives; a function DLQ only catches asynchronous "
+    "invocations, which this function never gets"
+)
 
 
 class NotificationProcessor(Construct):
@@ -41,7 +46,7 @@ class NotificationProcessor(Construct):
         construct_id: str,
         *,
         queue: sqs.IQueue,
-        queue_key: kms.IKey | None,
+        key: kms.IKey | None,
         tables: Mapping[str, dynamodb.ITable],
         timeout: Duration,
         memory_size: int,
@@ -50,10 +55,11 @@ class NotificationProcessor(Construct):
         max_concurrency: int,
         log_retention_days: int,
         metrics_namespace: str,
+        tracing: bool,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=removal_policy)
+        self.log_group = logs.LogGroup(self, "LogGroup", encryption_key=key, removal_policy=removal_policy)
         # The L2 takes an enum; the config holds days, already checked against CloudWatch's list.
         escape_hatch(self.log_group).add_property_override("RetentionInDays", log_retention_days)
 
@@ -78,15 +84,54 @@ class NotificationProcessor(Construct):
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            # Active tracing records Lambda's own segments; the handler loads no X-Ray SDK.
+            tracing=lambda_.Tracing.ACTIVE if tracing else None,
             environment={
                 **{TABLE_ROLES[kind].environment_variable: table.table_name for kind, table in tables.items()},
                 METRICS_NAMESPACE_VARIABLE: metrics_namespace,
             },
         )
+        acknowledge(
+            self.function,
+            {
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ": SQS_FAILURES,
+                "Serverless::Serverless-LambdaDLQ": SQS_FAILURES,
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC": (
+                    "The function reaches only SQS, DynamoDB and CloudWatch, through their public endpoints with "
+                    "IAM and TLS: it has nothing private to reach, and a VPC would add NAT or endpoint costs"
+                ),
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency": (
+                    "The event source mapping's MaximumConcurrency (max_concurrency) caps concurrent invocations; "
+                    "reserved concurrency would take from the account's pool and throttle the queue's batches"
+                ),
+            },
+        )
+        if tracing:
+            acknowledge(
+                role,
+                {"AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
+                    "Active tracing's xray:PutTraceSegments and xray:PutTelemetryRecords have no resource types: "
+                    "IAM allows them only on '*' (X-Ray's documentation of its actions)"
+                )},
+            )
+        else:
+            acknowledge(
+                self.function,
+                {"Serverless::Serverless-LambdaTracing": "X-Ray tracing is off by default (it costs per trace); "
+                 "the config key tracing turns it on"},
+            )
+        if key is None:
+            acknowledge(
+                self.log_group,
+                {"NIST.800.53.R5::NIST.800.53.R5-CloudWatchLogGroupEncrypted": (
+                    "CloudWatch Logs encrypts every log group at rest with its own keys; the config key "
+                    "customer_managed_key encrypts it with the stack's KMS key"
+                )},
+            )
         self.log_group.grant_write(role)
         queue.grant(role, *QUEUE_ACTIONS)
-        if queue_key is not None:
-            queue_key.grant(role, "kms:Decrypt")
+        if key is not None:  # to read the queue's messages; DynamoDB uses the key on its own grant
+            key.grant(role, "kms:Decrypt")
         for table in tables.values():
             table.grant(role, *TABLE_ACTIONS)
         # CDK makes the function depend on its role, which the Role property already implies
@@ -106,4 +151,18 @@ class NotificationProcessor(Construct):
             max_batching_window=max_batching_window,
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,
+        )
+        acknowledge(
+            self.event_source_mapping,
+            {"Serverless::Serverless-LambdaEventSourceMappingDestination": (
+                "On-failure destinations are for stream and Kafka sources; for an SQS source the queue's redrive "
+                "policy to its dead-letter queue is the failure destination"
+            )},
+        )
+        acknowledge(
+            role,
+            {"NIST.800.53.R5::NIST.800.53.R5-IAMNoInlinePolicy": (
+                "The processor's own role carries one policy, scoped to this stack's queue, tables, log group "
+                "and key and checked statement by statement in the tests; a managed policy could be attached elsewhere"
+            )},
         )

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.constructs import escape_hatch
+from stacks.constructs import acknowledge, escape_hatch
 from stacks.roles import TABLES
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
@@ -21,9 +22,9 @@ _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeT
 class NotificationTables(Construct):
     """One table per role in stacks.roles.TABLES, keyed as the role says (Deadline's documented schema).
 
-    On demand, point-in-time recovery, encrypted with the AWS managed key (KMS, auditable in
-    CloudTrail); ``removal_policy`` and ``deletion_protection`` decide what a stack deletion may do.
-    ``tables`` maps each role to its table.
+    On demand, point-in-time recovery, encrypted with ``key`` when given, else with the AWS
+    managed key (KMS, auditable in CloudTrail either way); ``removal_policy`` and
+    ``deletion_protection`` decide what a stack deletion may do. ``tables`` maps each role to its table.
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class NotificationTables(Construct):
         construct_id: str,
         *,
         table_names: Mapping[str, str],
+        key: kms.IKey | None,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
     ) -> None:
@@ -41,7 +43,10 @@ class NotificationTables(Construct):
             "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            "encryption": dynamodb.TableEncryption.AWS_MANAGED,
+            "encryption": dynamodb.TableEncryption.AWS_MANAGED
+            if key is None
+            else dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            "encryption_key": key,
             "removal_policy": removal_policy,
             "deletion_protection": deletion_protection,
         }
@@ -60,4 +65,11 @@ class NotificationTables(Construct):
                 **durable,
             )
             escape_hatch(table).override_logical_id(resource.logical_id)
+            acknowledge(
+                table,
+                {"NIST.800.53.R5::NIST.800.53.R5-DynamoDBInBackupPlan": (
+                    "Point-in-time recovery keeps 35 days of continuous backups, and deletion protection and the "
+                    "Retain policy keep the table; an AWS Backup plan would add copies the studio has not asked for"
+                )},
+            )
             self.tables[kind] = table

@@ -103,6 +103,7 @@ BAD_VALUES = {
     "job_table_name": ("ab", "3-255"),
     "task_table_name": ("a/b", "3-255"),
     "customer_managed_key": ("1", "true or false"),
+    "tracing": ("yes", "true or false"),
     "max_receive_count": ("0", "from 1 to 1000"),
     "queue_retention_days": ("15", "from 1 to 14"),
     "dlq_retention_days": ("0", "from 1 to 14"),

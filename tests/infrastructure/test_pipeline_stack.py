@@ -258,8 +258,22 @@ def test_alarms_watch_dead_letters_message_age_errors_and_throttles(template):
     for alarm in alarms.values():
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
-        assert "AlarmActions" not in alarm  # no e-mail configured
-    assert not resources(template, "AWS::SNS::Topic")
+
+
+def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears_even_without_an_e_mail(template):
+    topic_id, topic = only(template, "AWS::SNS::Topic")
+    for name, alarm in alarms_by_metric(template).items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic_id}], name
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+    assert not resources(template, "AWS::SNS::Subscription")  # alarm_email is not set
+    # CloudWatch may publish only through the topic's own key; the topic refuses plain HTTP.
+    key = template["Resources"][topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert [s["Action"] for s in cloudwatch] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+    _, topic_policy = only(template, "AWS::SNS::TopicPolicy")
+    (statement,) = topic_policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
 
 
 def dashboard_metrics(template: dict) -> dict[str, list[tuple]]:
@@ -312,6 +326,7 @@ def test_outputs_give_what_deadline_and_the_operator_commands_need(template):
         "JobTableName": {"Ref": "JobNotificationsTable"},
         "TaskTableName": {"Ref": "TaskNotificationsTable"},
         "ProducerPolicyArn": {"Ref": only(template, "AWS::IAM::ManagedPolicy")[0]},
+        "AlarmTopicArn": {"Ref": only(template, "AWS::SNS::Topic")[0]},
     }
 
 

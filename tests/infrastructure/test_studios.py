@@ -1,6 +1,6 @@
 """The two example studios (studios/*.json) synthesized side by side in one app.
 
-Between them they switch on every option: a customer managed key, alarm e-mails, a producer
+Between them they switch on every option: a customer managed key, X-Ray tracing, alarm e-mails, a producer
 role, a sandbox, and non-default sizes and timeouts. One synthesis for the module.
 """
 
@@ -17,6 +17,7 @@ from notification_processor.roles import JOB, TASK
 from stacks.config import StudioConfig, load_config, project_context
 from stacks.constructs.processor import LAMBDA_SOURCE
 from stacks.pipeline_stack import DeadlineNotificationsStack
+from stacks.roles import PIPELINE_KEY_LOGICAL_ID
 from stacks.synth import add_compliance_checks, in_process_app
 from tests.infrastructure.template_tools import (
     assert_least_privilege,
@@ -145,28 +146,39 @@ def test_visibility_timeout_follows_each_studios_function_timeout(studios, name,
     assert visibility == expected >= 6 * function["Timeout"]
 
 
-def test_customer_managed_key_with_rotation_encrypts_both_queues(production):
-    keys = {
-        logical_id: key["Properties"]
-        for logical_id, key in resources(production, "AWS::KMS::Key").items()
-        if "Queues" in logical_id
-    }
-    ((key_id, key),) = keys.items()
+def test_one_customer_managed_key_with_rotation_encrypts_queues_tables_and_the_log_group(production):
+    key = production["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]
     assert key["EnableKeyRotation"] is True
+    key_arn = {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     for queue_id in ("NotificationQueue", "NotificationDeadLetterQueue"):
         queue = production["Resources"][queue_id]["Properties"]
-        assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert queue["KmsMasterKeyId"] == key_arn
         assert "SqsManagedSseEnabled" not in queue
+    for table in resources(production, "AWS::DynamoDB::Table").values():
+        assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
+    assert only(production, "AWS::Logs::LogGroup")[1]["KmsKeyId"] == key_arn
 
 
-def queue_key_id(template: dict) -> str:
-    return template["Resources"]["NotificationQueue"]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(production):
+    key = production["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]
+    (logs,) = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert logs["Principal"]["Service"]["Fn::Join"][1] == ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]
+    assert "kms:GenerateDataKey" in logs["Action"] and not any("*" in action for action in logs["Action"])
+    (log_groups,) = logs["Condition"]["ArnLike"].values()
+    assert log_groups["Fn::Join"][1][-1] == ":log-group:DeadlineNotifications-example-*"
+
+
+def test_tracing_turns_on_active_x_ray_with_only_its_two_resourceless_actions(production, sandbox):
+    assert only(production, "AWS::Lambda::Function")[1]["TracingConfig"] == {"Mode": "Active"}
+    assert "TracingConfig" not in only(sandbox, "AWS::Lambda::Function")[1]
+    policy_id, _ = only(production, "AWS::IAM::Policy")
+    assert permissions_by_resource(production, policy_id)[None] == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
 def test_processor_may_only_decrypt_with_the_queue_key(production):
     policy_id, _ = only(production, "AWS::IAM::Policy")
     allowed = permissions_by_resource(production, policy_id)
-    assert allowed[queue_key_id(production)] == {"kms:Decrypt"}
+    assert allowed[PIPELINE_KEY_LOGICAL_ID] == {"kms:Decrypt"}
     assert allowed["NotificationQueue"] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
 
@@ -174,7 +186,7 @@ def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(pr
     policy_id, policy = only(production, "AWS::IAM::ManagedPolicy")
     assert permissions_by_resource(production, policy_id) == {
         "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"},
-        queue_key_id(production): {"kms:GenerateDataKey", "kms:Decrypt"},
+        PIPELINE_KEY_LOGICAL_ID: {"kms:GenerateDataKey", "kms:Decrypt"},
     }
     assert policy["Roles"] == ["DeadlineRemoteConnectionServer"]
 
@@ -196,7 +208,7 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
     assert len(alarms) == 4
-    assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for alarm in alarms)
+    assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
 
@@ -210,9 +222,12 @@ def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(producti
         assert [t["Properties"]["DeletionProtectionEnabled"] for t in tables] == [protected, protected]
 
 
-def test_sandbox_has_no_key_topic_or_producer_role(sandbox):
-    assert not resources(sandbox, "AWS::KMS::Key")
-    assert not resources(sandbox, "AWS::SNS::Topic")
+def test_sandbox_has_only_the_alarm_topics_key_no_subscription_and_no_producer_role(sandbox):
+    topic_id, topic = only(sandbox, "AWS::SNS::Topic")
+    assert list(resources(sandbox, "AWS::KMS::Key")) == [topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]
+    assert not resources(sandbox, "AWS::SNS::Subscription")
+    for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
     assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
 
 
