@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
 
 PROCESSOR_HANDLER = "lambda_function.main"
+# The processor's Lambda runtime; `make test-runtime` runs its tests on this Python where the machine has it.
+PROCESSOR_RUNTIME = "python3.14"
 
 
 @dataclass(frozen=True)

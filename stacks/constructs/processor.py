@@ -21,7 +21,7 @@ from notification_processor.batch import METRICS_NAMESPACE_VARIABLE
 from notification_processor.roles import TABLE_ROLES
 from stacks.config import PROJECT_ROOT
 from stacks.constructs import acknowledge, escape_hatch
-from stacks.roles import PROCESSOR_HANDLER
+from stacks.roles import PROCESSOR_HANDLER, PROCESSOR_RUNTIME
 
 LAMBDA_SOURCE = PROJECT_ROOT / "lambda_src"
 # Kept out of the deployment package: only the handler's own modules ship.
@@ -74,7 +74,7 @@ class NotificationProcessor(Construct):
             self,
             "Function",
             description="Stores Deadline job and task notifications from SQS in DynamoDB",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=lambda_.Runtime(PROCESSOR_RUNTIME, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.ARM_64,
             handler=PROCESSOR_HANDLER,
             code=lambda_.Code.from_asset(str(LAMBDA_SOURCE), exclude=LAMBDA_SOURCE_EXCLUDES),
