@@ -7,11 +7,12 @@ the shipped command never imports this package.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from pathlib import Path
 
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
-from deadline_sqs.deployment import QUEUE_FLAGS, table_flag
+from deadline_sqs.local_target import remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
 from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LOCAL_POLLERS, LocalPipeline
@@ -104,22 +105,18 @@ def run_demo(args) -> int:
 
 def run_local(args) -> int:
     pipeline = LocalPipeline(_spec(args), args.visibility_timeout, args.pollers)
-    print(pipeline.time_scale_line())
+    print(pipeline.time_scale_line(), flush=True)
     with pipeline, pipeline.processing():
-        resources = pipeline.resources
-        print("The local pipeline is running; Ctrl-C stops it. In another shell:")
-        print("  export " + " ".join(f"{name}={value}" for name, value in pipeline.aws_environment().items()))
-        target = " ".join(
-            [
-                f"{QUEUE_FLAGS['queue_url']} {resources.queue_url}",
-                f"{QUEUE_FLAGS['dead_letter_queue_url']} {resources.dead_letter_queue_url}",
-                *(f"{table_flag(kind)} {name}" for kind, name in resources.tables.items()),
-            ]
-        )
-        print(f"  deadline-sqs smoke {target}")
-        print(f"  deadline-sqs dlq {target}")
-        print("The processor's log lines follow.", flush=True)
-        threading.Event().wait()  # until Ctrl-C or SIGTERM
+        path = write_local_target(pipeline.local_target(os.getpid()))
+        try:
+            print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
+            print("another shell in this folder the operator commands reach it with --local:")
+            for example in ("smoke", "status JOB_ID", "dlq", "send FILE"):
+                print(f"  deadline-sqs {example} --local")
+            print("The processor's log lines follow.", flush=True)
+            threading.Event().wait()  # until Ctrl-C or SIGTERM
+        finally:
+            remove_local_target(path)
     return OK
 
 

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from deadline_sqs.local_target import LocalTarget
 from deadline_sqs.sending import queue_arn
-from local_pipeline.engines import DynamoDBLocal, LocalSQS, local_aws_environment
+from local_pipeline.engines import LOCAL_CREDENTIALS, LOCAL_REGION, DynamoDBLocal, LocalSQS
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.spec import PipelineSpec
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
@@ -132,9 +133,17 @@ class LocalPipeline:
     def __exit__(self, *exc_info) -> None:
         self._exit.close()
 
-    def aws_environment(self) -> dict[str, str]:
-        """Environment for boto3 clients in other processes (the operator commands) to reach the engines."""
-        return local_aws_environment(dynamodb_endpoint=self.dynamodb.endpoint_url, sqs_endpoint=self.sqs.endpoint_url)
+    def local_target(self, pid: int) -> LocalTarget:
+        """Where the operator commands (`--local`) in other processes find the engines, queues and tables."""
+        return LocalTarget(
+            endpoints={engine.service: engine.endpoint_url for engine in (self.sqs, self.dynamodb)},
+            region=LOCAL_REGION,
+            credentials=dict(LOCAL_CREDENTIALS),
+            queue_url=self.resources.queue_url,
+            dead_letter_queue_url=self.resources.dead_letter_queue_url,
+            tables=dict(self.resources.tables),
+            pid=pid,
+        )
 
     def processor(self) -> BatchProcessor:
         """The processor configured as on Lambda (from the template's environment), on the local tables."""

@@ -78,7 +78,7 @@ def test_without_java_the_demo_says_so_and_leaves_nothing_running(cdk_out, tmp_p
 
 def test_commands_without_a_deployment_say_what_to_pass(capsys):
     assert cli.main(["smoke"]) == 2
-    assert "pass --stack-name, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
+    assert "pass --stack-name, --local, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
 
 
 def test_generate_writes_traffic_and_truth(tmp_path, capsys):
