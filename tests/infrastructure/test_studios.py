@@ -1,6 +1,6 @@
-"""The two example studios (studios/*.json) synthesized side by side in one app.
+"""The studios (studios/*.json) synthesized side by side in one app: the starter and the two examples.
 
-Between them they switch on every option: a customer managed key, X-Ray tracing, alarm e-mails, a producer
+Between the examples they switch on every option: a customer managed key, X-Ray tracing, alarm e-mails, a producer
 role, a sandbox, and non-default sizes and timeouts. One synthesis for the module.
 """
 
@@ -28,7 +28,7 @@ from tests.infrastructure.template_tools import (
     resources,
 )
 
-PRODUCTION, SANDBOX = "example", "example-sandbox"
+PRODUCTION, SANDBOX, STARTER = "example", "example-sandbox", "starter"
 # Properties that give a resource a name of its own, unique in an account or region.
 NAME_PROPERTIES = (
     "TableName",
@@ -59,7 +59,7 @@ def outdir(tmp_path_factory) -> Path:
 def synthesized(outdir) -> tuple[dict[str, Studio], dict]:
     app = in_process_app(None, str(outdir))
     add_compliance_checks(app)
-    configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX)}
+    configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX, STARTER)}
     stacks = {name: DeadlineNotificationsStack(app, config.stack_name, config=config) for name, config in configs.items()}
     assembly = app.synth()  # raises if cdk-nag finds anything unacknowledged
     studios = {
@@ -82,6 +82,17 @@ def production(studios) -> dict:
 @pytest.fixture(scope="module")
 def sandbox(studios) -> dict:
     return studios[SANDBOX].template
+
+
+def test_the_starter_needs_nothing_in_the_account_and_still_notifies(studios):
+    """Deployable on an empty (bootstrapped) account: nothing imported, nothing assumed to exist."""
+    starter = studios[STARTER].template
+    assert "Roles" not in only(starter, "AWS::IAM::ManagedPolicy")[1]  # no producer role to attach to
+    assert not resources(starter, "AWS::SNS::Subscription")  # "" for alarm_email: none
+    topic_id, _ = only(starter, "AWS::SNS::Topic")
+    for alarm in resources(starter, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    assert "Parameters" not in starter or set(starter["Parameters"]) == {"BootstrapVersion"}
 
 
 def physical_names(template: dict) -> set[str]:
@@ -231,7 +242,7 @@ def test_sandbox_has_only_the_alarm_topics_key_no_subscription_and_no_producer_r
     assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
 
 
-@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
+@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX, STARTER])
 def test_every_iam_statement_is_least_privilege(studios, name):
     assert_least_privilege(studios[name].template)
 
@@ -241,7 +252,7 @@ def test_cdk_nag_reports_nothing_unacknowledged(synthesized):
     assert [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])] == []
 
 
-@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
+@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX, STARTER])
 def test_cfn_lint_reports_nothing(studios, name):
     assert cfn_lint_findings(studios[name].template) == []
 
