@@ -25,7 +25,9 @@ from local_pipeline.spec import PipelineSpec
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.roles import TABLE_ROLES
 
-DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 3
+# 4 s leaves the handler about 3 s per batch (it keeps 1 s back): enough for a batch of 100 on a
+# loaded 2-core machine, while a bad message still reaches the DLQ in 5 x 4 s.
+DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 4
 # Locally DynamoDB Local, not the number of pollers, bounds throughput: past a few
 # concurrent invocations each batch only takes longer, and every batch must finish
 # within the (scaled) visibility timeout.
