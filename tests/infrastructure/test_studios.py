@@ -186,7 +186,7 @@ def test_tracing_turns_on_active_x_ray_with_only_its_two_resourceless_actions(pr
     assert permissions_by_resource(production, policy_id)[None] == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
-def test_processor_may_only_decrypt_with_the_queue_key(production):
+def test_processor_may_only_decrypt_with_the_stacks_key(production):
     policy_id, _ = only(production, "AWS::IAM::Policy")
     allowed = permissions_by_resource(production, policy_id)
     assert allowed[PIPELINE_KEY_LOGICAL_ID] == {"kms:Decrypt"}

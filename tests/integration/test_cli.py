@@ -11,6 +11,7 @@ from deadline_sqs import cli
 from local_pipeline import demo, pipeline
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
 from stacks.roles import QUEUE
+from tests.conftest import write_cdk_out
 
 SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "redrive"]
 
@@ -28,19 +29,7 @@ def cdk_out(pipeline_template, tmp_path_factory):
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             resource["Properties"]["BatchSize"] = 10
-    folder = tmp_path_factory.mktemp("cdk.out")
-    (folder / "Stack.template.json").write_text(json.dumps(template))
-    manifest = {
-        "version": "48.0.0",
-        "artifacts": {
-            "DeadlineNotifications-default": {
-                "type": "aws:cloudformation:stack",
-                "properties": {"templateFile": "Stack.template.json"},
-            }
-        },
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
+    return write_cdk_out(tmp_path_factory.mktemp("cdk.out"), template)
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -16,6 +16,7 @@ import pytest
 
 from deadline_sqs import INTERRUPTED
 from deadline_sqs.local_target import LOCAL_TARGET_FILE
+from tests.conftest import write_cdk_out
 
 COMMAND = [sys.executable, "-m", "deadline_sqs"]
 STARTED_LINE = "The processor's log lines follow."
@@ -23,19 +24,7 @@ STARTED_LINE = "The processor's log lines follow."
 
 @pytest.fixture(scope="module")
 def cdk_out_folder(pipeline_template, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("cdk.out")
-    (folder / "Stack.template.json").write_text(json.dumps(pipeline_template))
-    manifest = {
-        "version": "48.0.0",
-        "artifacts": {
-            "DeadlineNotifications-default": {
-                "type": "aws:cloudformation:stack",
-                "properties": {"templateFile": "Stack.template.json"},
-            }
-        },
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
+    return write_cdk_out(tmp_path_factory.mktemp("cdk.out"), pipeline_template)
 
 
 def _start_local(folder: Path, cdk_out: Path) -> subprocess.Popen:
