@@ -107,7 +107,7 @@ def _assert_stopped(engines) -> None:
 def test_demo_end_to_end_on_a_small_farm(cdk_out, monkeypatch, capsys):
     started = _record_engines(monkeypatch)
     arguments = [
-        "demo", "--cdk-out", str(cdk_out), "--no-progress", "--visibility-timeout", "3", "--pollers", "2",
+        "demo", "--cdk-out", str(cdk_out), "--no-progress", "--pollers", "2",
         "--jobs", "3", "--tasks-per-job", "6", "--duplicates", "0.3", "--reorder", "20", "--malformed-per-kind", "1",
     ]
     assert cli.main(arguments) == 0

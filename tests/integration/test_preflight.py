@@ -53,6 +53,10 @@ def local_aws(aws_environment, local_sqs):
         AWS_ENDPOINT_URL_STS=local_sqs.endpoint_url,
         AWS_ENDPOINT_URL_CLOUDFORMATION=local_sqs.endpoint_url,
     )
+    # moto loads each service's backend on its first call, which takes longer than the
+    # preflight's short timeouts on a busy machine: load them here, without those timeouts.
+    local_client("sts", local_sqs.endpoint_url).get_caller_identity()
+    local_client("cloudformation", local_sqs.endpoint_url).list_stacks()
     return local_sqs
 
 
