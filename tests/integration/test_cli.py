@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from deadline_sqs import cli
+from deadline_sqs import __version__, cli
 from local_pipeline import demo, pipeline
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
 from stacks.roles import QUEUE
@@ -38,6 +38,13 @@ def test_every_subcommand_has_help(command, capsys):
         cli.main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"usage: deadline-sqs {command}" in capsys.readouterr().out
+
+
+def test_version_names_the_installed_package(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"deadline-sqs {__version__}" != "deadline-sqs unknown"
 
 
 @pytest.mark.parametrize(
