@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 from pathlib import Path
 
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
 from deadline_sqs.local_target import remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
-from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LOCAL_POLLERS, LocalPipeline
+from local_pipeline.pipeline import (
+    DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
+    LOCAL_POLLERS,
+    LocalPipeline,
+    wait_until_interrupted,
+)
 from local_pipeline.spec import PipelineSpec
 
 
@@ -114,7 +118,7 @@ def run_local(args) -> int:
             for example in ("smoke", "status JOB_ID", "dlq", "send FILE"):
                 print(f"  deadline-sqs {example} --local")
             print("The processor's log lines follow.", flush=True)
-            threading.Event().wait()  # until Ctrl-C or SIGTERM
+            wait_until_interrupted()
         finally:
             remove_local_target(path)
     return OK

@@ -12,8 +12,9 @@ by the same factor.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -32,6 +33,22 @@ DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 4
 # concurrent invocations each batch only takes longer, and every batch must finish
 # within the (scaled) visibility timeout.
 LOCAL_POLLERS = 3
+# The kernel may deliver Ctrl-C to any thread, and a wait without a timeout in the main thread
+# then never returns to see it: the main thread waits in steps of this many seconds.
+SIGNAL_CHECK_SECONDS = 0.5
+
+
+def wait_until_interrupted() -> None:
+    """Block the main thread until Ctrl-C or SIGTERM (raised as KeyboardInterrupt or SystemExit)."""
+    while True:
+        time.sleep(SIGNAL_CHECK_SECONDS)
+
+
+def result_of(future: Future):
+    """The future's result, waiting in steps so that Ctrl-C is seen meanwhile."""
+    while not future.done():
+        wait([future], timeout=SIGNAL_CHECK_SECONDS)
+    return future.result()
 
 
 @dataclass(frozen=True)
@@ -125,7 +142,7 @@ class LocalPipeline:
             with ThreadPoolExecutor(max_workers=1) as starter:
                 dynamodb_started = starter.submit(self.dynamodb.start)
                 self.sqs.start()
-                dynamodb_started.result()
+                result_of(dynamodb_started)
             self.resources = create_local_resources(
                 self.spec, self.sqs.client(), self.dynamodb.client(), self.visibility_timeout
             )
