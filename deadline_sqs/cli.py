@@ -22,14 +22,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from deadline_sqs import CommandError, __version__
+from deadline_sqs import ERROR, INTERRUPTED, OK, PROBLEMS, CommandError, __version__
 from deadline_sqs.dead_letters import peek_dead_letters
 from deadline_sqs.deployment import HISTORY_TABLE_FLAG, QUEUE_FLAGS, Deployment, resolve_deployment, table_flag
+from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.sending import read_message_lines, send_bodies
 from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
 
-OK, PROBLEMS, ERROR, INTERRUPTED = 0, 1, 2, 130
 PLUGIN_GROUP = "deadline_sqs.commands"
 # A command: its name, what `run(args)` does, and a one-line summary.
 AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -48,14 +48,32 @@ def count(minimum: int):
     return parse
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
+    return value
+
+
+def non_empty(text: str) -> str:
+    """An argparse type: a string with something in it (a DynamoDB key cannot be empty)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def target_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "deployment",
-        "Where the pipeline is: --stack-name reads its outputs from CloudFormation; explicit values override them. "
-        "AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB point the clients at other endpoints (local engines).",
+        "Where the pipeline is: --stack-name reads its outputs from CloudFormation, --local the pipeline that "
+        "`deadline-sqs local` runs in this folder; explicit values override either. "
+        "AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB point the clients at other endpoints.",
     )
     outputs = ", ".join([QUEUE.output_key, DEAD_LETTER_QUEUE.output_key, *(t.output_key for t in TABLES.values())])
-    group.add_argument("--stack-name", help=f"the deployed stack (outputs {outputs})")
+    place = group.add_mutually_exclusive_group()
+    place.add_argument("--stack-name", help=f"the deployed stack (outputs {outputs})")
+    place.add_argument("--local", action="store_true", help=f"the running `deadline-sqs local` (reads {LOCAL_TARGET_FILE})")
     group.add_argument(QUEUE_FLAGS["queue_url"], dest="queue_url", help="the notification queue")
     group.add_argument(QUEUE_FLAGS["dead_letter_queue_url"], dest="dead_letter_queue_url", help="the dead-letter queue")
     for kind in TABLES:
@@ -64,14 +82,18 @@ def target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
 
 
-def _session(args) -> boto3.Session:
+def _session(args):
+    """A boto3 Session, or with --local one whose clients reach the local pipeline's engines."""
+    if args.local:
+        return read_local_target().session()
     return boto3.Session(profile_name=args.profile, region_name=args.region)
 
 
-def _deployment(args, session: boto3.Session) -> Deployment:
+def _deployment(args, session) -> Deployment:
     return resolve_deployment(
         lambda: session.client("cloudformation"),
         args.stack_name,
+        found=read_local_target().deployment if args.local else None,
         tables={kind: getattr(args, f"{kind}_table") for kind in TABLES},
         history_table=getattr(args, "history_table", None),
         queue_url=args.queue_url,
@@ -142,15 +164,7 @@ def run_redrive(args) -> int:
     session = _session(args)
     deployment = _deployment(args, session).require("dead_letter_queue_url")
     print(f"Starting a message-move task from {deployment.dead_letter_queue_url} ...")
-    try:
-        task = redrive(session.client("sqs"), deployment, max_per_second=args.max_per_second, wait=not args.no_wait)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "500":  # AWS names its errors; moto's bare 500 is HTML
-            raise
-        raise CommandError(
-            "the SQS endpoint failed on StartMessageMoveTask (HTTP 500); local SQS (moto 5.2.5) does not "
-            "implement message-move tasks, so redrive works against AWS only"
-        ) from None
+    task = redrive(session.client("sqs"), deployment, max_per_second=args.max_per_second, wait=not args.no_wait)
     total = "" if task.to_move is None else f" of {task.to_move}"
     print(f"{task.status}: {task.moved}{total} messages moved" + (f" ({task.failure})" if task.failure else ""))
     return PROBLEMS if task.status in ("FAILED", "CANCELLED") else OK
@@ -178,11 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     target_options(sub)
 
     sub = command("smoke", run_smoke, "Send a test job and task notification, wait until both are stored, delete them.")
-    sub.add_argument("--timeout", type=float, default=120, help="seconds to wait for the items (default %(default)s)")
+    sub.add_argument("--timeout", type=seconds, default=120, help="seconds to wait for the items (default %(default)s)")
     target_options(sub)
 
     sub = command("status", run_status, "Print a job's stored state and its tasks'.")
-    sub.add_argument("job_id", metavar="JOB_ID")
+    sub.add_argument("job_id", metavar="JOB_ID", type=non_empty)
     target_options(sub)
 
     sub = command("history", run_history, "Print a job's timeline: every notification of it and its tasks, oldest first.")
@@ -211,7 +225,11 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # loads the local harness's commands: not instant
+    except KeyboardInterrupt:
+        print("deadline-sqs: interrupted", file=sys.stderr)
+        return INTERRUPTED
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from deadline_sqs.aws_errors import about
 from deadline_sqs.sending import SQS_BATCH_ENTRIES
 from notification_processor.notifications import InvalidNotification, parse_record
 
@@ -43,6 +44,12 @@ def peek_dead_letters(sqs, dlq_url: str, limit: int = 1000, hide_seconds: int = 
     Each is received with a visibility timeout of `hide_seconds`, so no message is
     listed twice, and made visible again at the end, so a redrive can follow at once.
     """
+    with about(f"dead-letter queue {dlq_url}"):
+        received = _receive_and_release(sqs, dlq_url, limit, hide_seconds)
+    return [_dead_letter(message) for message in received.values()]
+
+
+def _receive_and_release(sqs, dlq_url: str, limit: int, hide_seconds: int) -> dict[str, dict]:
     received: dict[str, dict] = {}
     while len(received) < limit:
         messages = sqs.receive_message(
@@ -65,7 +72,7 @@ def peek_dead_letters(sqs, dlq_url: str, limit: int = 1000, hide_seconds: int = 
                 for n, handle in enumerate(handles[start : start + SQS_BATCH_ENTRIES])
             ],
         )
-    return [_dead_letter(message) for message in received.values()]
+    return received
 
 
 def _dead_letter(message: dict) -> DeadLetter:

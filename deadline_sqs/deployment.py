@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from deadline_sqs import CommandError
+from deadline_sqs.aws_errors import about
 from stacks.roles import DEAD_LETTER_QUEUE, HISTORY_TABLE, QUEUE, TABLES
 
 QUEUE_FLAGS = {"queue_url": "--queue-url", "dead_letter_queue_url": "--dlq-url"}
@@ -38,13 +39,14 @@ class Deployment:
         if history and not self.history_table:
             missing.append(f"{HISTORY_TABLE_FLAG} (a stack deployed with history on has it)")
         if missing:
-            raise CommandError(f"where is the pipeline? pass --stack-name, or {', '.join(missing)}")
+            raise CommandError(f"where is the pipeline? pass --stack-name, --local, or {', '.join(missing)}")
         return self
 
 
 def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
     """The pipeline's queue URLs and table names from its stack's outputs."""
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    with about(f"stack {stack_name}"):
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
     return Deployment(
         queue_url=outputs.get(QUEUE.output_key, ""),
@@ -58,12 +60,15 @@ def resolve_deployment(
     cloudformation_client: Callable,
     stack_name: str | None,
     *,
+    found: Deployment | None = None,
     tables: Mapping[str, str | None],
     history_table: str | None = None,
     **queues: str | None,
 ) -> Deployment:
-    """Stack outputs (when a stack is named), overridden by whatever was given explicitly."""
-    found = deployment_from_stack(cloudformation_client(), stack_name) if stack_name else Deployment()
+    """Stack outputs (when a stack is named) or `found`, overridden by whatever was given explicitly."""
+    if stack_name:
+        found = deployment_from_stack(cloudformation_client(), stack_name)
+    found = found or Deployment()
     given_tables = {kind: name for kind, name in tables.items() if name}
     return replace(
         found,

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from deadline_sqs import CommandError
+from deadline_sqs.aws_errors import about, error_code
 from deadline_sqs.deployment import Deployment
 from deadline_sqs.notifications import job_notification, notification_timestamp, studio_datetime, task_notification
 from deadline_sqs.sending import queue_arn, send_bodies
@@ -22,6 +24,8 @@ from notification_processor.roles import HISTORY_PARTITION_KEY, HISTORY_SORT_KEY
 from stacks.roles import TABLES
 
 MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
+# After a smoke timeout, how long test items that arrive late are still deleted, at most.
+SMOKE_LATE_SECONDS = 30
 
 
 def item_key(role: TableRole, values: tuple) -> dict:
@@ -67,8 +71,21 @@ def smoke_notifications(job_id: str, now: datetime) -> list[dict]:
     return [job_notification(job, "completed", timestamp), task_notification(task, timestamp, "completed")]
 
 
-def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seconds: float = 0.25) -> SmokeResult:
-    """Send a test job and task notification with a unique id, wait until both are stored, delete them."""
+def smoke(
+    sqs,
+    dynamodb,
+    deployment: Deployment,
+    timeout: float = 120,
+    poll_seconds: float = 0.25,
+    late_seconds: float | None = None,
+) -> SmokeResult:
+    """Send a test job and task notification with a unique id, wait until both are stored, delete them.
+
+    The test items are deleted however it ends. After a timeout, notifications still on their
+    way may be stored later: for up to `late_seconds` more (default: as long as the timeout, at
+    most SMOKE_LATE_SECONDS), any that arrive are deleted too.
+    """
+    late_seconds = min(timeout, SMOKE_LATE_SECONDS) if late_seconds is None else late_seconds
     job_id = f"smoke-{uuid.uuid4().hex}"
     bodies = [json.dumps(body) for body in smoke_notifications(job_id, datetime.now(UTC))]
     key_values = {JOB: (job_id,), TASK: (job_id, 0)}
@@ -78,27 +95,50 @@ def smoke(sqs, dynamodb, deployment: Deployment, timeout: float = 120, poll_seco
     started = time.monotonic()
     report = send_bodies(sqs, deployment.queue_url, bodies)
     if report.failures:
-        raise CommandError(f"could not send the test notifications: {report.failures[0].message}")
-    seen: dict[str, float] = {}
-    try:
-        while len(seen) < len(keys):
-            for name, (table, key) in keys.items():
-                if name not in seen and "Item" in dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True):
-                    seen[name] = time.monotonic() - started
-            if len(seen) < len(keys):
-                if time.monotonic() - started > timeout:
-                    missing = " and ".join(sorted(set(keys) - set(seen)))
-                    # The items are deleted below, but a notification still in the queue may store one later.
-                    raise CommandError(
-                        f"the test {missing} notification (JobID {job_id}) was not stored within {timeout:.0f} s: "
-                        "check the function's logs and the dead-letter queue (deadline-sqs dlq); if it is stored "
-                        f"later, `deadline-sqs status {job_id}` shows it"
-                    )
-                time.sleep(poll_seconds)
-    finally:
-        for table, key in keys.values():
-            dynamodb.delete_item(TableName=table, Key=key)
+        failure = report.failures[0]
+        raise CommandError(
+            f"could not send the test notifications to {deployment.queue_url}: {failure.code}: {failure.message}"
+        )
+    seen = _wait_for_items(dynamodb, keys, started + timeout, poll_seconds, started)
+    for table, key in keys.values():
+        _delete_item(dynamodb, table, key)
+    missing = sorted(set(keys) - set(seen))
+    if missing:
+        late = _wait_for_items(dynamodb, {kind: keys[kind] for kind in missing}, time.monotonic() + late_seconds,
+                               poll_seconds, started, delete=True)
+        stored_late = f"; the {' and '.join(sorted(late))} item arrived late and was deleted" if late else ""
+        raise CommandError(
+            f"the test {' and '.join(missing)} notification (JobID {job_id}) was not stored within {timeout:.0f} s"
+            f"{stored_late}: check the function's logs and the dead-letter queue (deadline-sqs dlq). The test "
+            f"items were deleted; a test notification still in the queue after {late_seconds:.0f} s more may be "
+            f"stored later: `deadline-sqs status {job_id}` shows it"
+        )
     return SmokeResult(job_id, seen[JOB], seen[TASK])
+
+
+def _wait_for_items(
+    dynamodb, keys: dict, deadline: float, poll_seconds: float, started: float, delete: bool = False
+) -> dict[str, float]:
+    """Poll until every item is readable or the deadline: kind -> seconds from `started` (deleting each, if asked)."""
+    seen: dict[str, float] = {}
+    while True:
+        for kind, (table, key) in keys.items():
+            if kind in seen:
+                continue
+            with about(f"table {table}"):
+                found = "Item" in dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
+            if found:
+                seen[kind] = time.monotonic() - started
+                if delete:
+                    _delete_item(dynamodb, table, key)
+        if len(seen) == len(keys) or time.monotonic() >= deadline:
+            return seen
+        time.sleep(poll_seconds)
+
+
+def _delete_item(dynamodb, table: str, key: dict) -> None:
+    with about(f"table {table}"):
+        dynamodb.delete_item(TableName=table, Key=key)
 
 
 # --- status --------------------------------------------------------------------------------
@@ -120,15 +160,17 @@ def _plain(item: dict) -> dict:
 def job_status(dynamodb, deployment: Deployment, job_id: str) -> JobStatus:
     """The job's stored item and every stored task of it (a Query on the task table)."""
     job_table, task_table = deployment.tables[JOB], deployment.tables[TASK]
-    job = dynamodb.get_item(TableName=job_table, Key=item_key(TABLES[JOB].role, (job_id,)), ConsistentRead=True)
+    with about(f"table {job_table}"):
+        job = dynamodb.get_item(TableName=job_table, Key=item_key(TABLES[JOB].role, (job_id,)), ConsistentRead=True)
     tasks = []
-    for page in dynamodb.get_paginator("query").paginate(
-        TableName=task_table,
-        KeyConditionExpression="job_id = :job",
-        ExpressionAttributeValues={":job": {"S": job_id}},
-        ConsistentRead=True,
-    ):
-        tasks.extend(_plain(item) for item in page["Items"])
+    with about(f"table {task_table}"):
+        for page in dynamodb.get_paginator("query").paginate(
+            TableName=task_table,
+            KeyConditionExpression="job_id = :job",
+            ExpressionAttributeValues={":job": {"S": job_id}},
+            ConsistentRead=True,
+        ):
+            tasks.extend(_plain(item) for item in page["Items"])
     if "Item" not in job and not tasks:
         raise CommandError(f"no job {job_id} in {job_table} or {task_table}")
     return JobStatus(_plain(job["Item"]) if "Item" in job else None, tasks)
@@ -230,10 +272,20 @@ def redrive(
         request["DestinationArn"] = queue_arn(sqs, deployment.queue_url)
     if max_per_second:
         request["MaxNumberOfMessagesPerSecond"] = max_per_second
-    sqs.start_message_move_task(**request)
+    with about(f"dead-letter queue {deployment.dead_letter_queue_url}"):
+        try:
+            sqs.start_message_move_task(**request)
+        except ClientError as error:
+            if error_code(error) != "500":  # AWS names its errors; moto's bare 500 is HTML
+                raise
+            raise CommandError(
+                f"the SQS endpoint {sqs.meta.endpoint_url} failed on StartMessageMoveTask (HTTP 500); local SQS "
+                "(moto 5.2.5) does not implement message-move tasks, so redrive works against AWS only"
+            ) from None
     deadline = time.monotonic() + timeout
     while True:
-        results = sqs.list_message_move_tasks(SourceArn=source, MaxResults=1)["Results"]
+        with about(f"dead-letter queue {deployment.dead_letter_queue_url}"):
+            results = sqs.list_message_move_tasks(SourceArn=source, MaxResults=1)["Results"]
         task = results[0] if results else {"Status": "RUNNING"}
         to_move = task.get("ApproximateNumberOfMessagesToMove")
         state = MoveTask(

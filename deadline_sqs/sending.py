@@ -10,6 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from deadline_sqs import CommandError
+from deadline_sqs.aws_errors import about, is_not_found
 
 # SQS's limit on the entries of one SendMessageBatch, DeleteMessageBatch or
 # ChangeMessageVisibilityBatch, and on the messages of one ReceiveMessage.
@@ -87,6 +88,8 @@ def _send_batch(sqs, queue_url: str, bodies: list[str], batch: list[int]) -> lis
         try:
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         except ClientError as error:
+            if is_not_found(error):
+                raise CommandError(f"queue {queue_url} does not exist (check the URL, the region and the account)") from None
             # The whole call was refused (a body too long for the queue, say): none of it was sent.
             details = error.response.get("Error", {})
             code, text = details.get("Code", "Error"), details.get("Message", "")
@@ -104,4 +107,5 @@ def _send_batch(sqs, queue_url: str, bodies: list[str], batch: list[int]) -> lis
 
 
 def queue_arn(sqs, queue_url: str) -> str:
-    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with about(f"queue {queue_url}"):
+        return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -7,15 +7,20 @@ the shipped command never imports this package.
 from __future__ import annotations
 
 import argparse
-import threading
+import os
 from contextlib import ExitStack
 from pathlib import Path
 
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
-from deadline_sqs.deployment import QUEUE_FLAGS, table_flag
+from deadline_sqs.local_target import remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
-from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LOCAL_POLLERS, LocalPipeline
+from local_pipeline.pipeline import (
+    DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
+    LOCAL_POLLERS,
+    LocalPipeline,
+    wait_until_interrupted,
+)
 from local_pipeline.spec import PipelineSpec
 
 
@@ -105,29 +110,24 @@ def run_demo(args) -> int:
 
 def run_local(args) -> int:
     pipeline = LocalPipeline(_spec(args), args.visibility_timeout, args.pollers)
-    print(pipeline.time_scale_line())
+    print(pipeline.time_scale_line(), flush=True)
     with ExitStack() as running:
         running.enter_context(pipeline)
         running.enter_context(pipeline.processing())
         resources = pipeline.resources
         if resources.status_events:
             running.enter_context(pipeline.publishing())
-        print("The local pipeline is running; Ctrl-C stops it. In another shell:")
-        print("  export " + " ".join(f"{name}={value}" for name, value in pipeline.aws_environment().items()))
-        target = " ".join(
-            [
-                f"{QUEUE_FLAGS['queue_url']} {resources.queue_url}",
-                f"{QUEUE_FLAGS['dead_letter_queue_url']} {resources.dead_letter_queue_url}",
-                *(f"{table_flag(kind)} {name}" for kind, name in resources.tables.items()),
-            ]
-        )
-        print(f"  deadline-sqs smoke {target}")
-        print(f"  deadline-sqs dlq {target}")
+        path = write_local_target(pipeline.local_target(os.getpid()))
+        running.callback(remove_local_target, path)
+        print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
+        print("another shell in this folder the operator commands reach it with --local:")
+        for example in ("smoke", "status JOB_ID", "dlq", "send FILE"):
+            print(f"  deadline-sqs {example} --local")
         if resources.status_events:
             print(f"Every status-change event on the bus {resources.status_events.bus_name} lands in")
             print(f"  {resources.status_events.events_queue_url}")
-        print("The processor's (and the publisher's) log lines follow.", flush=True)
-        threading.Event().wait()  # until Ctrl-C or SIGTERM
+        print("The processor's log lines follow.", flush=True)  # (and the publisher's, with status events)
+        wait_until_interrupted()
     return OK
 
 

@@ -217,6 +217,24 @@ class DynamoDBLocal(_LocalEngine):
 
 
 
+class _OneLineErrors(logging.Filter):
+    """moto answers a call it does not implement with HTTP 500 and logs the traceback twice
+    (Flask, then werkzeug); the log keeps one line, and the client reports the error itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "werkzeug" and record.getMessage().startswith("Error on request"):
+            return False
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg, record.args = f"local SQS (moto) answered HTTP 500: {type(error).__name__}: {error}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_ONE_LINE_ERRORS = _OneLineErrors()
+_MOTO_LOGGERS = ("moto", "werkzeug")  # moto's Flask app is named "moto"
+
+
 class LocalSQS(_LocalEngine):
     """moto's server mode, in this process, on a free loopback port: SQS (with redrive to a DLQ),
     and EventBridge (`events_client`: buses, rules, PutEvents to SQS targets) on the same endpoint.
@@ -241,6 +259,8 @@ class LocalSQS(_LocalEngine):
 
         # The server's per-request access log would drown the demo's output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        for name in _MOTO_LOGGERS:
+            logging.getLogger(name).addFilter(_ONE_LINE_ERRORS)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         return self

@@ -19,13 +19,21 @@ deliver to SNS), with the rules' own patterns and input transformers.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 
+from deadline_sqs.local_target import LocalTarget
 from deadline_sqs.sending import queue_arn
-from local_pipeline.engines import LOCAL_REGION, DynamoDBLocal, LocalSQS, local_aws_environment, local_client
+from local_pipeline.engines import (
+    LOCAL_CREDENTIALS,
+    LOCAL_REGION,
+    DynamoDBLocal,
+    LocalSQS,
+    local_client,
+)
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.spec import PipelineSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
@@ -34,11 +42,29 @@ from notification_processor.roles import HISTORY_TABLE_VARIABLE, TABLE_ROLES
 from status_events.changes import SOURCE
 from status_events.publisher import EVENT_BUS_VARIABLE, StatusEventPublisher
 
-DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 3
+# 4 s leaves the handler about 3 s per batch (it keeps 1 s back): enough for a batch of 100 on a
+# loaded 2-core machine, while a bad message still reaches the DLQ in 5 x 4 s.
+DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 4
 # Locally DynamoDB Local, not the number of pollers, bounds throughput: past a few
 # concurrent invocations each batch only takes longer, and every batch must finish
 # within the (scaled) visibility timeout.
 LOCAL_POLLERS = 3
+# The kernel may deliver Ctrl-C to any thread, and a wait without a timeout in the main thread
+# then never returns to see it: the main thread waits in steps of this many seconds.
+SIGNAL_CHECK_SECONDS = 0.5
+
+
+def wait_until_interrupted() -> None:
+    """Block the main thread until Ctrl-C or SIGTERM (raised as KeyboardInterrupt or SystemExit)."""
+    while True:
+        time.sleep(SIGNAL_CHECK_SECONDS)
+
+
+def result_of(future: Future):
+    """The future's result, waiting in steps so that Ctrl-C is seen meanwhile."""
+    while not future.done():
+        wait([future], timeout=SIGNAL_CHECK_SECONDS)
+    return future.result()
 
 
 @dataclass(frozen=True)
@@ -195,7 +221,7 @@ class LocalPipeline:
             with ThreadPoolExecutor(max_workers=1) as starter:
                 dynamodb_started = starter.submit(self.dynamodb.start)
                 self.sqs.start()
-                dynamodb_started.result()
+                result_of(dynamodb_started)
             self.resources = create_local_resources(
                 self.spec, self.sqs.client(), self.dynamodb.client(), self.visibility_timeout, self.sqs.events_client()
             )
@@ -205,9 +231,18 @@ class LocalPipeline:
     def __exit__(self, *exc_info) -> None:
         self._exit.close()
 
-    def aws_environment(self) -> dict[str, str]:
-        """Environment for boto3 clients in other processes (the operator commands) to reach the engines."""
-        return local_aws_environment(dynamodb_endpoint=self.dynamodb.endpoint_url, sqs_endpoint=self.sqs.endpoint_url)
+    def local_target(self, pid: int) -> LocalTarget:
+        """Where the operator commands (`--local`) in other processes find the engines, queues and tables."""
+        return LocalTarget(
+            endpoints={engine.service: engine.endpoint_url for engine in (self.sqs, self.dynamodb)},
+            region=LOCAL_REGION,
+            credentials=dict(LOCAL_CREDENTIALS),
+            queue_url=self.resources.queue_url,
+            dead_letter_queue_url=self.resources.dead_letter_queue_url,
+            tables=dict(self.resources.tables),
+            history_table=self.resources.history_table or "",
+            pid=pid,
+        )
 
     def processor(self) -> BatchProcessor:
         """The processor configured as on Lambda (from the template's environment), on the local tables."""

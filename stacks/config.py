@@ -107,6 +107,7 @@ class StudioConfig:
         "DeadlineTaskNotifications", "3-255 letters, digits, '_', '.' and '-'", _matches(_TABLE_NAME)
     )
     customer_managed_key: bool = _setting(False, "true or false")
+    tracing: bool = _setting(False, "true or false")
     max_receive_count: int = _setting(5, *_between(1, 1000))
     queue_retention_days: int = _setting(4, *_between(1, 14))
     dlq_retention_days: int = _setting(14, *_between(1, 14))

@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.config import StudioConfig
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import JobAlerts
+from stacks.constructs.encryption import PipelineKey
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
 from stacks.constructs.producer import ProducerAccess
@@ -42,17 +43,26 @@ class DeadlineNotificationsStack(Stack):
             description=f"Deadline 10 SQS notifications pipeline for studio {config.studio_name}",
         )
         removal_policy = RemovalPolicy.DESTROY if config.sandbox else RemovalPolicy.RETAIN
+        queue_name, dead_letter_queue_name = f"{config.stack_name}-notifications", f"{config.stack_name}-dead-letters"
 
+        key = None
+        if config.customer_managed_key:
+            key = PipelineKey(
+                self,
+                "Encryption",
+                description=f"Encrypts {queue_name}, {dead_letter_queue_name}, the tables and the functions' logs",
+                removal_policy=removal_policy,
+            ).key
         queues = NotificationQueues(
             self,
             "Queues",
-            queue_name=f"{config.stack_name}-notifications",
-            dead_letter_queue_name=f"{config.stack_name}-dead-letters",
+            queue_name=queue_name,
+            dead_letter_queue_name=dead_letter_queue_name,
             max_receive_count=config.max_receive_count,
             retention=Duration.days(config.queue_retention_days),
             dead_letter_retention=Duration.days(config.dlq_retention_days),
             visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
-            customer_managed_key=config.customer_managed_key,
+            key=key,
             removal_policy=removal_policy,
         )
         tables = NotificationTables(
@@ -61,6 +71,7 @@ class DeadlineNotificationsStack(Stack):
             table_names=config.table_names,
             streams=config.status_events,
             history_table_name=config.history_table if config.history else None,
+            key=key,
             removal_policy=removal_policy,
             deletion_protection=not config.sandbox,
         )
@@ -68,7 +79,7 @@ class DeadlineNotificationsStack(Stack):
             self,
             "Processor",
             queue=queues.queue,
-            queue_key=queues.key,
+            key=key,
             tables=tables.tables,
             history_table=tables.history_table,
             history_days=config.history_days,
@@ -80,10 +91,11 @@ class DeadlineNotificationsStack(Stack):
             max_timestamp_ahead_seconds=config.max_timestamp_ahead_seconds,
             log_retention_days=config.log_retention_days,
             metrics_namespace=config.metrics_namespace,
+            tracing=config.tracing,
             removal_policy=removal_policy,
         )
         producer = ProducerAccess(
-            self, "ProducerAccess", queue=queues.queue, queue_key=queues.key, role_name=config.producer_role_name
+            self, "ProducerAccess", queue=queues.queue, queue_key=key, role_name=config.producer_role_name
         )
         late_threshold = Duration.seconds(config.oldest_message_age_alarm_seconds)
         status_events = None
@@ -98,6 +110,8 @@ class DeadlineNotificationsStack(Stack):
                 failure_queue_name=f"{config.stack_name}-status-event-failures",
                 late_threshold=late_threshold,
                 log_retention_days=config.log_retention_days,
+                key=key,
+                tracing=config.tracing,
                 removal_policy=removal_policy,
             )
         monitoring = Monitoring(
@@ -139,7 +153,7 @@ class DeadlineNotificationsStack(Stack):
             self,
             ALARM_TOPIC_OUTPUT,
             value=monitoring.topic.topic_arn,
-            description="Alarms and job alerts: subscribe e-mail or a chat channel",
+            description="Every alarm and job alert notifies this topic: subscribe e-mail, chat or an on-call tool to it",
         )
         if status_events:
             bus = status_events.bus

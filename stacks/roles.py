@@ -17,6 +17,8 @@ from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
 
 PROCESSOR_HANDLER = "lambda_function.main"
 PUBLISHER_HANDLER = "status_events.handler.main"
+# The processor's Lambda runtime; `make test-runtime` runs its tests on this Python where the machine has it.
+PROCESSOR_RUNTIME = "python3.14"
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,5 @@ PUBLISH_FAILURE_QUEUE = PinnedResource(
 )
 # The optional history (off by default).
 HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "Every distinct notification, per job")
+# The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
+PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"

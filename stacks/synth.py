@@ -8,15 +8,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks
 
 from stacks.config import ConfigError, load_config, project_context
 from stacks.pipeline_stack import DeadlineNotificationsStack
 
+# cdk-nag's rule packs run on every synthesis.
+COMPLIANCE_PACKS = (AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks)
+
 
 def add_compliance_checks(app: App) -> None:
-    """cdk-nag's AwsSolutions rules: any finding not acknowledged (with a reason) fails synthesis."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    """cdk-nag's rule packs: any finding not acknowledged (with a reason, where it applies) fails synthesis."""
+    Validations.of(app).add_plugins(*(pack(app, verbose=True) for pack in COMPLIANCE_PACKS))
 
 
 def build_pipeline(app: App) -> DeadlineNotificationsStack:

@@ -46,6 +46,19 @@ def pipeline_spec(pipeline_template) -> PipelineSpec:
     return PipelineSpec.from_template(pipeline_template)
 
 
+def write_cdk_out(folder: Path, template: dict, stack_name: str = "DeadlineNotifications-default") -> Path:
+    """A `cdk synth` output folder holding one stack's template, as `make synth` writes it."""
+    (folder / "Stack.template.json").write_text(json.dumps(template))
+    manifest = {
+        "version": "48.0.0",
+        "artifacts": {
+            stack_name: {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Stack.template.json"}}
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def dynamodb_local():
     with DynamoDBLocal() as engine:

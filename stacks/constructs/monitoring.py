@@ -1,4 +1,4 @@
-"""Alarms, the topic they (and job alerts) go to, and a dashboard of the whole pipeline."""
+"""Alarms, the topic they (and job alerts) notify, with an optional e-mail subscription, and a dashboard."""
 
 # jsii's classes do not match their own interfaces structurally (to pyright a Function is
 # no IFunction), so argument types are not checked here.
@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from notification_processor.telemetry import METRIC_NAMES
+from stacks.constructs import acknowledge
 
 PERIOD = Duration.minutes(5)
 
@@ -27,8 +28,10 @@ PERIOD = Duration.minutes(5)
 class Monitoring(Construct):
     """Alarms on the dead-letter queue, the oldest message's age, function errors and throttles.
 
-    Every alarm, ``other_alarms`` included, notifies ``topic`` (encrypted with its own key),
-    which e-mails ``alarm_email`` when one is given.
+    ``topic`` always exists (encrypted with its own key): every alarm, ``other_alarms``
+    included, notifies it when it fires and when it clears. Subscribe anything to it (e-mail
+    through ``alarm_email``, a chat channel, an on-call tool); other constructs may publish
+    their own alerts to it.
     """
 
     def __init__(
@@ -70,8 +73,16 @@ class Monitoring(Construct):
         self.topic = self._alarm_topic(removal_policy)
         if alarm_email is not None:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                self.topic,
+                {"Serverless::Serverless-SNSRedrivePolicy": (
+                    "The alarm e-mail subscription: SNS retries e-mail deliveries itself, and a dead-letter "
+                    "queue for alarm e-mails would need an alarm of its own"
+                )},
+            )
         for each in self.alarms:
             each.add_alarm_action(actions.SnsAction(self.topic))
+            each.add_ok_action(actions.SnsAction(self.topic))
 
         processor_counts = [
             cloudwatch.Metric(

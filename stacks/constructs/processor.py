@@ -17,6 +17,7 @@ from constructs import Construct
 
 from notification_processor.batch import MAX_TIMESTAMP_AHEAD_VARIABLE, METRICS_NAMESPACE_VARIABLE
 from notification_processor.roles import HISTORY_DAYS_VARIABLE, HISTORY_TABLE_VARIABLE, TABLE_ROLES
+from stacks.constructs import acknowledge
 from stacks.constructs.functions import own_function
 from stacks.roles import PROCESSOR_HANDLER
 
@@ -25,13 +26,19 @@ QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttribu
 # Conditional writes, and once per container the tables' key schemas; no reads, batches or updates.
 TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DescribeTable")
 HISTORY_ACTIONS = ("dynamodb:PutItem",)  # conditional: a duplicate is written once
+SQS_FAILURES = (
+    "Invoked only by its SQS event source mapping: a failed message stays in the queue and moves to the "
+    "queue's dead-letter queue after max_receive_count receives; a function DLQ only catches asynchronous "
+    "invocations, which this function never gets"
+)
 
 
 class NotificationProcessor(Construct):
     """The function, its own role and log group, and the SQS event source mapping.
 
     With ``history_table``, the function also records every distinct notification there,
-    each kept ``history_days``.
+    each kept ``history_days``. ``key``, the stack's customer managed key if any, encrypts
+    the log group and lets the function read the queue's messages.
     """
 
     def __init__(
@@ -40,7 +47,7 @@ class NotificationProcessor(Construct):
         construct_id: str,
         *,
         queue: sqs.IQueue,
-        queue_key: kms.IKey | None,
+        key: kms.IKey | None,
         tables: Mapping[str, dynamodb.ITable],
         history_table: dynamodb.ITable | None,
         history_days: int,
@@ -52,6 +59,7 @@ class NotificationProcessor(Construct):
         max_timestamp_ahead_seconds: int,
         log_retention_days: int,
         metrics_namespace: str,
+        tracing: bool,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -71,12 +79,15 @@ class NotificationProcessor(Construct):
             memory_size=memory_size,
             environment=environment,
             log_retention_days=log_retention_days,
+            key=key,
+            tracing=tracing,
+            failures_handled_by=SQS_FAILURES,
             removal_policy=removal_policy,
         )
         self.function, self.log_group = own.function, own.log_group
         queue.grant(own.role, *QUEUE_ACTIONS)
-        if queue_key is not None:
-            queue_key.grant(own.role, "kms:Decrypt")
+        if key is not None:  # to read the queue's messages; DynamoDB uses the key on its own grant
+            key.grant(own.role, "kms:Decrypt")
         for table in tables.values():
             table.grant(own.role, *TABLE_ACTIONS)
         if history_table is not None:
@@ -94,4 +105,11 @@ class NotificationProcessor(Construct):
             max_batching_window=max_batching_window,
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,
+        )
+        acknowledge(
+            self.event_source_mapping,
+            {"Serverless::Serverless-LambdaEventSourceMappingDestination": (
+                "On-failure destinations are for stream and Kafka sources; for an SQS source the queue's redrive "
+                "policy to its dead-letter queue is the failure destination"
+            )},
         )

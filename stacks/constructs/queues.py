@@ -11,12 +11,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs import acknowledge
+
 
 class NotificationQueues(Construct):
     """A standard queue redriving to a dead-letter queue; both encrypted and TLS-only.
 
-    Encryption is SQS-managed unless ``customer_managed_key``: then one KMS key with
-    rotation encrypts both queues (``key`` is None otherwise).
+    Encryption is SQS-managed unless a customer managed ``key`` is given: then it encrypts both.
     """
 
     def __init__(
@@ -30,22 +31,14 @@ class NotificationQueues(Construct):
         retention: Duration,
         dead_letter_retention: Duration,
         visibility_timeout: Duration,
-        customer_managed_key: bool,
+        key: kms.IKey | None,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.key: kms.Key | None = None
         # Both queues: TLS only, the same encryption, the same fate on stack deletion.
         shared = {"enforce_ssl": True, "removal_policy": removal_policy, "encryption": sqs.QueueEncryption.SQS_MANAGED}
-        if customer_managed_key:
-            self.key = kms.Key(
-                self,
-                "Key",
-                description=f"Encrypts the messages in {queue_name} and {dead_letter_queue_name}",
-                enable_key_rotation=True,
-                removal_policy=removal_policy,
-            )
-            shared |= {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": self.key}
+        if key is not None:
+            shared |= {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key}
 
         # The source queue's ARN is built from its name: referencing the queue itself
         # would make the two queues depend on each other.
@@ -60,6 +53,12 @@ class NotificationQueues(Construct):
                 source_queues=[sqs.Queue.from_queue_arn(self, "SourceQueue", queue_arn)],
             ),
             **shared,
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            {"Serverless::Serverless-SQSRedrivePolicy": (
+                "This is the dead-letter queue: its messages stay for dlq_retention_days and raise an alarm"
+            )},
         )
         self.queue = sqs.Queue(
             self,

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.constructs import escape_hatch
+from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function
 from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.roles import EVENT_BUS, PUBLISH_FAILURE_QUEUE, PUBLISHER_HANDLER
@@ -59,6 +60,8 @@ class StatusEvents(Construct):
         failure_queue_name: str,
         late_threshold: Duration,
         log_retention_days: int,
+        key: kms.IKey | None,
+        tracing: bool,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -76,12 +79,18 @@ class StatusEvents(Construct):
             removal_policy=removal_policy,
         )
         escape_hatch(self.failure_queue).override_logical_id(PUBLISH_FAILURE_QUEUE.logical_id)
-        Validations.of(self.failure_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason="This queue is itself a dead-letter queue: the stream mappings' on-failure destination "
-                "and the alert rule's dead-letter queue (alarmed when it holds anything)",
-            )
+        acknowledge(
+            self.failure_queue,
+            {
+                "AwsSolutions::AwsSolutions-SQS3": (
+                    "This queue is itself a dead-letter queue: the stream mappings' on-failure destination "
+                    "and the alert rule's dead-letter queue (alarmed when it holds anything)"
+                ),
+                "Serverless::Serverless-SQSRedrivePolicy": (
+                    "This queue is itself a dead-letter queue (alarmed when it holds anything): a redrive policy "
+                    "would move failure records out of sight"
+                ),
+            },
         )
 
         own = own_function(
@@ -97,9 +106,17 @@ class StatusEvents(Construct):
                 PUBLISH_VARIABLE: publish,
             },
             log_retention_days=log_retention_days,
+            key=key,
+            tracing=tracing,
+            failures_handled_by=(
+                "Invoked only by its stream event source mappings, whose on-failure destination is the "
+                "failure queue (alarmed); a function DLQ only catches asynchronous invocations"
+            ),
             removal_policy=removal_policy,
         )
         self.function = own.function
+        if key is not None:  # the tables' streams are encrypted with the tables' key
+            key.grant(own.role, "kms:Decrypt")
         self.bus.grant_put_events_to(own.role)
         streams = [table.table_stream_arn for table in tables.values()]
         own.role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=streams))

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from notification_processor.roles import HISTORY_EXPIRY_ATTRIBUTE, HISTORY_PARTITION_KEY, HISTORY_SORT_KEY
-from stacks.constructs import escape_hatch
+from stacks.constructs import acknowledge, escape_hatch
 from stacks.roles import HISTORY_TABLE, TABLES
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
@@ -22,12 +23,13 @@ _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeT
 class NotificationTables(Construct):
     """One table per role in stacks.roles.TABLES, keyed as the role says (Deadline's documented schema).
 
-    On demand, point-in-time recovery, encrypted with the AWS managed key (KMS, auditable in
-    CloudTrail); ``removal_policy`` and ``deletion_protection`` decide what a stack deletion may do.
-    ``tables`` maps each role to its table. With ``streams``, both stream every change of an
-    item with its old and new image (for the status-change publisher). With
-    ``history_table_name``, ``history_table`` is the history (history.py in the processor):
-    keyed by job id and timeline, its entries expiring by their TTL attribute.
+    On demand, point-in-time recovery, encrypted with ``key`` when given, else with the AWS
+    managed key (KMS, auditable in CloudTrail either way); ``removal_policy`` and
+    ``deletion_protection`` decide what a stack deletion may do. ``tables`` maps each role to
+    its table. With ``streams``, both stream every change of an item with its old and new
+    image (for the status-change publisher). With ``history_table_name``, ``history_table``
+    is the history (history.py in the processor): keyed by job id and timeline, its entries
+    expiring by their TTL attribute.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class NotificationTables(Construct):
         table_names: Mapping[str, str],
         streams: bool,
         history_table_name: str | None,
+        key: kms.IKey | None,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
     ) -> None:
@@ -47,7 +50,10 @@ class NotificationTables(Construct):
             "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            "encryption": dynamodb.TableEncryption.AWS_MANAGED,
+            "encryption": dynamodb.TableEncryption.AWS_MANAGED
+            if key is None
+            else dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            "encryption_key": key,
             "removal_policy": removal_policy,
             "deletion_protection": deletion_protection,
         }
@@ -67,6 +73,7 @@ class NotificationTables(Construct):
                 **durable,
             )
             escape_hatch(table).override_logical_id(resource.logical_id)
+            _acknowledge_backups(table)
             self.tables[kind] = table
 
         self.history_table: dynamodb.Table | None = None
@@ -83,3 +90,14 @@ class NotificationTables(Construct):
                 **durable,
             )
             escape_hatch(self.history_table).override_logical_id(HISTORY_TABLE.logical_id)
+            _acknowledge_backups(self.history_table)
+
+
+def _acknowledge_backups(table: dynamodb.Table) -> None:
+    acknowledge(
+        table,
+        {"NIST.800.53.R5::NIST.800.53.R5-DynamoDBInBackupPlan": (
+            "Point-in-time recovery keeps 35 days of continuous backups, and deletion protection and the "
+            "Retain policy keep the table; an AWS Backup plan would add copies the studio has not asked for"
+        )},
+    )

@@ -15,6 +15,8 @@ UPDATE_SNAPSHOTS = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 IDENTITY_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+# Actions IAM defines without a resource type: allowed only on "*" (active tracing's two X-Ray calls).
+RESOURCELESS_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 RESOURCE_POLICY_TYPES = {
     "AWS::SQS::QueuePolicy": "PolicyDocument",
     "AWS::SNS::TopicPolicy": "PolicyDocument",
@@ -125,7 +127,7 @@ def assert_least_privilege(template: dict) -> None:
     """Walk every IAM statement in the template (identity and resource policies).
 
     Identity policies: Allow only, no wildcard in any action, every resource an ARN of a
-    resource in this template. Resource policies: Deny only to enforce TLS; Allow only the
+    resource in this template, or "*" for actions that have no resource type (RESOURCELESS_ACTIONS). Resource policies: Deny only to enforce TLS; Allow only the
     key's default administrator statement (the account root, so that IAM policies apply at
     all) and named service principals with explicit actions. Roles: assumed by a service only.
     A permission the walk cannot read fails it: a policy resource of another type (a Lambda
@@ -149,7 +151,10 @@ def assert_least_privilege(template: dict) -> None:
         assert statement.body["Effect"] == "Allow", where
         assert not any("*" in action for action in statement.actions), where
         assert "NotAction" not in statement.body and "NotResource" not in statement.body, where
-        assert all(referenced_resource(r) in own for r in statement.resources), where
+        if statement.resources == ["*"]:
+            assert set(statement.actions) <= RESOURCELESS_ACTIONS, where
+        else:
+            assert all(referenced_resource(r) in own for r in statement.resources), where
 
     for statement in statements(template, RESOURCE_POLICY_TYPES):
         where = f"{statement.policy_id}: {statement.body}"

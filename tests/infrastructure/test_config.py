@@ -90,9 +90,23 @@ def test_cdk_feature_flags_and_cli_settings_are_not_ours_to_reject():
     assert load(**cdk_keys) == load()
 
 
-@pytest.mark.parametrize("name", ["example", "example-sandbox"])
-def test_example_studios_are_valid(name):
-    assert load(config=f"studios/{name}.json").studio_name == name
+STUDIO_FILES = sorted(path.name for path in (PROJECT_ROOT / "studios").glob("*.json"))
+
+
+@pytest.mark.parametrize("name", STUDIO_FILES)
+def test_every_studio_file_is_valid(name):
+    assert load(config=f"studios/{name}").studio_name
+
+
+def test_the_starter_sets_only_a_name_and_an_optional_e_mail():
+    starter = json.loads((PROJECT_ROOT / "studios" / "starter.json").read_text())
+    assert set(starter) == {"studio_name", "alarm_email"}
+    assert load(config="studios/starter.json").alarm_email is None  # "" is none
+
+
+def test_the_studios_readme_says_what_each_example_assumes():
+    readme = (PROJECT_ROOT / "studios" / "README.md").read_text()
+    assert {f"| `{name}` |" for name in STUDIO_FILES} <= {line[: line.index(" |", 2) + 2] for line in readme.splitlines() if line.startswith("| `")}
 
 
 # One value each key rejects, with the words its message must contain.
@@ -103,6 +117,7 @@ BAD_VALUES = {
     "job_table_name": ("ab", "3-255"),
     "task_table_name": ("a/b", "3-255"),
     "customer_managed_key": ("1", "true or false"),
+    "tracing": ("yes", "true or false"),
     "max_receive_count": ("0", "from 1 to 1000"),
     "queue_retention_days": ("15", "from 1 to 14"),
     "dlq_retention_days": ("0", "from 1 to 14"),

@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from tests.infrastructure.template_tools import (
+    as_list,
     assert_least_privilege,
     assert_matches_snapshot,
     cfn_lint_findings,
@@ -373,7 +374,8 @@ def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_event
     for alarm in alarms:
         assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]  # every alarm has an action
+        # every alarm has an action, when it fires and when it clears
+        assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
     assert not resources(template, "AWS::SNS::Subscription")  # no e-mail configured
 
 
@@ -381,6 +383,26 @@ def _watched(dimensions: list[dict]) -> str:
     (dimension,) = dimensions
     value = dimension["Value"]
     return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+
+
+def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears_even_without_an_e_mail(template):
+    topic_id, topic = only(template, "AWS::SNS::Topic")
+    for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}], logical_id
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+    assert not resources(template, "AWS::SNS::Subscription")  # alarm_email is not set
+    # CloudWatch may publish only through the topic's own key; the topic refuses plain HTTP.
+    key = template["Resources"][topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [
+        s for s in key["KeyPolicy"]["Statement"] if "cloudwatch.amazonaws.com" in as_list(s["Principal"].get("Service", []))
+    ]
+    assert [s["Action"] for s in cloudwatch] == [["kms:Decrypt", "kms:GenerateDataKey"]]
+    topic_policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::SNS::TopicPolicy").values()]
+    assert any(
+        (s["Effect"], s.get("Condition")) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+        for statements in topic_policies for s in statements
+    )
 
 
 def dashboard_metrics(template: dict) -> dict[str, list[tuple]]:

@@ -1,6 +1,6 @@
-"""The two example studios (studios/*.json) synthesized side by side in one app.
+"""The studios (studios/*.json) synthesized side by side in one app: the starter and the two examples.
 
-Between them they switch on every option: a customer managed key, alarm e-mails, a producer
+Between the examples they switch on every option: a customer managed key, X-Ray tracing, alarm e-mails, a producer
 role, a sandbox, and non-default sizes and timeouts. One synthesis for the module.
 """
 
@@ -17,7 +17,7 @@ from notification_processor.roles import JOB, TASK
 from stacks.config import StudioConfig, load_config, project_context
 from stacks.constructs.functions import LAMBDA_SOURCE
 from stacks.pipeline_stack import DeadlineNotificationsStack
-from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
+from stacks.roles import PIPELINE_KEY_LOGICAL_ID, PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from stacks.synth import add_compliance_checks, in_process_app
 from tests.infrastructure.template_tools import (
     assert_least_privilege,
@@ -30,7 +30,7 @@ from tests.infrastructure.template_tools import (
     role_policy,
 )
 
-PRODUCTION, SANDBOX = "example", "example-sandbox"
+PRODUCTION, SANDBOX, STARTER = "example", "example-sandbox", "starter"
 # Properties that give a resource a name of its own, unique in an account or region.
 NAME_PROPERTIES = (
     "TableName",
@@ -62,7 +62,7 @@ def outdir(tmp_path_factory) -> Path:
 def synthesized(outdir) -> tuple[dict[str, Studio], dict]:
     app = in_process_app(None, str(outdir))
     add_compliance_checks(app)
-    configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX)}
+    configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX, STARTER)}
     stacks = {name: DeadlineNotificationsStack(app, config.stack_name, config=config) for name, config in configs.items()}
     assembly = app.synth()  # raises if cdk-nag finds anything unacknowledged
     studios = {
@@ -85,6 +85,17 @@ def production(studios) -> dict:
 @pytest.fixture(scope="module")
 def sandbox(studios) -> dict:
     return studios[SANDBOX].template
+
+
+def test_the_starter_needs_nothing_in_the_account_and_still_notifies(studios):
+    """Deployable on an empty (bootstrapped) account: nothing imported, nothing assumed to exist."""
+    starter = studios[STARTER].template
+    assert "Roles" not in only(starter, "AWS::IAM::ManagedPolicy")[1]  # no producer role to attach to
+    assert not resources(starter, "AWS::SNS::Subscription")  # "" for alarm_email: none
+    topic_id, _ = only(starter, "AWS::SNS::Topic")
+    for alarm in resources(starter, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    assert "Parameters" not in starter or set(starter["Parameters"]) == {"BootstrapVersion"}
 
 
 def physical_names(template: dict) -> set[str]:
@@ -159,27 +170,39 @@ def test_visibility_timeout_follows_each_studios_function_timeout(studios, name,
     assert visibility == expected >= 6 * function["Timeout"]
 
 
-def test_customer_managed_key_with_rotation_encrypts_both_queues(production):
-    keys = {
-        logical_id: key["Properties"]
-        for logical_id, key in resources(production, "AWS::KMS::Key").items()
-        if "Queues" in logical_id
-    }
-    ((key_id, key),) = keys.items()
+def test_one_customer_managed_key_with_rotation_encrypts_queues_tables_and_the_log_group(production):
+    key = production["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]
     assert key["EnableKeyRotation"] is True
+    key_arn = {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     for queue_id in ("NotificationQueue", "NotificationDeadLetterQueue"):
         queue = production["Resources"][queue_id]["Properties"]
-        assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert queue["KmsMasterKeyId"] == key_arn
         assert "SqsManagedSseEnabled" not in queue
+    for table in resources(production, "AWS::DynamoDB::Table").values():
+        assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn}
+    for log_group in resources(production, "AWS::Logs::LogGroup").values():  # both functions'
+        assert log_group["Properties"]["KmsKeyId"] == key_arn
 
 
-def queue_key_id(template: dict) -> str:
-    return template["Resources"]["NotificationQueue"]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(production):
+    key = production["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]
+    (logs,) = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert logs["Principal"]["Service"]["Fn::Join"][1] == ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]
+    assert "kms:GenerateDataKey" in logs["Action"] and not any("*" in action for action in logs["Action"])
+    (log_groups,) = logs["Condition"]["ArnLike"].values()
+    assert log_groups["Fn::Join"][1][-1] == ":log-group:DeadlineNotifications-example-*"
 
 
-def test_processor_may_only_decrypt_with_the_queue_key(production):
+def test_tracing_turns_on_active_x_ray_with_only_its_two_resourceless_actions(production, sandbox):
+    assert processor(production)["TracingConfig"] == {"Mode": "Active"}
+    assert "TracingConfig" not in processor(sandbox)
     allowed = permissions_by_resource(production, processor_policy_id(production))
-    assert allowed[queue_key_id(production)] == {"kms:Decrypt"}
+    assert allowed[None] == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_processor_may_only_decrypt_with_the_stacks_key(production):
+    allowed = permissions_by_resource(production, processor_policy_id(production))
+    assert allowed[PIPELINE_KEY_LOGICAL_ID] == {"kms:Decrypt"}
     assert allowed["NotificationQueue"] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 
 
@@ -187,7 +210,7 @@ def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(pr
     policy_id, policy = only(production, "AWS::IAM::ManagedPolicy")
     assert permissions_by_resource(production, policy_id) == {
         "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"},
-        queue_key_id(production): {"kms:GenerateDataKey", "kms:Decrypt"},
+        PIPELINE_KEY_LOGICAL_ID: {"kms:GenerateDataKey", "kms:Decrypt"},
     }
     assert policy["Roles"] == ["DeadlineRemoteConnectionServer"]
 
@@ -211,7 +234,7 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
     assert len(alarms) == 6
-    assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for alarm in alarms)
+    assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
 
@@ -225,10 +248,15 @@ def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(producti
         assert tables and {t["Properties"]["DeletionProtectionEnabled"] for t in tables} == {protected}
 
 
-def test_sandbox_has_no_queue_key_subscription_or_producer_role(sandbox):
-    assert not any("Queues" in logical_id for logical_id in resources(sandbox, "AWS::KMS::Key"))
+def test_sandbox_has_only_the_alarm_topics_key_no_subscription_and_no_producer_role(sandbox):
+    topic_id, topic = only(sandbox, "AWS::SNS::Topic")
+    assert list(resources(sandbox, "AWS::KMS::Key")) == [topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]
     assert not resources(sandbox, "AWS::SNS::Subscription")
+    for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
     assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
+
+
 
 
 def test_without_status_events_there_are_no_streams_bus_publisher_or_alerts(sandbox):
@@ -271,7 +299,7 @@ def test_the_processor_writes_the_history_and_only_puts_items_there(production):
     }
 
 
-@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
+@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX, STARTER])
 def test_every_iam_statement_is_least_privilege(studios, name):
     assert_least_privilege(studios[name].template)
 
@@ -281,7 +309,7 @@ def test_cdk_nag_reports_nothing_unacknowledged(synthesized):
     assert [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])] == []
 
 
-@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX])
+@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX, STARTER])
 def test_cfn_lint_reports_nothing(studios, name):
     assert cfn_lint_findings(studios[name].template) == []
 

@@ -7,10 +7,11 @@ import threading
 
 import pytest
 
-from deadline_sqs import cli
+from deadline_sqs import __version__, cli
 from local_pipeline import demo, pipeline
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
 from stacks.roles import QUEUE
+from tests.conftest import write_cdk_out
 
 SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "redrive"]
 
@@ -28,19 +29,7 @@ def cdk_out(pipeline_template, tmp_path_factory):
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             resource["Properties"]["BatchSize"] = 10
-    folder = tmp_path_factory.mktemp("cdk.out")
-    (folder / "Stack.template.json").write_text(json.dumps(template))
-    manifest = {
-        "version": "48.0.0",
-        "artifacts": {
-            "DeadlineNotifications-default": {
-                "type": "aws:cloudformation:stack",
-                "properties": {"templateFile": "Stack.template.json"},
-            }
-        },
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
+    return write_cdk_out(tmp_path_factory.mktemp("cdk.out"), template)
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -49,6 +38,13 @@ def test_every_subcommand_has_help(command, capsys):
         cli.main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"usage: deadline-sqs {command}" in capsys.readouterr().out
+
+
+def test_version_names_the_installed_package(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"deadline-sqs {__version__}" != "deadline-sqs unknown"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +74,7 @@ def test_without_java_the_demo_says_so_and_leaves_nothing_running(cdk_out, tmp_p
 
 def test_commands_without_a_deployment_say_what_to_pass(capsys):
     assert cli.main(["smoke"]) == 2
-    assert "pass --stack-name, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
+    assert "pass --stack-name, --local, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
 
 
 def test_generate_writes_traffic_and_truth(tmp_path, capsys):
@@ -118,7 +114,7 @@ def _assert_stopped(engines) -> None:
 def test_demo_end_to_end_on_a_small_farm(cdk_out, monkeypatch, capsys):
     started = _record_engines(monkeypatch)
     arguments = [
-        "demo", "--cdk-out", str(cdk_out), "--no-progress", "--visibility-timeout", "3", "--pollers", "2",
+        "demo", "--cdk-out", str(cdk_out), "--no-progress", "--pollers", "2",
         "--jobs", "3", "--tasks-per-job", "6", "--duplicates", "0.3", "--reorder", "20", "--malformed-per-kind", "1",
     ]
     assert cli.main(arguments) == 0

@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
 import time
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from deadline_sqs import cli
+from deadline_sqs import CommandError, cli, operations
 from deadline_sqs.dead_letters import rejection_reason
 from deadline_sqs.deployment import Deployment, table_flag
 from deadline_sqs.operations import redrive
@@ -99,6 +100,33 @@ def test_smoke_fails_clearly_when_nothing_stores_the_notifications(deployment, c
     error = capsys.readouterr().err
     assert "was not stored within 1 s" in error and "deadline-sqs dlq" in error
     assert "Traceback" not in error
+
+
+def test_smoke_deletes_test_items_that_are_stored_after_its_timeout(deployment, local_sqs, dynamodb_local, monkeypatch):
+    # The processor holds the smoke's batch until the smoke has timed out and deleted what it saw
+    # (nothing), then stores both items: the smoke must still find and delete them.
+    timed_out = threading.Event()
+    real_delete = operations._delete_item
+
+    def delete_and_release(*args):
+        real_delete(*args)
+        timed_out.set()
+
+    monkeypatch.setattr(operations, "_delete_item", delete_and_release)
+    processor = BatchProcessor(processor_client(dynamodb_local), deployment.tables)
+
+    def late_handler(event, context):
+        timed_out.wait(30)
+        return processor.handle(event, context)
+
+    sqs = local_sqs.client()
+    with (
+        SqsEventSource(sqs, deployment.queue_url, queue_arn(sqs, deployment.queue_url), late_handler, pollers=1),
+        pytest.raises(CommandError, match=r"(?s)was not stored within 1 s.*arrived late and was deleted"),
+    ):
+        operations.smoke(sqs, dynamodb_local.client(), deployment, timeout=1, poll_seconds=0.05, late_seconds=30)
+    for table in deployment.tables.values():
+        assert dynamodb_local.client().scan(TableName=table)["Items"] == []
 
 
 def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, processor, local_sqs, tmp_path, capsys):

@@ -1,0 +1,117 @@
+"""`python -m deadline_sqs.preflight` (run by `make diff` and `make deploy`) against local STS and CloudFormation.
+
+moto's server (the local SQS engine serves every service) stands in for AWS; the AWS
+configuration files are empty temporary files and the instance metadata service is off,
+so nothing here can find real credentials or leave this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from deadline_sqs import preflight
+from local_pipeline.engines import LOCAL_CREDENTIALS, LOCAL_REGION, free_loopback_port, local_client
+
+AWS_VARIABLES = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_CLOUDFORMATION",
+)  # fmt: skip
+
+
+@pytest.fixture
+def aws_environment(tmp_path, monkeypatch):
+    """No AWS configuration at all; returns a function to set variables on top."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config").write_text("[profile stale]\nregion = us-east-1\nsso_session = studio\n"
+                                     "sso_account_id = 123456789012\nsso_role_name = Deploy\n"
+                                     "[sso-session studio]\nsso_start_url = https://example.invalid/start\n"
+                                     "sso_region = us-east-1\n")
+    (tmp_path / "credentials").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no SSO token cache
+
+    def setenv(**values):
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return setenv
+
+
+@pytest.fixture
+def local_aws(aws_environment, local_sqs):
+    """Credentials and a region, with STS and CloudFormation on the local moto server."""
+    aws_environment(
+        AWS_ACCESS_KEY_ID=LOCAL_CREDENTIALS["aws_access_key_id"],
+        AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS["aws_secret_access_key"],
+        AWS_REGION=LOCAL_REGION,
+        AWS_ENDPOINT_URL_STS=local_sqs.endpoint_url,
+        AWS_ENDPOINT_URL_CLOUDFORMATION=local_sqs.endpoint_url,
+    )
+    # moto loads each service's backend on its first call, which takes longer than the
+    # preflight's short timeouts on a busy machine: load them here, without those timeouts.
+    local_client("sts", local_sqs.endpoint_url).get_caller_identity()
+    local_client("cloudformation", local_sqs.endpoint_url).list_stacks()
+    return local_sqs
+
+
+def _run(capsys, *arguments: str) -> tuple[int, str, str]:
+    started = time.monotonic()
+    code = preflight.main(list(arguments))
+    assert time.monotonic() - started < 30  # answers within seconds, never the CDK's long wait
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
+
+
+def test_without_credentials_it_names_the_sign_in_and_the_profile(aws_environment, capsys):
+    aws_environment(AWS_REGION="us-east-1")
+    code, _, error = _run(capsys)
+    assert code == 2
+    assert "no AWS credentials found" in error and "aws sso login" in error and "AWS_PROFILE" in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_an_unknown_profile_is_named(aws_environment, capsys):
+    code, _, error = _run(capsys, "--profile", "no-such-profile")
+    assert code == 2 and "no-such-profile" in error and "AWS_PROFILE" in error
+
+
+def test_an_sso_profile_never_signed_in_says_to_run_aws_sso_login(aws_environment, capsys):
+    code, _, error = _run(capsys, "--profile", "stale")
+    assert code == 2 and "aws sso login --profile stale" in error
+
+
+def test_without_a_region_it_says_where_to_set_one(aws_environment, capsys):
+    aws_environment(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+    code, _, error = _run(capsys)
+    assert code == 2 and "AWS_REGION" in error
+
+
+def test_an_unreachable_endpoint_is_reported_in_seconds(local_aws, aws_environment, capsys):
+    aws_environment(AWS_ENDPOINT_URL_STS=f"http://127.0.0.1:{free_loopback_port()}")
+    code, _, error = _run(capsys)
+    assert code == 2 and "STS did not answer" in error
+
+
+def test_an_account_without_the_bootstrap_stack_gets_the_bootstrap_command(local_aws, capsys):
+    code, _, error = _run(capsys, "--toolkit-stack-name", "CDKToolkitNeverCreated")
+    assert code == 2
+    assert "not bootstrapped" in error and "npx cdk bootstrap aws://123456789012/us-east-1" in error
+
+
+def test_a_bootstrapped_account_is_ready(local_aws, capsys):
+    template = {
+        "Resources": {"Staging": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"BootstrapVersion": {"Value": "30"}},
+    }
+    local_client("cloudformation", local_aws.endpoint_url).create_stack(
+        StackName="CDKToolkitForPreflight", TemplateBody=json.dumps(template)
+    )
+    code, output, _ = _run(capsys, "--toolkit-stack-name", "CDKToolkitForPreflight")
+    assert code == 0
+    assert "account 123456789012 in us-east-1" in output and "CREATE_COMPLETE, version 30" in output
