@@ -12,11 +12,18 @@ ConsumedCapacity, but real DynamoDB charges for it ("the amount consumed is depe
 on the size of the existing item, or a minimum of 1"). The meter models that charge
 from the existing item when the error returns it (ReturnValuesOnConditionCheckFailure),
 otherwise from the item that was being written (same key, same schema: about the size).
+
+BatchExecuteStatement's statements are counted one by one: DynamoDB Local reports no
+ConsumedCapacity for them, so each is modeled from the item it writes (AWS charges
+the larger of the old and the new item, about the same for one key's notifications),
+and a statement whose condition fails (ConditionalCheckFailed, or an INSERT's
+DuplicateItem) like a failed conditional write above.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -26,6 +33,11 @@ from notification_processor.attributes import item_size
 
 WRITE_UNIT_BYTES = 1024
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+FAILED_STATEMENT_CONDITIONS = ("ConditionalCheckFailed", "DuplicateItem")
+# The processor's statements (notification_processor/statements.py): the table, then each
+# attribute set by a parameter, in the order of the parameters.
+_STATEMENT_TABLE = re.compile(r'(?:INTO|UPDATE) "([^"]+)"')
+_STATEMENT_NAME = re.compile(r"""["']([^"']+)["'](?: =|:) \?""")
 
 
 def write_units(size_bytes: int) -> int:
@@ -43,6 +55,7 @@ class DynamoDBMeter:
         self.errors: Counter[str] = Counter()
         self.reported_wcu = 0.0
         self.modeled_failed_condition_wcu = 0
+        self.modeled_statement_wcu = 0  # statements that wrote (DynamoDB Local reports none)
         self.items_written = 0  # PutItem and BatchWriteItem puts that took effect
         # (table, key, timestamp) of each put that took effect: the same notification written
         # again (a duplicate, a redelivered batch) is one stored notification, not two.
@@ -60,8 +73,8 @@ class DynamoDBMeter:
 
     @property
     def write_units(self) -> float:
-        """Reported units plus the modeled charge of failed conditional writes."""
-        return self.reported_wcu + self.modeled_failed_condition_wcu
+        """Reported units plus the modeled charges of failed conditional writes and of statements."""
+        return self.reported_wcu + self.modeled_failed_condition_wcu + self.modeled_statement_wcu
 
     def snapshot(self) -> dict:
         return {
@@ -70,6 +83,7 @@ class DynamoDBMeter:
             "errors": dict(self.errors),
             "reported_wcu": self.reported_wcu,
             "modeled_failed_condition_wcu": self.modeled_failed_condition_wcu,
+            "modeled_statement_wcu": self.modeled_statement_wcu,
             "wcu": self.write_units,
             "items_written": self.items_written,
             "notifications_written": self.notifications_written,
@@ -80,6 +94,8 @@ class DynamoDBMeter:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
         # Kept by reference; its size is computed only if the condition fails.
         context["metered_item"] = params.get("Item")
+        if model.name == "BatchExecuteStatement":
+            context["metered_statements"] = [statement_item(statement) for statement in params["Statements"]]
         context["metered_puts"] = [(params["TableName"], params["Item"])] if model.name == "PutItem" else [
             (table, request["PutRequest"]["Item"])
             for table, requests in params.get("RequestItems", {}).items() for request in requests if "PutRequest" in request
@@ -97,7 +113,7 @@ class DynamoDBMeter:
             consumed = [consumed]
         units = sum(entry.get("CapacityUnits", 0.0) for entry in consumed)
         error = parsed.get("Error", {}).get("Code", "Unknown") if http_response.status_code >= 300 else None
-        modeled = 0
+        modeled = statement_units = 0
         written = []
         if not error:
             unprocessed = {
@@ -106,6 +122,13 @@ class DynamoDBMeter:
             }
             written = [(table, _identity(item)) for table, item in context.get("metered_puts", [])]
             written = [put for put in written if put not in unprocessed]
+            for (table, item), response in zip(context.get("metered_statements", []), parsed.get("Responses", []), strict=True):
+                code = response.get("Error", {}).get("Code")
+                if code is None:
+                    written.append((table, _identity(item)))
+                    statement_units += write_units(item_size(item))
+                elif code in FAILED_STATEMENT_CONDITIONS:
+                    modeled += write_units(item_size(response["Error"].get("Item") or item))
         elif error == CONDITIONAL_CHECK_FAILED:
             item = parsed.get("Item") or context.get("metered_item")
             modeled = write_units(item_size(item)) if item else 1
@@ -113,10 +136,19 @@ class DynamoDBMeter:
             self.calls[model.name] += 1
             self.reported_wcu += units
             self.modeled_failed_condition_wcu += modeled
+            self.modeled_statement_wcu += statement_units
             self.items_written += len(written)
             self._notifications_written.update(written)
             if error:
                 self.errors[error] += 1
+
+
+def statement_item(statement: dict) -> tuple[str, dict]:
+    """(table, the attributes a statement sets by parameter) of one of the processor's statements."""
+    text = statement["Statement"]
+    names = _STATEMENT_NAME.findall(text)
+    item = dict(zip(names, statement["Parameters"], strict=False))
+    return _STATEMENT_TABLE.search(text).group(1), item
 
 
 def _identity(item: dict) -> tuple:

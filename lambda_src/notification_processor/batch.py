@@ -2,9 +2,11 @@
 
 Check once that the tables have the keys of their roles, parse every record (bad
 ones are reported, never raised), reduce to the newest notification per key, write
-those concurrently with conditional PutItems (a notification DynamoDB refuses as
-invalid is reported and the key's next newest written in its place), and report
-exactly the records that are neither stored nor superseded by what is stored.
+those concurrently, up to 25 keys per request with conditional PartiQL statements
+(statements.py), each key DynamoDB does not settle that way with a conditional PutItem
+(store.py; a notification DynamoDB refuses as invalid is reported and the key's next
+newest written in its place), and report exactly the records that are neither stored
+nor superseded by what is stored.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from __future__ import annotations
 import functools
 import os
 import queue
+import random
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
+from .memory import StoredItems
 from .notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
 from .roles import TABLE_ROLES
+from .statements import MAX_STATEMENTS_PER_REQUEST, Answer, StatementResult, read_answer, statement, stored_of
 from .store import (
     Outcome,
     TableCheckError,
@@ -39,6 +46,14 @@ LOCAL_FUNCTION_NAME = "local"
 DEADLINE_MARGIN_SECONDS = 1.0
 DEADLINE_MARGIN_PER_UNFINISHED_WRITE_SECONDS = 0.0001
 UNFINISHED_ERROR = "no answer before the function's timeout"
+# A key's statements before its PutItem path decides: enough for a key another container
+# or invocation keeps changing, bounded so that it cannot go round for ever.
+MAX_STATEMENTS_PER_KEY = 4
+# A statement throttled or failed inside a successful answer is sent again by this code
+# (botocore retries whole requests only), as often as the client retries a request, after
+# a full-jitter exponential backoff.
+MAX_STATEMENT_ATTEMPTS = 4
+STATEMENT_BACKOFF_BASE_SECONDS = 0.05
 
 # One key's writes, in order: the newest notification, then each next newest DynamoDB refused.
 Attempts = list[tuple[KeyWrite, WriteResult]]
@@ -79,6 +94,7 @@ class BatchProcessor:
         self._read = functools.partial(parse_record, max_timestamp_ahead_seconds=max_timestamp_ahead_seconds)
         # Threads start on demand and are reused by later events (a container handles many).
         self._writers = ThreadPoolExecutor(max_workers=client.meta.config.max_pool_connections)
+        self._memory = StoredItems()
         self._telemetry = Telemetry(metrics_namespace, function_name, log_stream)
         self._tables_checked = False
         self._tables_problem: str | None = None
@@ -172,21 +188,100 @@ class BatchProcessor:
         failed_ids.add(message_id)
 
     def _write_all(self, writes: list[KeyWrite], context) -> list[Attempts | None]:
-        """Each key's attempts, in order; None for a key unfinished near the function's timeout."""
-        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
-        futures = []
-        for write in writes:
-            future = self._writers.submit(self._write_key, write)
-            future.add_done_callback(finished.put)
-            futures.append(future)
-        for unfinished in range(len(futures), 0, -1):
-            try:
-                finished.get(timeout=_seconds_to_wait(context, unfinished))
-            except queue.Empty:
+        """Each key's attempts, in order; None for a key unfinished near the function's timeout.
+
+        Rounds of requests, sent at once: each round's answers decide which keys are done
+        and how the others are written in the next (statements.py, store.py).
+        """
+        keys = [_KeyState(write, self._tables[write.newest.kind]) for write in writes]
+        pending = keys
+        while pending:
+            sent = self._send_round(pending)
+            in_time = self._wait([future for future, _ in sent], context, len(pending))
+            for future, handler in sent:
+                if future.done() and not future.cancelled():
+                    handler(future)
+            if not in_time:
                 break
+            pending = [key for key in pending if not key.done]
+        return [key.attempts if key.done else None for key in keys]
+
+    def _send_round(self, pending: list[_KeyState]) -> list[tuple[Future, functools.partial]]:
+        sent = []
+        by_statement = []
+        for key in pending:
+            known = None if key.by_put else self._memory.get(key.table, key.write.newest.key)
+            text = None if key.by_put else statement(key.table, TABLE_ROLES[key.write.newest.kind], key.write.newest, known)
+            if text is None:
+                key.by_put = True
+                sent.append((self._writers.submit(self._write_key, key.write), functools.partial(self._put_done, key)))
+            else:
+                key.statements_sent += 1
+                key.inserted = known is None
+                by_statement.append((key, text))
+        for start in range(0, len(by_statement), MAX_STATEMENTS_PER_REQUEST):
+            group = by_statement[start:start + MAX_STATEMENTS_PER_REQUEST]
+            delay = max(_backoff(key.retries) for key, _ in group)
+            future = self._writers.submit(self._execute, [text for _, text in group], delay)
+            sent.append((future, functools.partial(self._statements_done, [key for key, _ in group])))
+        return sent
+
+    def _wait(self, futures: list[Future], context, unfinished_keys: int) -> bool:
+        """Wait for `futures`; False (the rest cancelled) if the function's timeout comes first."""
+        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         for future in futures:
-            future.cancel()  # one still queued is never sent; one running ends within the client's timeouts
-        return [future.result() if future.done() and not future.cancelled() else None for future in futures]
+            future.add_done_callback(finished.put)
+        for _ in futures:
+            try:
+                finished.get(timeout=_seconds_to_wait(context, unfinished_keys))
+            except queue.Empty:
+                for future in futures:
+                    future.cancel()  # one still queued is never sent; one running ends within the client's timeouts
+                return False
+        return True
+
+    def _execute(self, statements: list[dict], delay: float) -> list[dict]:
+        if delay:
+            time.sleep(delay)
+        return self._client.batch_execute_statement(Statements=statements)["Responses"]
+
+    def _statements_done(self, keys: list[_KeyState], future: Future) -> None:
+        try:
+            responses = future.result()
+        except Exception:  # the whole request failed (after botocore's retries): each key's PutItem decides alone
+            for key in keys:
+                key.by_put = True
+            return
+        for key, response in zip(keys, responses, strict=True):
+            self._statement_answered(key, read_answer(key.write.newest, key.inserted, response))
+
+    def _statement_answered(self, key: _KeyState, result: StatementResult) -> None:
+        newest = key.write.newest
+        answer = result.answer
+        if answer is Answer.RETRY:
+            key.retries += 1
+            if key.retries >= MAX_STATEMENT_ATTEMPTS:
+                key.finish(WriteResult(Outcome.FAILED, result.error))
+            return
+        if answer in (Answer.STORED, Answer.NOT_NEWER, Answer.CHANGED):
+            self._memory.learn(key.table, newest.key, result.stored)
+        else:
+            self._memory.learn(key.table, newest.key, None)
+        if answer is Answer.STORED:
+            key.finish(WriteResult(Outcome.STORED))
+        elif answer is Answer.NOT_NEWER:
+            same = result.stored is not None and result.stored.order == newest.order
+            key.finish(WriteResult(Outcome.DUPLICATE if same else Outcome.STALE))
+        elif answer in (Answer.EXISTS, Answer.OTHER) or key.statements_sent >= MAX_STATEMENTS_PER_KEY:
+            key.by_put = True
+
+    def _put_done(self, key: _KeyState, future: Future) -> None:
+        attempts = future.result()  # _write_key answers for every error
+        key.attempts.extend(attempts)
+        key.done = True
+        write, result = attempts[-1]
+        stored = stored_of(write.newest.item) if result.outcome is Outcome.STORED else result.stored
+        self._memory.learn(key.table, write.newest.key, stored)
 
     def _write_key(self, write: KeyWrite) -> Attempts:
         """Write the key's newest notification; while DynamoDB refuses one as invalid, the next newest."""
@@ -225,6 +320,28 @@ class BatchProcessor:
             failed_ids.update(message_ids)
             table = self._tables[write.newest.kind]
             self._telemetry.failed_write(table, write.newest.key, message_ids, result.error)
+
+
+@dataclass
+class _KeyState:
+    """One key's write across the rounds of `_write_all`."""
+
+    write: KeyWrite
+    table: str
+    attempts: Attempts = field(default_factory=list)
+    done: bool = False
+    by_put: bool = False  # the PutItem path writes it (store.py)
+    inserted: bool = False  # its last statement was an INSERT
+    statements_sent: int = 0
+    retries: int = 0
+
+    def finish(self, result: WriteResult) -> None:
+        self.attempts.append((self.write, result))
+        self.done = True
+
+
+def _backoff(retries: int) -> float:
+    return random.uniform(0, STATEMENT_BACKOFF_BASE_SECONDS * 2**retries) if retries else 0.0
 
 
 def _records(event) -> list[dict]:

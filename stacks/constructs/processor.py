@@ -29,8 +29,9 @@ LAMBDA_SOURCE_EXCLUDES = ["tests", "**/__pycache__", "**/*.pyc", ".pytest_cache"
 
 # Exactly what the handler and its event source mapping use, nothing more.
 QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-# Conditional writes, and once per container the tables' key schemas; no reads, batches or updates.
-TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DescribeTable")
+# Conditional writes (PutItem, and the PartiQL INSERT and UPDATE statements of
+# BatchExecuteStatement), and once per container the tables' key schemas; no reads or deletes.
+TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:DescribeTable")
 
 
 class NotificationProcessor(Construct):

@@ -214,6 +214,9 @@ def test_the_least_privilege_walk_catches(template, escalation):
         assert_least_privilege(changed)
 
 
+TABLE_PERMISSIONS = {"dynamodb:PutItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:DescribeTable"}
+
+
 def test_processor_may_do_exactly_what_the_handler_does(template):
     role_id, role = only(template, "AWS::IAM::Role")
     assert "ManagedPolicyArns" not in role and "Policies" not in role
@@ -223,8 +226,8 @@ def test_processor_may_do_exactly_what_the_handler_does(template):
     assert policy["Roles"] == [{"Ref": role_id}]
     assert permissions_by_resource(template, policy_id) == {
         "NotificationQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
-        "JobNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
-        "TaskNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
+        "JobNotificationsTable": TABLE_PERMISSIONS,
+        "TaskNotificationsTable": TABLE_PERMISSIONS,
         only(template, "AWS::Logs::LogGroup")[0]: {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
 
