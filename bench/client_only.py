@@ -25,7 +25,7 @@ from bench import lambda_logs, results, throughput
 from bench.deployment import Deployment
 from bench.metering import DynamoDBMeter
 from bench.replay import queue_messages, replay
-from bench.sides import BASELINE, OURS, Side, baseline, ours
+from bench.sides import BASELINE, OURS, PUT_ITEM, Side, baseline, ours
 from local_pipeline.engines import local_client
 from local_pipeline.generator import Traffic, TrafficSettings, generate
 
@@ -89,16 +89,16 @@ def run_side(side: Side, deployment: Deployment, traffic: Traffic, batch_size: i
 def measure(seed: int = throughput.SEED, jobs: int = throughput.DEFAULT_JOBS,
             tasks_per_job: int = throughput.DEFAULT_TASKS_PER_JOB) -> dict:
     deployment = Deployment.synthesized()
-    sides = {OURS: ours(deployment), BASELINE: baseline()}
+    sides = {OURS: ours(deployment), PUT_ITEM: ours(deployment, statements=False), BASELINE: baseline()}
     runs = []
     numbers = itertools.count()
     for stream in STREAMS:
         traffic = generate(TrafficSettings(seed=seed, jobs=jobs, tasks_per_job=tasks_per_job,
                                            **throughput.STREAMS[stream]))
         for batch_size in throughput.BATCH_SIZES:
-            measured: dict[str, list[dict]] = {OURS: [], BASELINE: []}
-            for repeat in range(REPEATS + 1):  # the first pair warms up (imports, pools)
-                order = (OURS, BASELINE) if repeat % 2 else (BASELINE, OURS)
+            measured: dict[str, list[dict]] = {name: [] for name in sides}
+            for repeat in range(REPEATS + 1):  # the first round warms up (imports, pools)
+                order = list(sides) if repeat % 2 else list(reversed(sides))
                 for name in order:
                     figures = run_side(sides[name], deployment, traffic, batch_size, next(numbers), seed)
                     if repeat:
@@ -119,14 +119,16 @@ def _median(values: list[float]) -> float:
 def table(measured: dict, markdown: bool = False) -> str:
     rows = []
     for run in measured["runs"]:
-        ours_run, baseline_run, ratios = run[OURS], run[BASELINE], run["ratios"]
+        ratios = run["ratios"]
+
+        def cell(figure: str, digits: int) -> str:
+            return " / ".join(f"{run[side][figure]:.{digits}f}" for side in (OURS, PUT_ITEM, BASELINE))
+
         rows.append([
             run["stream"], run["batch_size"],
-            f"{ours_run['good_per_handler_second']:.0f} / {baseline_run['good_per_handler_second']:.0f} "
-            f"({ratios['good_per_handler_second']:.2f}x)",
-            f"{ours_run['handler_cpu_ms_per_notification']:.2f} / {baseline_run['handler_cpu_ms_per_notification']:.2f} "
-            f"({ratios['handler_cpu_ms_per_notification']:.2f}x)",
-            f"{ours_run['requests_per_notification']:.2f} / {baseline_run['requests_per_notification']:.2f}",
+            f"{cell('good_per_handler_second', 0)} ({ratios['good_per_handler_second']:.2f}x)",
+            f"{cell('handler_cpu_ms_per_notification', 2)} ({ratios['handler_cpu_ms_per_notification']:.2f}x)",
+            cell("requests_per_notification", 2),
         ])
     return results.format_table(["stream", "batch", "good/handler-s", "client CPU ms/good", "requests/good"],
                                 rows, markdown)
@@ -157,7 +159,8 @@ def measure_from(args: argparse.Namespace) -> dict:
 def text(measured: dict, markdown: bool = False) -> str:
     settings = measured["settings"]
     return (f"{settings['jobs']} jobs x {settings['tasks_per_job']} tasks (seed {settings['seed']}), DynamoDB stubbed "
-            f"in-process, median of {settings['repeats']} alternating runs; each cell ours / baseline:\n\n"
+            f"in-process, median of {settings['repeats']} alternating runs; each cell ours / PutItem (our earlier "
+            "strategy) / baseline, (ratio ours/baseline):\n\n"
             + table(measured, markdown))
 
 

@@ -22,6 +22,7 @@ DuplicateItem) like a failed conditional write above.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
@@ -64,6 +65,8 @@ class DynamoDBMeter:
     def attach(self, client) -> None:
         events = client.meta.events
         events.register("before-parameter-build.dynamodb", self._ask_for_capacity)
+        # Last: after the processor puts its own body in (notification_processor/statements.py).
+        events.register_last("before-call.dynamodb.BatchExecuteStatement", self._read_statements)
         events.register("before-send.dynamodb", self._send)
         events.register("after-call.dynamodb", self._count_call)
 
@@ -94,12 +97,14 @@ class DynamoDBMeter:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
         # Kept by reference; its size is computed only if the condition fails.
         context["metered_item"] = params.get("Item")
-        if model.name == "BatchExecuteStatement":
-            context["metered_statements"] = [statement_item(statement) for statement in params["Statements"]]
         context["metered_puts"] = [(params["TableName"], params["Item"])] if model.name == "PutItem" else [
             (table, request["PutRequest"]["Item"])
             for table, requests in params.get("RequestItems", {}).items() for request in requests if "PutRequest" in request
         ]
+
+    def _read_statements(self, params, context, **_):
+        statements = json.loads(params["body"])["Statements"]
+        context["metered_statements"] = [statement_item(statement) for statement in statements]
 
     def _send(self, **_):
         with self._lock:

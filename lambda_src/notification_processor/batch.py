@@ -25,7 +25,15 @@ from .memory import StoredItems
 from .notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
 from .roles import TABLE_ROLES
-from .statements import MAX_STATEMENTS_PER_REQUEST, Answer, StatementResult, read_answer, statement, stored_of
+from .statements import (
+    MAX_STATEMENTS_PER_REQUEST,
+    Answer,
+    StatementResult,
+    StatementSender,
+    read_answer,
+    statement,
+    stored_of,
+)
 from .store import (
     Outcome,
     TableCheckError,
@@ -74,6 +82,8 @@ class BatchProcessor:
     DynamoDB client (thread-safe, shared by the concurrent writes, which are as many as
     its max_pool_connections); `log_stream` defaults to stdout. A notification whose
     Timestamp is more than `max_timestamp_ahead_seconds` after SQS received it is invalid.
+    `statements=False` writes every key with its own conditional PutItem, the earlier
+    strategy (bench/ compares the two; the stored items are the same).
     """
 
     def __init__(
@@ -85,6 +95,7 @@ class BatchProcessor:
         function_name: str = LOCAL_FUNCTION_NAME,
         max_timestamp_ahead_seconds: int = DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS,
         log_stream=None,
+        statements: bool = True,
     ):
         missing = TABLE_ROLES.keys() - tables.keys()
         if missing:
@@ -95,6 +106,8 @@ class BatchProcessor:
         # Threads start on demand and are reused by later events (a container handles many).
         self._writers = ThreadPoolExecutor(max_workers=client.meta.config.max_pool_connections)
         self._memory = StoredItems()
+        self._statements = statements
+        self._sender = StatementSender(client)
         self._telemetry = Telemetry(metrics_namespace, function_name, log_stream)
         self._tables_checked = False
         self._tables_problem: str | None = None
@@ -210,6 +223,7 @@ class BatchProcessor:
         sent = []
         by_statement = []
         for key in pending:
+            key.by_put = key.by_put or not self._statements
             known = None if key.by_put else self._memory.get(key.table, key.write.newest.key)
             text = None if key.by_put else statement(key.table, TABLE_ROLES[key.write.newest.kind], key.write.newest, known)
             if text is None:
@@ -243,7 +257,7 @@ class BatchProcessor:
     def _execute(self, statements: list[dict], delay: float) -> list[dict]:
         if delay:
             time.sleep(delay)
-        return self._client.batch_execute_statement(Statements=statements)["Responses"]
+        return self._sender.send(statements)
 
     def _statements_done(self, keys: list[_KeyState], future: Future) -> None:
         try:

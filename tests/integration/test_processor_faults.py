@@ -194,6 +194,11 @@ def handle_while_tasks_hang(dynamodb_local, local_tables, records: list[dict], h
     """Handle `records` with 2 s left while the writes of the `hanging` tasks get no answer: (response, log)."""
     client = processor_client(dynamodb_local)
     processor, log = logged_processor(client, local_tables)
+    # DynamoDB Local's first statements (and the processor's table check) take a cold JVM far
+    # longer than the 1 s below: a key of another job first.
+    processor.handle(sqs_event([sqs_record(task_body(json.loads(records[0]["body"]), "warm-up", 0, T0))]))
+    log.truncate(0)
+    log.seek(0)
     answer = threading.Event()
 
     def hang(request, **_):
@@ -216,7 +221,7 @@ def test_a_request_unanswered_near_the_function_timeout_fails_its_keys_and_the_b
     response, log = handle_while_tasks_hang(dynamodb_local, local_tables, records, {2})
 
     assert failed_ids(response) == of_tasks(records, set(range(25)))
-    assert {key for _, key in stored_items(local_tables)} == {("job", task) for task in range(25, 30)}
+    assert {key for _, key in stored_items(local_tables) if key[0] == "job"} == {("job", task) for task in range(25, 30)}
     (failure,) = log_lines(log, "write_failed")
     assert "timeout" in failure["error"] and failure["keys"] == 25
     assert log_lines(log, "batch_processed")[0]["requestId"] == "request-1"
