@@ -63,8 +63,13 @@ class StubbedDynamoDB:
             answer = self._descriptions[json.loads(request.body)["TableName"]]
         else:
             answer = {}
-        headers = {"x-amzn-RequestId": "stub", "Content-Type": "application/x-amz-json-1.0"}
-        return AWSResponse(request.url, 200, headers, _Body(json.dumps(answer).encode()))
+        return json_response(request, answer)
+
+
+def json_response(request, answer: dict, status: int = 200) -> AWSResponse:
+    """DynamoDB's HTTP answer `answer` to `request`, for a before-send hook to return."""
+    headers = {"x-amzn-RequestId": "stub", "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(request.url, status, headers, _Body(json.dumps(answer).encode()))
 
 
 def run_side(side: Side, deployment: Deployment, traffic: Traffic, batch_size: int, run: int, seed: int) -> dict:

@@ -133,7 +133,7 @@ class DynamoDBMeter:
                     written.append((table, _identity(item)))
                     statement_units += write_units(item_size(item))
                 elif code in FAILED_STATEMENT_CONDITIONS:
-                    modeled += write_units(item_size(response["Error"].get("Item") or item))
+                    modeled += write_units(_returned_item_size(response["Error"].get("Item"), item))
         elif error == CONDITIONAL_CHECK_FAILED:
             item = parsed.get("Item") or context.get("metered_item")
             modeled = write_units(item_size(item)) if item else 1
@@ -146,6 +146,15 @@ class DynamoDBMeter:
             self._notifications_written.update(written)
             if error:
                 self.errors[error] += 1
+
+
+def _returned_item_size(returned: dict | None, written: dict) -> int:
+    """The size of the item a failed statement returned, else of the item it would have written
+    (DynamoDB Local answers an empty map inside a statement's ALL_OLD item as `{}`, untyped)."""
+    try:
+        return item_size(returned or written)
+    except ValueError:
+        return item_size(written)
 
 
 def statement_item(statement: dict) -> tuple[str, dict]:

@@ -9,11 +9,9 @@ against the newest notification, as the PutItem path stores it.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-from botocore.awsrequest import AWSResponse
-
+from bench.client_only import json_response
 from notification_processor.batch import MAX_STATEMENT_ATTEMPTS
 from notification_processor.notifications import TASK, parse_record
 from tests.unit.processor_support import (
@@ -36,6 +34,7 @@ class Requests:
     """Counts the client's requests by operation (HTTP attempts, retries included)."""
 
     def __init__(self, client):
+        self.client = client
         self.sent: Counter[str] = Counter()
         client.meta.events.register("before-send.dynamodb", self)
 
@@ -186,22 +185,13 @@ class ThrottledStatements:
             return None
         self.left -= 1
         error = {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity."}
-        body = json.dumps({"Responses": [{"Error": error}] * request.body.count(b'"Statement":')}).encode()
-        return AWSResponse(request.url, 200, {"x-amzn-RequestId": "injected"}, _Body(body))
-
-
-class _Body:
-    def __init__(self, content: bytes):
-        self._content = content
-
-    def stream(self, **_):
-        yield self._content
+        return json_response(request, {"Responses": [{"Error": error}] * request.body.count(b'"Statement":')})
 
 
 def test_a_throttled_statement_inside_a_successful_answer_is_sent_again(dynamodb_local, local_tables,
                                                                        documented_task_message):
     processor, _, requests = processor_and_requests(dynamodb_local, local_tables)
-    ThrottledStatements(processor._client, times=MAX_STATEMENT_ATTEMPTS - 1)
+    ThrottledStatements(requests.client, times=MAX_STATEMENT_ATTEMPTS - 1)
     record = task_record(documented_task_message, 0, "Rendering")
 
     assert failed_ids(processor.handle(sqs_event([record]))) == []
@@ -211,8 +201,8 @@ def test_a_throttled_statement_inside_a_successful_answer_is_sent_again(dynamodb
 
 
 def test_a_statement_throttled_on_every_attempt_fails_its_records(dynamodb_local, local_tables, documented_task_message):
-    processor, log, _ = processor_and_requests(dynamodb_local, local_tables)
-    ThrottledStatements(processor._client, times=MAX_STATEMENT_ATTEMPTS)
+    processor, log, requests = processor_and_requests(dynamodb_local, local_tables)
+    ThrottledStatements(requests.client, times=MAX_STATEMENT_ATTEMPTS)
     records = [task_record(documented_task_message, 0, "Rendering"), task_record(documented_task_message, 1, "Completed")]
 
     assert failed_ids(processor.handle(sqs_event(records))) == [record["messageId"] for record in records]
