@@ -61,6 +61,7 @@ class DynamoDBMeter:
         # (table, key, timestamp) of each put that took effect: the same notification written
         # again (a duplicate, a redelivered batch) is one stored notification, not two.
         self._notifications_written: set[tuple] = set()
+        self._unsettled: list[tuple] = []  # calls whose writes are not yet worked out (_settle)
 
     def attach(self, client) -> None:
         events = client.meta.events
@@ -72,14 +73,17 @@ class DynamoDBMeter:
 
     @property
     def notifications_written(self) -> int:
+        self._settle()
         return len(self._notifications_written)
 
     @property
     def write_units(self) -> float:
         """Reported units plus the modeled charges of failed conditional writes and of statements."""
+        self._settle()
         return self.reported_wcu + self.modeled_failed_condition_wcu + self.modeled_statement_wcu
 
     def snapshot(self) -> dict:
+        self._settle()
         return {
             "http_requests": self.http_attempts,
             "calls": dict(self.calls),
@@ -95,7 +99,7 @@ class DynamoDBMeter:
     def _ask_for_capacity(self, params, model, context, **_):
         if "ReturnConsumedCapacity" in model.input_shape.members:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
-        # Kept by reference; its size is computed only if the condition fails.
+        # Kept by reference: sizes and identities are computed after the timed handler (_settle).
         context["metered_item"] = params.get("Item")
         context["metered_puts"] = [(params["TableName"], params["Item"])] if model.name == "PutItem" else [
             (table, request["PutRequest"]["Item"])
@@ -103,8 +107,7 @@ class DynamoDBMeter:
         ]
 
     def _read_statements(self, params, context, **_):
-        statements = json.loads(params["body"])["Statements"]
-        context["metered_statements"] = [statement_item(statement) for statement in statements]
+        context["metered_body"] = params["body"]
 
     def _send(self, **_):
         with self._lock:
@@ -113,39 +116,46 @@ class DynamoDBMeter:
             time.sleep(self.latency_s)
 
     def _count_call(self, http_response, parsed, model, context, **_):
+        """Counts the call; what it wrote is worked out later, outside the handler's timed CPU."""
         consumed = parsed.get("ConsumedCapacity") or []
         if isinstance(consumed, dict):
             consumed = [consumed]
         units = sum(entry.get("CapacityUnits", 0.0) for entry in consumed)
         error = parsed.get("Error", {}).get("Code", "Unknown") if http_response.status_code >= 300 else None
-        modeled = statement_units = 0
-        written = []
-        if not error:
+        with self._lock:
+            self.calls[model.name] += 1
+            self.reported_wcu += units
+            if error:
+                self.errors[error] += 1
+            if not error or error == CONDITIONAL_CHECK_FAILED:
+                self._unsettled.append((error, parsed, context.get("metered_item"), context.get("metered_puts", []),
+                                        context.get("metered_body")))
+
+    def _settle(self) -> None:
+        """The modeled units and the notifications written of the calls counted so far."""
+        with self._lock:
+            unsettled, self._unsettled = self._unsettled, []
+        for error, parsed, item, puts, statements_body in unsettled:
+            if error:
+                returned = parsed.get("Item") or item
+                self.modeled_failed_condition_wcu += write_units(item_size(returned)) if returned else 1
+                continue
             unprocessed = {
                 (table, _identity(request["PutRequest"]["Item"]))
                 for table, requests in parsed.get("UnprocessedItems", {}).items() for request in requests
             }
-            written = [(table, _identity(item)) for table, item in context.get("metered_puts", [])]
-            written = [put for put in written if put not in unprocessed]
-            for (table, item), response in zip(context.get("metered_statements", []), parsed.get("Responses", []), strict=True):
+            written = [put for put in ((table, _identity(item)) for table, item in puts) if put not in unprocessed]
+            statements = json.loads(statements_body)["Statements"] if statements_body else []
+            for statement, response in zip(statements, parsed.get("Responses", []), strict=True):
+                table, item = statement_item(statement)
                 code = response.get("Error", {}).get("Code")
                 if code is None:
                     written.append((table, _identity(item)))
-                    statement_units += write_units(item_size(item))
+                    self.modeled_statement_wcu += write_units(item_size(item))
                 elif code in FAILED_STATEMENT_CONDITIONS:
-                    modeled += write_units(_returned_item_size(response["Error"].get("Item"), item))
-        elif error == CONDITIONAL_CHECK_FAILED:
-            item = parsed.get("Item") or context.get("metered_item")
-            modeled = write_units(item_size(item)) if item else 1
-        with self._lock:
-            self.calls[model.name] += 1
-            self.reported_wcu += units
-            self.modeled_failed_condition_wcu += modeled
-            self.modeled_statement_wcu += statement_units
+                    self.modeled_failed_condition_wcu += write_units(_returned_item_size(response["Error"].get("Item"), item))
             self.items_written += len(written)
             self._notifications_written.update(written)
-            if error:
-                self.errors[error] += 1
 
 
 def _returned_item_size(returned: dict | None, written: dict) -> int:
