@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import coldstart, deadline, dev_loop, ordering_cost, results, status_events, throughput
+from bench import client_only, coldstart, deadline, dev_loop, ordering_cost, results, status_events, throughput
 
 # (results name, title, module with add_arguments, measure_from, text and targets)
 BENCHMARKS = (
     ("throughput", "Throughput, DynamoDB cost and correctness", throughput),
+    ("client_only", "Client only: DynamoDB stubbed in-process", client_only),
     ("ordering_cost", "Write units of the ordering attribute", ordering_cost),
     ("deadline", "The handler against its deadline at batch 10,000", deadline),
     ("status_events", "Status-change events and the history: cost", status_events),

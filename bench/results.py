@@ -63,8 +63,12 @@ def print_targets(targets: list[Target]) -> None:
 
 
 def argument_parser(module: str, doc: str) -> argparse.ArgumentParser:
-    """The command line of `python -m <module>`, described by the first paragraph of its doc."""
-    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    """The command line of `python -m <module>`, described by the first paragraph of its doc.
+
+    Benchmarks that share options (the traffic's) each add them: the same option again replaces it.
+    """
+    return argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0],
+                                   conflict_handler="resolve")
 
 
 def run_alone(name: str, benchmark) -> None:

@@ -13,6 +13,7 @@ from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.roles import JOB, TASK
 
 OURS = "ours"
+PUT_ITEM = "putitem"  # our processor with its earlier strategy: one conditional PutItem per key
 BASELINE = "baseline"
 
 
@@ -25,14 +26,15 @@ class Side:
     build: Callable  # (client, tables by role) -> handle(event, context) -> {"batchItemFailures": [...]}
 
 
-def ours(deployment: Deployment) -> Side:
-    """Our processor, with its own client settings and the template's log format and level."""
+def ours(deployment: Deployment, statements: bool = True) -> Side:
+    """Our processor, with its own client settings and the template's log format and level;
+    `statements=False`: its earlier write strategy, a conditional PutItem per key."""
     return Side(
-        OURS,
+        OURS if statements else PUT_ITEM,
         CLIENT_OPTIONS,
         deployment.log_format,
         deployment.application_log_level,
-        lambda client, tables: BatchProcessor(client, tables, function_name="bench").handle,
+        lambda client, tables: BatchProcessor(client, tables, function_name="bench", statements=statements).handle,
     )
 
 

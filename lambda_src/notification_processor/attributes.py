@@ -46,16 +46,24 @@ class UnstorableValue(InvalidInput):
 
 def number_value(number: Decimal, path: str) -> dict:
     """An N AttributeValue holding `number` exactly."""
+    problem = _number_problem(number)
+    if problem:
+        raise UnstorableValue(path, problem)
+    return {"N": str(number) if number else "0"}
+
+
+def _number_problem(number: Decimal) -> str | None:
+    """Why DynamoDB cannot store `number`, or None."""
     if not number.is_finite():
-        raise UnstorableValue(path, "is not a finite number")
+        return "is not a finite number"
     if not number:  # DynamoDB stores every zero as 0, and refuses one like 0E+999999999999999999
-        return {"N": "0"}
+        return None
     digits = number.as_tuple().digits
     if len(digits) > MAX_NUMBER_DIGITS and len("".join(map(str, digits)).rstrip("0")) > MAX_NUMBER_DIGITS:
-        raise UnstorableValue(path, f"has more than {MAX_NUMBER_DIGITS} significant digits")
+        return f"has more than {MAX_NUMBER_DIGITS} significant digits"
     if not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
-        raise UnstorableValue(path, "is outside the magnitudes DynamoDB stores (1E-130 to 1E+126)")
-    return {"N": str(number)}
+        return "is outside the magnitudes DynamoDB stores (1E-130 to 1E+126)"
+    return None
 
 
 def unicode_text(text: str, path: str) -> str:
@@ -68,27 +76,42 @@ def unicode_text(text: str, path: str) -> str:
     return text
 
 
-def attribute_value(value, path: str, *, map_keys: bool, depth: int = 1) -> dict:
-    """`value` (parsed JSON) as an AttributeValue.
+def _child_path(parent: str, key: str | int | None) -> str:
+    """The path of `parent`'s element `key` (a name, or an index); built only where it is needed."""
+    if key is None:
+        return parent
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+def _value(value, parent: str, key: str | int | None, map_keys: bool, depth: int) -> dict:
+    """The element `key` of `parent` (the value at `parent` itself if None), parsed JSON, as an AttributeValue.
 
     Keys of objects nested in objects are renamed by KEY_MAPPING, as the documented
     Lambda did; objects inside arrays keep their keys (it never looked inside arrays).
+    The most common types first, by exact type (json.loads makes no subclasses); a
+    path is built only for containers and errors.
     """
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            unicode_text(value, _child_path(parent, key))
+        return {"S": value}
+    if kind is Decimal:
+        problem = _number_problem(value)
+        if problem:
+            raise UnstorableValue(_child_path(parent, key), problem)
+        return {"N": str(value) if value else "0"}
     if value is None:
         return {"NULL": True}
-    if isinstance(value, bool):
+    if kind is bool:
         return {"BOOL": value}
-    if isinstance(value, str):
-        return {"S": unicode_text(value, path)}
-    if isinstance(value, Decimal):
-        return number_value(value, path)
+    path = _child_path(parent, key)
     if depth >= MAX_NESTING:  # the item itself is the first level
         raise UnstorableValue(path, f"nests deeper than DynamoDB's {MAX_NESTING} levels")
-    if isinstance(value, list):
-        return {"L": [
-            attribute_value(element, f"{path}[{index}]", map_keys=False, depth=depth + 1)
-            for index, element in enumerate(value)
-        ]}
+    if kind is list:
+        return {"L": [_value(element, path, index, False, depth + 1) for index, element in enumerate(value)]}
     return {"M": map_value(value, path, map_keys=map_keys, depth=depth + 1)}
 
 
@@ -96,10 +119,10 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
     """The attributes of a JSON object (a whole item when `path` is empty)."""
     attributes = {}
     for key, value in obj.items():
-        child_path = f"{path}.{key}" if path else key
         if not key:
             raise UnstorableValue(path or "the body", "has an empty key, which DynamoDB refuses")
-        unicode_text(key, child_path)
+        if not key.isascii():
+            unicode_text(key, _child_path(path, key))
         if len(key) > _SHORT_NAME_CHARACTERS and len(key.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
             raise UnstorableValue(
                 path or "the body",
@@ -107,8 +130,8 @@ def map_value(obj: dict, path: str, *, map_keys: bool, depth: int = 1) -> dict:
             )
         name = KEY_MAPPING.get(key, key) if map_keys else key
         if name in attributes:  # e.g. Timestamp and timestamp: one would silently replace the other
-            raise UnstorableValue(child_path, f"and another key are both stored as {name!r}")
-        attributes[name] = attribute_value(value, child_path, map_keys=map_keys, depth=depth)
+            raise UnstorableValue(_child_path(path, key), f"and another key are both stored as {name!r}")
+        attributes[name] = _value(value, path, key, map_keys, depth)
     return attributes
 
 

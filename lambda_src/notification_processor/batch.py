@@ -2,10 +2,12 @@
 
 Check once that the tables have the keys of their roles, parse every record (bad
 ones are reported, never raised), reduce to the newest notification per key, write
-those concurrently with conditional PutItems (a notification DynamoDB refuses as
-invalid is reported and the key's next newest written in its place; with a history
-table, every distinct notification to it as well), and report exactly the records that
-are neither stored nor superseded by what is stored (nor, with a history, in it).
+those concurrently, up to 25 keys per request with conditional PartiQL statements
+(statements.py), each key DynamoDB does not settle that way with a conditional PutItem
+(store.py; a notification DynamoDB refuses as invalid is reported and the key's next
+newest written in its place); with a history table, every distinct notification to it
+as well; and report exactly the records that are neither stored nor superseded by what is
+stored (nor, with a history, in it).
 """
 
 from __future__ import annotations
@@ -13,15 +15,27 @@ from __future__ import annotations
 import functools
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from .history import History, HistoryEntry, history_entries
+from .memory import StoredItems
 from .notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
 from .roles import HISTORY_DAYS_VARIABLE, HISTORY_SORT_KEY, HISTORY_TABLE_VARIABLE, TABLE_ROLES
+from .statements import (
+    MAX_STATEMENTS_PER_REQUEST,
+    Answer,
+    StatementResult,
+    StatementSender,
+    read_answer,
+    statement,
+    stored_of,
+)
 from .store import (
     Outcome,
     TableCheckError,
@@ -43,11 +57,19 @@ LOCAL_FUNCTION_NAME = "local"
 DEADLINE_MARGIN_SECONDS = 1.0
 DEADLINE_MARGIN_PER_UNFINISHED_WRITE_SECONDS = 0.0001
 UNFINISHED_ERROR = "no answer before the function's timeout"
+# What a record of a key whose write neither failed nor was refused counts as, by the key's outcome.
+_NEWEST_COUNTS = {Outcome.STORED: "stored", Outcome.DUPLICATE: "duplicate", Outcome.STALE: "stale"}
+# A key's statements before its PutItem path decides: enough for a key another container
+# or invocation keeps changing, bounded so that it cannot go round for ever.
+MAX_STATEMENTS_PER_KEY = 4
+# A statement throttled or failed inside a successful answer is sent again by this code
+# (botocore retries whole requests only), as often as the client retries a request, after
+# a full-jitter exponential backoff.
+MAX_STATEMENT_ATTEMPTS = 4
+STATEMENT_BACKOFF_BASE_SECONDS = 0.05
 
 # One key's writes, in order: the newest notification, then each next newest DynamoDB refused.
 Attempts = list[tuple[KeyWrite, WriteResult]]
-# What a record of a key whose write neither failed nor was refused counts as, by the key's outcome.
-_NEWEST_COUNTS = {Outcome.STORED: "stored", Outcome.DUPLICATE: "duplicate", Outcome.STALE: "stale"}
 
 
 class ConfigurationError(RuntimeError):
@@ -66,6 +88,8 @@ class BatchProcessor:
     DynamoDB client (thread-safe, shared by the concurrent writes, which are as many as
     its max_pool_connections); `log_stream` defaults to stdout. A notification whose
     Timestamp is more than `max_timestamp_ahead_seconds` after SQS received it is invalid.
+    `statements=False` writes every key with its own conditional PutItem, the earlier
+    strategy (bench/ compares the two; the stored items are the same).
     """
 
     def __init__(
@@ -78,6 +102,7 @@ class BatchProcessor:
         function_name: str = LOCAL_FUNCTION_NAME,
         max_timestamp_ahead_seconds: int = DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS,
         log_stream=None,
+        statements: bool = True,
     ):
         missing = TABLE_ROLES.keys() - tables.keys()
         if missing:
@@ -88,6 +113,9 @@ class BatchProcessor:
         self._read = functools.partial(parse_record, max_timestamp_ahead_seconds=max_timestamp_ahead_seconds)
         # Threads start on demand and are reused by later events (a container handles many).
         self._writers = ThreadPoolExecutor(max_workers=client.meta.config.max_pool_connections)
+        self._memory = StoredItems()
+        self._statements = statements
+        self._sender = StatementSender(client)
         self._telemetry = Telemetry(metrics_namespace, function_name, log_stream)
         self._tables_checked = False
         self._tables_problem: str | None = None
@@ -168,16 +196,16 @@ class BatchProcessor:
             else:
                 valid.append(parsed)
         writes = newest_per_key(valid)
+        key_attempts = self._write_all(writes, context)
         entries: list[HistoryEntry] = []
-        calls: list[Callable] = [functools.partial(self._write_key, write) for write in writes]
+        unrecorded: set[str] = set()
         if self._history:
             entries = history_entries(valid, time.time(), self._history.days)
             table = self._history.table
-            calls += [functools.partial(write_if_absent, self._client, table, entry.item, HISTORY_SORT_KEY) for entry in entries]
-        results = self._run_all(calls, context)
-        unrecorded = self._unrecorded(entries, results[len(writes):])
+            calls = [functools.partial(write_if_absent, self._client, table, entry.item, HISTORY_SORT_KEY) for entry in entries]
+            unrecorded = self._unrecorded(entries, self._run_all(calls, context))
         unfinished_keys = unfinished_messages = 0
-        for write, attempts in zip(writes, results[: len(writes)], strict=True):
+        for write, attempts in zip(writes, key_attempts, strict=True):
             if attempts is None:
                 message_ids = [notification.message_id for notification in write.notifications]
                 unfinished_keys += 1
@@ -200,28 +228,114 @@ class BatchProcessor:
                 self._telemetry.failed_write(self._history.table if self._history else "", entry.key, entry.message_ids, error)
         return unrecorded
 
+    def _run_all(self, calls: list[Callable[[], WriteResult]], context) -> list[WriteResult | None]:
+        """Each call's result, run concurrently; None for a call unfinished near the function's timeout."""
+        futures = [self._writers.submit(call) for call in calls]
+        self._wait(futures, context, len(futures))
+        return [future.result() if future.done() and not future.cancelled() else None for future in futures]
+
     def _invalid(self, message_id: str, reason: str, counts: BatchCounts, failed_ids: set[str]) -> None:
         counts.invalid += 1
         if message_id not in failed_ids:  # a message delivered twice in one batch is logged once
             self._telemetry.invalid_record(message_id, reason)
         failed_ids.add(message_id)
 
-    def _run_all(self, calls: list[Callable], context) -> list:
-        """Each call's result, in order, run concurrently; None for a call unfinished near the function's timeout."""
-        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
-        futures = []
-        for call in calls:
-            future = self._writers.submit(call)
-            future.add_done_callback(finished.put)
-            futures.append(future)
-        for unfinished in range(len(futures), 0, -1):
-            try:
-                finished.get(timeout=_seconds_to_wait(context, unfinished))
-            except queue.Empty:
+    def _write_all(self, writes: list[KeyWrite], context) -> list[Attempts | None]:
+        """Each key's attempts, in order; None for a key unfinished near the function's timeout.
+
+        Rounds of requests, sent at once: each round's answers decide which keys are done
+        and how the others are written in the next (statements.py, store.py).
+        """
+        keys = [_KeyState(write, self._tables[write.newest.kind]) for write in writes]
+        pending = keys
+        while pending:
+            sent = self._send_round(pending)
+            in_time = self._wait([future for future, _ in sent], context, len(pending))
+            for future, handler in sent:
+                if future.done() and not future.cancelled():
+                    handler(future)
+            if not in_time:
                 break
+            pending = [key for key in pending if not key.done]
+        return [key.attempts if key.done else None for key in keys]
+
+    def _send_round(self, pending: list[_KeyState]) -> list[tuple[Future, functools.partial]]:
+        sent = []
+        by_statement = []
+        for key in pending:
+            key.by_put = key.by_put or not self._statements
+            known = None if key.by_put else self._memory.get(key.table, key.write.newest.key)
+            text = None if key.by_put else statement(key.table, TABLE_ROLES[key.write.newest.kind], key.write.newest, known)
+            if text is None:
+                key.by_put = True
+                sent.append((self._writers.submit(self._write_key, key.write), functools.partial(self._put_done, key)))
+            else:
+                key.statements_sent += 1
+                key.inserted = known is None
+                by_statement.append((key, text))
+        for start in range(0, len(by_statement), MAX_STATEMENTS_PER_REQUEST):
+            group = by_statement[start:start + MAX_STATEMENTS_PER_REQUEST]
+            delay = max(_backoff(key.retries) for key, _ in group)
+            future = self._writers.submit(self._execute, [text for _, text in group], delay)
+            sent.append((future, functools.partial(self._statements_done, [key for key, _ in group])))
+        return sent
+
+    def _wait(self, futures: list[Future], context, unfinished_keys: int) -> bool:
+        """Wait for `futures`; False (the rest cancelled) if the function's timeout comes first."""
+        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         for future in futures:
-            future.cancel()  # one still queued is never sent; one running ends within the client's timeouts
-        return [future.result() if future.done() and not future.cancelled() else None for future in futures]
+            future.add_done_callback(finished.put)
+        for _ in futures:
+            try:
+                finished.get(timeout=_seconds_to_wait(context, unfinished_keys))
+            except queue.Empty:
+                for future in futures:
+                    future.cancel()  # one still queued is never sent; one running ends within the client's timeouts
+                return False
+        return True
+
+    def _execute(self, statements: list[dict], delay: float) -> list[dict]:
+        if delay:
+            time.sleep(delay)
+        return self._sender.send(statements)
+
+    def _statements_done(self, keys: list[_KeyState], future: Future) -> None:
+        try:
+            responses = future.result()
+        except Exception:  # the whole request failed (after botocore's retries): each key's PutItem decides alone
+            for key in keys:
+                key.by_put = True
+            return
+        for key, response in zip(keys, responses, strict=True):
+            self._statement_answered(key, read_answer(key.write.newest, key.inserted, response))
+
+    def _statement_answered(self, key: _KeyState, result: StatementResult) -> None:
+        newest = key.write.newest
+        answer = result.answer
+        if answer is Answer.RETRY:
+            key.retries += 1
+            if key.retries >= MAX_STATEMENT_ATTEMPTS:
+                key.finish(WriteResult(Outcome.FAILED, result.error))
+            return
+        if answer in (Answer.STORED, Answer.NOT_NEWER, Answer.CHANGED):
+            self._memory.learn(key.table, newest.key, result.stored)
+        else:
+            self._memory.learn(key.table, newest.key, None)
+        if answer is Answer.STORED:
+            key.finish(WriteResult(Outcome.STORED))
+        elif answer is Answer.NOT_NEWER:
+            same = result.stored is not None and result.stored.order == newest.order
+            key.finish(WriteResult(Outcome.DUPLICATE if same else Outcome.STALE))
+        elif answer in (Answer.EXISTS, Answer.OTHER) or key.statements_sent >= MAX_STATEMENTS_PER_KEY:
+            key.by_put = True
+
+    def _put_done(self, key: _KeyState, future: Future) -> None:
+        attempts = future.result()  # _write_key answers for every error
+        key.attempts.extend(attempts)
+        key.done = True
+        write, result = attempts[-1]
+        stored = stored_of(write.newest.item) if result.outcome is Outcome.STORED else result.stored
+        self._memory.learn(key.table, write.newest.key, stored)
 
     def _write_key(self, write: KeyWrite) -> Attempts:
         """Write the key's newest notification; while DynamoDB refuses one as invalid, the next newest."""
@@ -265,6 +379,28 @@ class BatchProcessor:
                 count = "failed"  # stored or superseded, but missing from the history: try again
                 failed_ids.add(notification.message_id)
             setattr(counts, count, getattr(counts, count) + 1)
+
+
+@dataclass
+class _KeyState:
+    """One key's write across the rounds of `_write_all`."""
+
+    write: KeyWrite
+    table: str
+    attempts: Attempts = field(default_factory=list)
+    done: bool = False
+    by_put: bool = False  # the PutItem path writes it (store.py)
+    inserted: bool = False  # its last statement was an INSERT
+    statements_sent: int = 0
+    retries: int = 0
+
+    def finish(self, result: WriteResult) -> None:
+        self.attempts.append((self.write, result))
+        self.done = True
+
+
+def _backoff(retries: int) -> float:
+    return random.uniform(0, STATEMENT_BACKOFF_BASE_SECONDS * 2**retries) if retries else 0.0
 
 
 def _records(event) -> list[dict]:

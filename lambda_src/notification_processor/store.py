@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .attributes import KEY_MAPPING
 from .notifications import ORDER_ATTRIBUTE, Notification
 from .roles import TableRole
+from .statements import Stored, stored_of
 from .timestamps import DEADLINE_FORM_LENGTH, TimestampError, deadline_form, is_deadline_form, timestamp_ticks
 
 # PutItem takes milliseconds; these bound a batch's worst case (4 attempts with
@@ -74,6 +75,7 @@ class Outcome(enum.Enum):
 class WriteResult:
     outcome: Outcome
     error: str = ""
+    stored: Stored | None = None  # the newer or same item a refused condition returned, if it had an ordering value
 
 
 class TableCheckError(RuntimeError):
@@ -130,8 +132,8 @@ def _put(
         client.put_item(**request)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            stored = error.response.get("Item", {})
-            return WriteResult(refused(stored)), stored
+            stored = error.response.get("Item", {})  # DynamoDB may return none
+            return WriteResult(refused(stored), stored=stored_of(stored)), stored
         return WriteResult(_failure(error), error_text(error)), {}
     except BotoCoreError as error:  # connection errors and timeouts, after the retries
         return WriteResult(Outcome.FAILED, error_text(error)), {}

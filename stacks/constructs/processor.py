@@ -23,8 +23,9 @@ from stacks.roles import PROCESSOR_HANDLER
 
 # Exactly what the handler and its event source mapping use, nothing more.
 QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-# Conditional writes, and once per container the tables' key schemas; no reads, batches or updates.
-TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DescribeTable")
+# Conditional writes (PutItem, and the PartiQL INSERT and UPDATE statements of
+# BatchExecuteStatement), and once per container the tables' key schemas; no reads or deletes.
+TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:DescribeTable")
 HISTORY_ACTIONS = ("dynamodb:PutItem",)  # conditional: a duplicate is written once
 SQS_FAILURES = (
     "Invoked only by its SQS event source mapping: a failed message stays in the queue and moves to the "

@@ -244,6 +244,9 @@ def test_the_least_privilege_walk_catches(template, escalation):
         assert_least_privilege(changed)
 
 
+TABLE_PERMISSIONS = {"dynamodb:PutItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:DescribeTable"}
+
+
 @pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
 def test_each_role_is_the_functions_own_with_no_managed_policy(template, handler):
     role = props(template, role_id(function_with_handler(template, handler)[1]))
@@ -257,8 +260,8 @@ def test_processor_may_do_exactly_what_the_handler_does(template):
     policy_id, _ = role_policy(template, role_id(function))
     assert permissions_by_resource(template, policy_id) == {
         "NotificationQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
-        "JobNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
-        "TaskNotificationsTable": {"dynamodb:PutItem", "dynamodb:DescribeTable"},
+        "JobNotificationsTable": TABLE_PERMISSIONS,
+        "TaskNotificationsTable": TABLE_PERMISSIONS,
         log_group_id(function): {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
 

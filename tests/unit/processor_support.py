@@ -14,6 +14,7 @@ import itertools
 import json
 from datetime import datetime, timedelta
 
+from bench.metering import statement_item
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.notifications import TASK, Notification, parse_record
 
@@ -131,3 +132,29 @@ def newest_items(records: list[dict]) -> dict[tuple, dict]:
             if current is None or notification.order > current.order:
                 newest[notification.kind, notification.key] = notification
     return {key: notification.item for key, notification in newest.items()}
+
+
+# The processor's write requests: a conditional PutItem, or statements of many keys.
+WRITE_OPERATIONS = ("PutItem", "BatchExecuteStatement")
+
+
+def on_writes(client, hook) -> None:
+    """Register a botocore before-send `hook(request, **_)` for every write request of `client`."""
+    for operation in WRITE_OPERATIONS:
+        client.meta.events.register(f"before-send.dynamodb.{operation}", hook)
+
+
+def request_items(request) -> list[dict]:
+    """The items a write request carries (a statement's: the attributes it sets by parameter)."""
+    body = json.loads(request.body)
+    if "Item" in body:
+        return [body["Item"]]
+    return [statement_item(statement)[1] for statement in body["Statements"]]
+
+
+def is_statement_request(request) -> bool:
+    return b'"Statements"' in request.body
+
+
+def task_key(item: dict) -> tuple:
+    return (item["job_id"]["S"], int(item["task_id"]["N"]))
