@@ -70,8 +70,9 @@ def running_local(tmp_path_factory, cdk_out_folder):
         _read_until(process, STARTED_LINE)
         yield folder
     finally:
-        process.kill()
-        process.wait()
+        # Ctrl-C, not a kill: a killed `local` would leave its DynamoDB Local (its own session) running.
+        if process.poll() is None:
+            _interrupt(process)
 
 
 def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local):
