@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from bench.metering import statement_item
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.notifications import TASK, Notification, parse_record
-
-TICKS_PER_SECOND = 10_000_000
+from notification_processor.timestamps import TICKS_PER_SECOND
 # The documented task notification's Timestamp (2020-08-13T20:56:59.1013786Z), in ticks.
 DOCUMENTED_TASK_TICKS = 1597352219_1013786
 _EPOCH = datetime(1970, 1, 1)

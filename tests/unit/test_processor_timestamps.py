@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from notification_processor.timestamps import (
     DEADLINE_FORM_LENGTH,
+    TICKS_PER_SECOND,
     TimestampError,
     deadline_form,
     is_deadline_form,
@@ -17,8 +18,8 @@ from notification_processor.timestamps import (
 )
 from tests.unit.processor_support import timestamp_text
 
-_YEAR_1 = round((datetime(1, 1, 2, tzinfo=UTC).timestamp()) * 10_000_000)
-_YEAR_9999 = round((datetime(9999, 12, 30, tzinfo=UTC).timestamp()) * 10_000_000)
+_YEAR_1 = round((datetime(1, 1, 2, tzinfo=UTC).timestamp()) * TICKS_PER_SECOND)
+_YEAR_9999 = round((datetime(9999, 12, 30, tzinfo=UTC).timestamp()) * TICKS_PER_SECOND)
 
 
 def test_the_documented_timestamp_is_exact_to_the_tick():
@@ -50,7 +51,7 @@ def test_an_offset_can_reverse_the_order_of_the_wall_clock_times():
         ("1970-01-01T00:00:00.01Z", 100_000),
         ("1970-01-01T00:00:00.0000001Z", 1),
         ("1969-12-31T23:59:59.9999999Z", -1),
-        ("0001-01-01T00:00:00Z", -62135596800 * 10_000_000),
+        ("0001-01-01T00:00:00Z", -62135596800 * TICKS_PER_SECOND),
     ],
 )
 def test_fractions_of_0_to_7_digits_and_dates_before_the_epoch(text, ticks):
