@@ -18,6 +18,7 @@ from bench.metering import statement_item
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.notifications import TASK, Notification, parse_record
 from notification_processor.timestamps import TICKS_PER_SECOND
+
 # The documented task notification's Timestamp (2020-08-13T20:56:59.1013786Z), in ticks.
 DOCUMENTED_TASK_TICKS = 1597352219_1013786
 _EPOCH = datetime(1970, 1, 1)
