@@ -23,7 +23,6 @@ $(VENV)/.installed: requirements.txt requirements-runtime.txt requirements-dev.t
 	@echo "Installing the Python tools into $(VENV) (first time: about a minute) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt | grep -E '^(Collecting|Installing|Successfully)' || exit $${PIPESTATUS[0]}
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
@@ -27,6 +26,7 @@ from deadline_sqs.dead_letters import peek_dead_letters
 from deadline_sqs.deployment import HISTORY_TABLE_FLAG, QUEUE_FLAGS, Deployment, resolve_deployment, table_flag
 from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
+from deadline_sqs.preflight import aws_session, configuration_problem
 from deadline_sqs.sending import read_message_lines, send_bodies
 from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
 
@@ -78,7 +78,7 @@ def target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(QUEUE_FLAGS["dead_letter_queue_url"], dest="dead_letter_queue_url", help="the dead-letter queue")
     for kind in TABLES:
         group.add_argument(table_flag(kind), dest=f"{kind}_table", help=f"the {kind} table")
-    group.add_argument("--region", help="AWS region (default: from the AWS configuration)")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, else the profile's)")
     group.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
 
 
@@ -86,7 +86,7 @@ def _session(args):
     """A boto3 Session, or with --local one whose clients reach the local pipeline's engines."""
     if args.local:
         return read_local_target().session()
-    return boto3.Session(profile_name=args.profile, region_name=args.region)
+    return aws_session(args.profile, args.region)
 
 
 def _deployment(args, session) -> Deployment:
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     except ClientError as error:
         _error(str(error).splitlines()[0])
     except BotoCoreError as error:
-        _error(f"{error} (AWS configuration: credentials, region, endpoint)")
+        _error(configuration_problem(error))
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)

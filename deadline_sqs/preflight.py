@@ -35,9 +35,28 @@ BOOTSTRAP_STACK = "CDKToolkit"
 # Short: a missing network or a blocked endpoint should be reported in seconds.
 CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
 SIGN_IN = "sign in (`aws sso login --profile <name>`) and name the profile (`export AWS_PROFILE=<name>`), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+NO_CREDENTIALS = f"no AWS credentials found: {SIGN_IN}"
+NO_REGION = "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or `region` in the profile's section of ~/.aws/config"
 # Credentials an operator can renew by signing in again.
 EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 REJECTED_CODES = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "AccessDenied"}
+
+
+def aws_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
+    """boto3's Session with the region the CDK CLI would use: ``region``, else AWS_REGION (which boto3
+    ignores), else boto3's chain (AWS_DEFAULT_REGION, the profile's)."""
+    return boto3.Session(profile_name=profile, region_name=region or os.environ.get("AWS_REGION") or None)
+
+
+def configuration_problem(error: BotoCoreError) -> str:
+    """What is wrong with the AWS configuration behind ``error``, and the fix, in one line."""
+    if isinstance(error, NoRegionError):
+        return NO_REGION
+    if isinstance(error, NoCredentialsError):
+        return NO_CREDENTIALS
+    if isinstance(error, ProfileNotFound):
+        return f"{error}: name a profile of ~/.aws/config in AWS_PROFILE (`aws configure list-profiles`)"
+    return f"{error} (AWS configuration: ~/.aws/config, AWS_PROFILE)"
 
 
 @dataclass(frozen=True)
@@ -53,13 +72,11 @@ def check(session: boto3.Session, bootstrap_stack: str = BOOTSTRAP_STACK) -> Rea
     """Who the credentials are (STS GetCallerIdentity) and the bootstrap stack's state; CommandError if not ready."""
     region = session.region_name
     if not region:
-        raise CommandError(
-            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or `region` in the profile's section of ~/.aws/config"
-        )
+        raise CommandError(NO_REGION)
     try:
         identity = session.client("sts", config=CLIENT_CONFIG).get_caller_identity()
     except NoCredentialsError:
-        raise CommandError(f"no AWS credentials found: {SIGN_IN}") from None
+        raise CommandError(NO_CREDENTIALS) from None
     except (SSOError, TokenRetrievalError):
         raise CommandError(
             f"the SSO sign-in of profile {session.profile_name!r} has expired or never happened: "
@@ -112,17 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--toolkit-stack-name", default=BOOTSTRAP_STACK, help="the bootstrap stack (default %(default)s)")
     args = parser.parse_args(argv)
     try:
-        # The CDK CLI also reads AWS_REGION, which boto3 ignores.
-        session = boto3.Session(profile_name=args.profile, region_name=args.region or os.environ.get("AWS_REGION"))
-        ready = check(session, args.toolkit_stack_name)
-    except ProfileNotFound as error:
-        return _fail(f"{error}: name a profile of ~/.aws/config in AWS_PROFILE (`aws configure list-profiles`)")
-    except NoRegionError:
-        return _fail("no AWS region: set AWS_REGION, or `region` in the profile")
+        ready = check(aws_session(args.profile, args.region), args.toolkit_stack_name)
     except CommandError as error:
         return _fail(str(error))
     except BotoCoreError as error:
-        return _fail(f"{error} (AWS configuration: ~/.aws/config, AWS_PROFILE)")
+        return _fail(configuration_problem(error))
     except KeyboardInterrupt:
         return 130
     version = f", version {ready.bootstrap_version}" if ready.bootstrap_version else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -23,6 +23,7 @@ from notification_processor.telemetry import METRIC_NAMES
 from stacks.constructs import acknowledge
 
 PERIOD = Duration.minutes(5)
+CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 
 
 class Monitoring(Construct):
@@ -83,6 +84,7 @@ class Monitoring(Construct):
         for each in self.alarms:
             each.add_alarm_action(actions.SnsAction(self.topic))
             each.add_ok_action(actions.SnsAction(self.topic))
+        self._let_alarms_publish()
 
         processor_counts = [
             cloudwatch.Metric(
@@ -124,8 +126,27 @@ class Monitoring(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
-        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
+        # What SNS asks KMS for on CloudWatch's behalf. No condition: the key encrypts this topic
+        # only, and the topic policy already limits CloudWatch to this stack's alarms.
+        key.grant(iam.ServicePrincipal(CLOUDWATCH_SERVICE), "kms:Decrypt", "kms:GenerateDataKey")
         return sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+
+    def _let_alarms_publish(self) -> None:
+        # The topic policy replaces SNS's default one, so CloudWatch must be let in. By the alarms'
+        # own ARNs, not a "<stack name>-*" name pattern: a pattern would also match another stack whose
+        # name starts with this one's (DeadlineNotifications-example-sandbox and -example). No cycle:
+        # the alarms refer to the topic, the policy (its own resource) to the alarms.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": [each.alarm_arn for each in self.alarms]},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                },
+            )
+        )
 
 
 def alarm(

@@ -25,9 +25,12 @@ from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.roles import EVENT_BUS, PUBLISH_FAILURE_QUEUE, PUBLISHER_HANDLER
 from status_events.publisher import EVENT_BUS_VARIABLE, PUBLISH_VARIABLE, STUDIO_VARIABLE
 
-# What the event source mapping reads a stream with. Not dynamodb:ListStreams: it takes no
-# resource (only "*"), and a mapping reads its stream by ARN.
+# What the event source mapping reads a stream with, on the streams' ARNs.
 STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
+# And what it lists streams with: IAM defines it on no resource type, so only on "*". Lambda's
+# documented role for stream sources (AWSLambdaDynamoDBExecutionRole) has it; without it, creating
+# a mapping can fail with "Cannot access stream ... ListStreams".
+LIST_STREAMS = "dynamodb:ListStreams"
 PUBLISHER_TIMEOUT = Duration.seconds(30)
 PUBLISHER_MEMORY_MB = 128
 STREAM_BATCH_SIZE = 100
@@ -120,6 +123,16 @@ class StatusEvents(Construct):
         self.bus.grant_put_events_to(own.role)
         streams = [table.table_stream_arn for table in tables.values()]
         own.role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=streams))
+        own.role.add_to_policy(iam.PolicyStatement(actions=[LIST_STREAMS], resources=["*"]))
+        acknowledge(
+            own.role,
+            {"AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
+                "dynamodb:ListStreams, which the stream event source mappings need, has no resource type: IAM "
+                "allows it only on '*' (it lists stream ARNs, reads no record); the stream reads are on the "
+                "two streams' ARNs"
+                + ("; active tracing's two X-Ray actions are resourceless too" if tracing else "")
+            )},
+        )
         self.mappings = [
             lambda_.EventSourceMapping(
                 self,

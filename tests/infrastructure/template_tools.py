@@ -15,8 +15,9 @@ UPDATE_SNAPSHOTS = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 IDENTITY_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
-# Actions IAM defines without a resource type: allowed only on "*" (active tracing's two X-Ray calls).
-RESOURCELESS_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+# Actions IAM defines without a resource type: allowed only on "*" (active tracing's two X-Ray
+# calls, and the stream mappings' dynamodb:ListStreams).
+RESOURCELESS_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"})
 RESOURCE_POLICY_TYPES = {
     "AWS::SQS::QueuePolicy": "PolicyDocument",
     "AWS::SNS::TopicPolicy": "PolicyDocument",

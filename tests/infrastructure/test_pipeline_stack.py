@@ -271,6 +271,7 @@ def test_publisher_reads_only_the_two_streams_and_puts_events_only_on_its_bus(te
     policy_id, policy = role_policy(template, role_id(function))
     stream_actions = {"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
     assert permissions_by_resource(template, policy_id) == {
+        None: {"dynamodb:ListStreams"},  # "*": IAM defines it on no resource, and its mappings need it
         "StatusEventBus": {"events:PutEvents"},
         "JobNotificationsTable": stream_actions,
         "TaskNotificationsTable": stream_actions,
@@ -329,9 +330,12 @@ def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
     from_this_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
     _, topic_policy = only(template, "AWS::SNS::TopicPolicy")
     allowed = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    assert [(s["Principal"], s["Action"], s["Condition"]) for s in allowed] == [
-        ({"Service": "events.amazonaws.com"}, "sns:Publish", from_this_rule)
-    ]
+    alarms, rule = sorted(allowed, key=lambda s: s["Principal"]["Service"])  # the topic policy replaces SNS's default
+    assert (rule["Principal"], rule["Action"], rule["Condition"]) == ({"Service": "events.amazonaws.com"}, "sns:Publish", from_this_rule)
+    assert (alarms["Principal"], alarms["Action"]) == ({"Service": "cloudwatch.amazonaws.com"}, "sns:Publish")
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    from_alarms = alarms["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(a["Fn::GetAtt"][0] for a in from_alarms) == sorted(resources(template, "AWS::CloudWatch::Alarm"))
     key = props(template, only(template, "AWS::KMS::Key")[0])
     services = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
     assert [(s["Principal"]["Service"], s["Action"]) for s in services] == [

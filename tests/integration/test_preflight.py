@@ -15,33 +15,6 @@ import pytest
 from deadline_sqs import preflight
 from local_pipeline.engines import LOCAL_CREDENTIALS, LOCAL_REGION, free_loopback_port, local_client
 
-AWS_VARIABLES = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_CLOUDFORMATION",
-)  # fmt: skip
-
-
-@pytest.fixture
-def aws_environment(tmp_path, monkeypatch):
-    """No AWS configuration at all; returns a function to set variables on top."""
-    for name in AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    (tmp_path / "config").write_text("[profile stale]\nregion = us-east-1\nsso_session = studio\n"
-                                     "sso_account_id = 123456789012\nsso_role_name = Deploy\n"
-                                     "[sso-session studio]\nsso_start_url = https://example.invalid/start\n"
-                                     "sso_region = us-east-1\n")
-    (tmp_path / "credentials").write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("HOME", str(tmp_path))  # no SSO token cache
-
-    def setenv(**values):
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return setenv
-
 
 @pytest.fixture
 def local_aws(aws_environment, local_sqs):
