@@ -1,24 +1,19 @@
 """The studios (studios/*.json) synthesized side by side in one app: the starter and the two examples.
 
 Between the examples they switch on every option: a customer managed key, X-Ray tracing, alarm e-mails, a producer
-role, a sandbox, and non-default sizes and timeouts. One synthesis for the module.
+role, a sandbox, and non-default sizes and timeouts. One synthesis for the session (conftest.py: studio_synthesis),
+which also holds the starter with status-change events off.
 """
 
 from __future__ import annotations
-
-import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from local_pipeline.spec import PipelineSpec
 from notification_processor.roles import JOB, TASK
-from stacks.config import StudioConfig, load_config, project_context
 from stacks.constructs.functions import LAMBDA_SOURCE
-from stacks.pipeline_stack import DeadlineNotificationsStack
 from stacks.roles import PIPELINE_KEY_LOGICAL_ID, PROCESSOR_HANDLER, PUBLISHER_HANDLER
-from stacks.synth import add_compliance_checks, in_process_app
+from tests.infrastructure.studio_configs import WITHOUT_STATUS_EVENTS, Studio, studio_contexts
 from tests.infrastructure.template_tools import (
     assert_least_privilege,
     assert_matches_snapshot,
@@ -47,34 +42,9 @@ NAME_PROPERTIES = (
 )
 
 
-@dataclass(frozen=True)
-class Studio:
-    config: StudioConfig
-    template: dict
-
-
 @pytest.fixture(scope="module")
-def outdir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cdk.out")
-
-
-@pytest.fixture(scope="module")
-def synthesized(outdir) -> tuple[dict[str, Studio], dict]:
-    app = in_process_app(None, str(outdir))
-    add_compliance_checks(app)
-    configs = {name: load_config({**project_context(), "config": f"studios/{name}.json"}) for name in (PRODUCTION, SANDBOX, STARTER)}
-    stacks = {name: DeadlineNotificationsStack(app, config.stack_name, config=config) for name, config in configs.items()}
-    assembly = app.synth()  # raises if cdk-nag finds anything unacknowledged
-    studios = {
-        name: Studio(configs[name], assembly.get_stack_artifact(stack.artifact_id).template)
-        for name, stack in stacks.items()
-    }
-    return studios, json.loads((outdir / "validation-report.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def studios(synthesized) -> dict[str, Studio]:
-    return synthesized[0]
+def studios(studio_synthesis) -> dict[str, Studio]:
+    return studio_synthesis.studios
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +99,8 @@ def processor_policy_id(template: dict) -> str:
 
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    assert len(sandbox) == 5  # two tables, two queues, the dashboard
-    assert len(production) == 8  # and the history table, the failure queue, the bus
+    # two tables, two queues, the dashboard, the history table, the failure queue, the bus
+    assert len(sandbox) == len(production) == 8
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
@@ -248,25 +218,28 @@ def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(producti
         assert tables and {t["Properties"]["DeletionProtectionEnabled"] for t in tables} == {protected}
 
 
-def test_sandbox_has_only_the_alarm_topics_key_no_subscription_and_no_producer_role(sandbox):
+def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandbox):
+    """What the sandbox acceptance job deploys: every path that needs no step in a console."""
     topic_id, topic = only(sandbox, "AWS::SNS::Topic")
-    assert list(resources(sandbox, "AWS::KMS::Key")) == [topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]
-    assert not resources(sandbox, "AWS::SNS::Subscription")
+    assert set(resources(sandbox, "AWS::KMS::Key")) == {PIPELINE_KEY_LOGICAL_ID, topic["KmsMasterKeyId"]["Fn::GetAtt"][0]}
+    assert "NotificationHistoryTable" in sandbox["Resources"]
+    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 3  # the queue's, both streams'
+    assert len(resources(sandbox, "AWS::Events::Rule")) == 1  # the job alerts
+    assert not resources(sandbox, "AWS::SNS::Subscription")  # who would confirm an e-mail?
     for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
     assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
 
 
-
-
-def test_without_status_events_there_are_no_streams_bus_publisher_or_alerts(sandbox):
-    for table in resources(sandbox, "AWS::DynamoDB::Table").values():
+def test_without_status_events_there_are_no_streams_bus_publisher_or_alerts(studios):
+    template = studios[WITHOUT_STATUS_EVENTS].template
+    for table in resources(template, "AWS::DynamoDB::Table").values():
         assert "StreamSpecification" not in table["Properties"]
     for kind in ("AWS::Events::EventBus", "AWS::Events::Rule"):
-        assert not resources(sandbox, kind)
-    assert [f["Properties"]["Handler"] for f in resources(sandbox, "AWS::Lambda::Function").values()] == [PROCESSOR_HANDLER]
-    assert len(resources(sandbox, "AWS::CloudWatch::Alarm")) == 4
-    assert set(sandbox["Outputs"]) == {
+        assert not resources(template, kind)
+    assert [f["Properties"]["Handler"] for f in resources(template, "AWS::Lambda::Function").values()] == [PROCESSOR_HANDLER]
+    assert len(resources(template, "AWS::CloudWatch::Alarm")) == 4
+    assert set(template["Outputs"]) == {
         "QueueUrl", "DeadLetterQueueUrl", "JobTableName", "TaskTableName", "ProducerPolicyArn", "AlarmTopicArn"
     }
 
@@ -299,23 +272,23 @@ def test_the_processor_writes_the_history_and_only_puts_items_there(production):
     }
 
 
-@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX, STARTER])
+@pytest.mark.parametrize("name", sorted(studio_contexts()))
 def test_every_iam_statement_is_least_privilege(studios, name):
     assert_least_privilege(studios[name].template)
 
 
-def test_cdk_nag_reports_nothing_unacknowledged(synthesized):
-    _, report = synthesized
+def test_cdk_nag_reports_nothing_unacknowledged(studio_synthesis):
+    report = studio_synthesis.validation_report
     assert [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])] == []
 
 
-@pytest.mark.parametrize("name", [PRODUCTION, SANDBOX, STARTER])
+@pytest.mark.parametrize("name", sorted(studio_contexts()))
 def test_cfn_lint_reports_nothing(studios, name):
     assert cfn_lint_findings(studios[name].template) == []
 
 
-def test_the_deployment_package_holds_the_handlers_modules_only(synthesized, outdir):
-    (package,) = outdir.glob("asset.*")  # the studios share one package
+def test_the_deployment_package_holds_the_handlers_modules_only(studio_synthesis):
+    (package,) = studio_synthesis.outdir.glob("asset.*")  # the studios share one package
     packaged = {path.relative_to(package).as_posix() for path in package.rglob("*") if path.is_file()}
     modules = {
         path.relative_to(LAMBDA_SOURCE).as_posix() for path in LAMBDA_SOURCE.rglob("*.py") if "__pycache__" not in path.parts

@@ -1,0 +1,509 @@
+"""The delivery-path walk: every path by which a service or a principal reaches a resource of the
+stack, read from the synthesized template, and whether AWS would allow it.
+
+moto and DynamoDB Local enforce no resource policy, no key policy and no IAM, so this is where
+those are checked. A path is one or more requests (a principal, an action, a resource, the
+request's context), each evaluated the way AWS evaluates a request within one account:
+
+- an explicit Deny in any applicable policy wins (every path here uses TLS, so the TLS-only
+  Deny is evaluated with aws:SecureTransport true);
+- a service principal is allowed only by the resource's policy (a topic without an
+  AWS::SNS::TopicPolicy has SNS's default policy; a TopicPolicy REPLACES it);
+- a role of the stack is allowed by its identity policies or by the resource's policy;
+- a KMS request is allowed by the key policy naming the principal, or by the key policy
+  delegating to IAM (the account root's statement) together with the identity policy.
+
+Conditions are evaluated against the request's context (ArnEquals, ArnLike, StringEquals,
+StringLike, Bool); any other operator, an unread policy and a target type without a model
+raise WalkError rather than being passed over. Pseudo parameters take sample values; a
+resource without a name has the name CloudFormation generates (GENERATED_NAME).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from stacks.roles import PRODUCER_POLICY_OUTPUT, QUEUE
+from tests.infrastructure.template_tools import as_list, referenced_resource, resources
+
+PARTITION, REGION, ACCOUNT = "aws", "eu-west-1", "123456789012"  # samples for the pseudo parameters
+PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+# CloudFormation names a resource without a name "<stack name>-<logical id>-<random suffix>" (AWS
+# CloudFormation User Guide, "Name type"; parts are shortened only past the resource's own length limit).
+GENERATED_NAME = "{stack}-{logical_id}-1A2B3C4D5E6F"
+NAME_PROPERTIES = {
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::Events::EventBus": "Name",
+    "AWS::Events::Rule": "Name",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+}
+OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike", "Bool")
+# SNS's default topic policy (what a topic has without an AWS::SNS::TopicPolicy): the account's own publishers.
+SNS_DEFAULT_POLICY = [
+    {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish", "Resource": "*",
+     "Condition": {"StringEquals": {"AWS:SourceOwner": ACCOUNT}}},
+]  # fmt: skip
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+# What each service needs of an encrypted queue or topic it sends to (SQS's and SNS's key documentation).
+SEND_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+# What an event source mapping reads its source with (Lambda's documented execution roles).
+QUEUE_READ_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+LIST_STREAMS = "dynamodb:ListStreams"  # on "*": IAM defines it on no resource
+# What CloudWatch Logs does with a log group's key (its documented key policy, in concrete actions).
+LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+LOGS_CONTEXT_KEY = "kms:encryptioncontext:aws:logs:arn"
+# What a function does with what its environment names.
+ENVIRONMENT_ACTIONS = {
+    "AWS::DynamoDB::Table": "dynamodb:PutItem",
+    "AWS::Events::EventBus": "events:PutEvents",
+    "AWS::SQS::Queue": "sqs:SendMessage",
+    "AWS::SNS::Topic": "sns:Publish",
+}
+# What a rule's target is sent with, by the target's type.
+TARGET_ACTIONS = {"AWS::SNS::Topic": "sns:Publish", "AWS::SQS::Queue": "sqs:SendMessage"}
+
+
+class WalkError(AssertionError):
+    """The walk met something it has no model for: fix the walk, never skip it."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    service: str | None = None  # e.g. "cloudwatch.amazonaws.com"
+    role: str | None = None  # the logical id of a role of the stack
+    managed_policy: str | None = None  # whoever has only this managed policy attached (the producer)
+
+    def __str__(self) -> str:
+        if self.service:
+            return self.service
+        return f"role {self.role}" if self.role else f"a principal with managed policy {self.managed_policy}"
+
+
+@dataclass
+class DeliveryPath:
+    description: str
+    requests: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Statement:
+    policy: str  # where it is: the policy's logical id, or "SNS's default topic policy"
+    body: dict
+
+
+class Walk:
+    def __init__(self, template: dict, stack_name: str):
+        self.template = template
+        self.resources = template["Resources"]
+        self.stack_name = stack_name
+        self.paths: list[DeliveryPath] = []
+
+    # --- rendering intrinsics into the strings AWS would see ------------------------------
+
+    def name(self, logical_id: str) -> str:
+        resource = self._resource(logical_id)
+        given = resource.get("Properties", {}).get(NAME_PROPERTIES.get(resource["Type"], ""))
+        return self.render(given) if given is not None else GENERATED_NAME.format(stack=self.stack_name, logical_id=logical_id)
+
+    def attribute(self, logical_id: str, attribute: str) -> str:
+        """What Ref (attribute "Ref") or Fn::GetAtt returns for a resource of the stack."""
+        kind, name = self._resource(logical_id)["Type"], self.name(logical_id)
+        region = f"arn:{PARTITION}:{{}}:{REGION}:{ACCOUNT}:"
+        values = {
+            "AWS::SQS::Queue": {"Arn": region.format("sqs") + name, "Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"},
+            "AWS::SNS::Topic": {"Ref": region.format("sns") + name, "TopicArn": region.format("sns") + name},
+            "AWS::CloudWatch::Alarm": {"Arn": region.format("cloudwatch") + f"alarm:{name}", "Ref": name},
+            "AWS::Logs::LogGroup": {"Arn": region.format("logs") + f"log-group:{name}:*", "Ref": name},
+            "AWS::DynamoDB::Table": {
+                "Arn": region.format("dynamodb") + f"table/{name}",
+                "StreamArn": region.format("dynamodb") + f"table/{name}/stream/2026-01-01T00:00:00.000",
+                "Ref": name,
+            },
+            "AWS::Events::EventBus": {"Arn": region.format("events") + f"event-bus/{name}", "Ref": name, "Name": name},
+            "AWS::Events::Rule": {"Arn": region.format("events") + f"rule/{self._rule_path(logical_id)}", "Ref": name},
+            "AWS::KMS::Key": {"Arn": region.format("kms") + f"key/{logical_id}", "Ref": logical_id},
+            "AWS::Lambda::Function": {"Arn": region.format("lambda") + f"function:{name}", "Ref": name},
+            "AWS::IAM::Role": {"Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}", "Ref": name},
+            "AWS::IAM::ManagedPolicy": {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{name}"},
+        }
+        try:
+            return values[kind][attribute]
+        except KeyError:
+            raise WalkError(f"{logical_id}: the walk cannot render {attribute} of a {kind}") from None
+
+    def render(self, value) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and list(value) == ["Ref"]:
+            ref = value["Ref"]
+            if ref == "AWS::StackName":
+                return self.stack_name
+            return PSEUDO[ref] if ref in PSEUDO else self.attribute(ref, "Ref")
+        if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+            return self.attribute(*value["Fn::GetAtt"])
+        if isinstance(value, dict) and list(value) == ["Fn::Join"]:
+            separator, parts = value["Fn::Join"]
+            return separator.join(self.render(part) for part in parts)
+        raise WalkError(f"the walk cannot render {value!r}")
+
+    def _resource(self, logical_id: str) -> dict:
+        if logical_id not in self.resources:
+            raise WalkError(f"{logical_id} is referred to but is not a resource of the template")
+        return self.resources[logical_id]
+
+    def _rule_path(self, rule_id: str) -> str:
+        bus = self.resources[rule_id].get("Properties", {}).get("EventBusName")
+        name = self.name(rule_id)
+        return name if bus is None or self.render(bus) == "default" else f"{self.render(bus)}/{name}"
+
+    def _type(self, logical_id: str | None) -> str | None:
+        return self.resources[logical_id]["Type"] if logical_id in self.resources else None
+
+    # --- the policies that apply ------------------------------------------------------------
+
+    def identity_statements(self, principal: Principal) -> list[_Statement]:
+        if principal.service:
+            return []
+        if principal.managed_policy:
+            policies = [principal.managed_policy]
+        else:
+            role = self._resource(principal.role)
+            carried = {"Policies", "ManagedPolicyArns"} & set(role.get("Properties", {}))
+            if carried:
+                raise WalkError(f"role {principal.role} carries {sorted(carried)}, which the walk does not read")
+            policies = [
+                logical_id
+                for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+                for logical_id, policy in resources(self.template, kind).items()
+                if {"Ref": principal.role} in policy["Properties"].get("Roles", [])
+            ]
+        return [
+            _Statement(policy, body)
+            for policy in policies
+            for body in self.resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        ]
+
+    def resource_statements(self, logical_id: str) -> tuple[list[_Statement], str] | None:
+        """The resource's policy statements and a description of that policy, or None where the
+        resource type has no resource policy here."""
+        kind = self._type(logical_id)
+        if kind == "AWS::KMS::Key":
+            return [_Statement(logical_id, b) for b in self.resources[logical_id]["Properties"]["KeyPolicy"]["Statement"]], (
+                f"the key policy of {logical_id}"
+            )
+        attached = {
+            "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "Queues", "queue policy"),
+            "AWS::SNS::Topic": ("AWS::SNS::TopicPolicy", "Topics", "topic policy"),
+        }
+        if kind in attached:
+            policy_type, key, what = attached[kind]
+            policies = [
+                policy_id
+                for policy_id, policy in resources(self.template, policy_type).items()
+                if {"Ref": logical_id} in policy["Properties"][key]
+            ]
+            if not policies and kind == "AWS::SNS::Topic":
+                return [_Statement("SNS's default topic policy", b) for b in SNS_DEFAULT_POLICY], "SNS's default topic policy"
+            found = [_Statement(p, b) for p in policies for b in self.resources[p]["Properties"]["PolicyDocument"]["Statement"]]
+            return found, (f"the {what} {', '.join(policies)}" if policies else f"no policy on {logical_id}")
+        for unread in ("AWS::Events::EventBusPolicy", "AWS::Lambda::Permission", "AWS::DynamoDB::ResourcePolicy"):
+            if resources(self.template, unread):
+                raise WalkError(f"the template has an {unread}, which the walk does not read")
+        if kind == "AWS::DynamoDB::Table" and "ResourcePolicy" in self.resources[logical_id]["Properties"]:
+            raise WalkError(f"table {logical_id} has a ResourcePolicy, which the walk does not read")
+        return None
+
+    # --- evaluating a request -----------------------------------------------------------------
+
+    def allowed(self, principal: Principal, action: str, target: str | None, context: dict[str, str]) -> str | None:
+        """None if AWS would allow ``principal`` to ``action`` on ``target`` (a logical id; None: "*"),
+        else why not."""
+        resource_arn = "*" if target is None else self._arn(target)
+        identity = self.identity_statements(principal)
+        policy = self.resource_statements(target) if target else None
+        on_resource, policy_name = policy if policy else ([], "")
+        for statement in identity + on_resource:
+            if statement.body["Effect"] == "Deny" and self._applies(statement, principal, action, resource_arn, context, on_resource):
+                return f"explicitly denied by {statement.policy} ({statement.body.get('Sid', 'a Deny statement')})"
+        directly = any(
+            s.body["Effect"] == "Allow" and self._applies(s, principal, action, resource_arn, context, on_resource, direct=True)
+            for s in on_resource
+        )
+        by_identity = any(
+            s.body["Effect"] == "Allow" and self._applies(s, principal, action, resource_arn, context, [])
+            for s in identity
+        )
+        if self._type(target) == "AWS::KMS::Key":
+            delegated = any(
+                s.body["Effect"] == "Allow" and self._is_account_root(s.body.get("Principal"))
+                and self._action_matches(s.body, action) for s in on_resource
+            )
+            if directly or (delegated and by_identity and not principal.service):
+                return None
+            if principal.service:
+                return f"no statement of {policy_name} allows {principal} to {action}"
+            if not delegated:
+                return f"{policy_name} neither allows {principal} nor delegates to IAM (the account root's statement)"
+            return f"no identity policy of {principal} allows {action} on {target}"
+        if directly or (by_identity and not principal.service):
+            return None
+        if principal.service:
+            if policy is None:
+                return f"a service principal is allowed only by a resource policy, and {target} has none"
+            replaced = " (which replaces SNS's default policy)" if self._type(target) == "AWS::SNS::Topic" and policy_name != "SNS's default topic policy" else ""
+            return f"no statement of {policy_name}{replaced} allows {principal} to {action}"
+        where = f" or {policy_name}" if policy_name else ""
+        return f"no identity policy of {principal}{where} allows {action} on {target or '*'}"
+
+    def _arn(self, logical_id: str) -> str:
+        kind = self._type(logical_id)
+        return self.attribute(logical_id, "Ref" if kind == "AWS::SNS::Topic" else "Arn")
+
+    def _applies(self, statement: _Statement, principal: Principal, action: str, resource_arn: str, context: dict,
+                 on_resource: list, direct: bool = False) -> bool:  # fmt: skip
+        body = statement.body
+        unread = {"NotAction", "NotResource", "NotPrincipal"} & set(body)
+        if unread:
+            raise WalkError(f"{statement.policy}: {sorted(unread)} is not read by the walk")
+        if not self._action_matches(body, action):
+            return False
+        in_resource_policy = "Principal" in body
+        if in_resource_policy and not self._principal_matches(body["Principal"], principal, direct):
+            return False
+        patterns = [self.render(r) for r in as_list(body.get("Resource", "*"))]
+        is_key_policy = in_resource_policy and statement.policy in self.resources and self._type(statement.policy) == "AWS::KMS::Key"
+        if not is_key_policy and not any(fnmatch.fnmatchcase(resource_arn, p) for p in patterns):
+            return False  # (in a key policy, "*" is the key itself)
+        return self._conditions_hold(statement, context)
+
+    @staticmethod
+    def _action_matches(body: dict, action: str) -> bool:
+        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in as_list(body.get("Action", [])))
+
+    def _principal_matches(self, value, principal: Principal, direct: bool) -> bool:
+        if value == "*" or value == {"AWS": "*"}:
+            return True
+        if "Service" in value:
+            return principal.service is not None and principal.service in [self.render(s) for s in as_list(value["Service"])]
+        if "AWS" in value:
+            if self._is_account_root(value):
+                return not direct  # the account: applies to its principals as far as IAM allows them
+            return principal.role is not None and self.attribute(principal.role, "Arn") in [self.render(a) for a in as_list(value["AWS"])]
+        raise WalkError(f"the walk cannot read the principal {value!r}")
+
+    def _is_account_root(self, value) -> bool:
+        return isinstance(value, dict) and "AWS" in value and any(
+            self.render(a) in (f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT) for a in as_list(value["AWS"])
+        )
+
+    def _conditions_hold(self, statement: _Statement, context: dict[str, str]) -> bool:
+        for operator, tests in statement.body.get("Condition", {}).items():
+            if operator not in OPERATORS:
+                raise WalkError(f"{statement.policy}: condition operator {operator} is unknown to the walk: add it")
+            for key, expected in tests.items():
+                actual = context.get(key.lower())
+                values = [self.render(v) for v in as_list(expected)]
+                if actual is None:
+                    return False
+                if operator in ("ArnLike", "StringLike"):
+                    held = any(fnmatch.fnmatchcase(actual, v) for v in values)
+                elif operator == "Bool":
+                    held = actual.lower() in [v.lower() for v in values]
+                else:
+                    held = actual in values
+                if not held:
+                    return False
+        return True
+
+    # --- the paths ----------------------------------------------------------------------------
+
+    def _path(self, description: str) -> DeliveryPath:
+        path = DeliveryPath(description)
+        self.paths.append(path)
+        return path
+
+    def _check(self, path: DeliveryPath, principal: Principal, actions, target: str | None, context: dict) -> None:
+        for action in actions:
+            path.requests += 1
+            why_not = self.allowed(principal, action, target, context)
+            if why_not:
+                path.problems.append(f"{path.description}: {principal} may not {action}: {why_not}")
+
+    def _service_context(self, source_arn: str) -> dict[str, str]:
+        return {"aws:sourcearn": source_arn, "aws:sourceaccount": ACCOUNT, "aws:sourceowner": ACCOUNT, "aws:securetransport": "true"}
+
+    def _check_key_of(self, path: DeliveryPath, target: str, principal: Principal, actions, context: dict) -> None:
+        """The key a queue, topic or table is encrypted with, for ``actions`` by ``principal``."""
+        properties = self.resources[target].get("Properties", {})
+        key = properties.get("KmsMasterKeyId") or properties.get("SSESpecification", {}).get("KMSMasterKeyId")
+        if key is None:
+            return  # SQS- or DynamoDB-managed encryption, or none: no key policy to satisfy
+        if isinstance(key, str) and AWS_MANAGED_SNS_KEY in key:
+            path.problems.append(
+                f"{path.description}: {target} is encrypted with the AWS managed key {AWS_MANAGED_SNS_KEY}, whose key "
+                f"policy no service may use: encrypt it with a customer managed key that lets {principal} use it"
+            )
+            return
+        key_id = referenced_resource(key)
+        if self._type(key_id) != "AWS::KMS::Key":
+            raise WalkError(f"{target} is encrypted with {key!r}, which is not a key of the stack: the walk cannot read its policy")
+        self._check(path, principal, actions, key_id, context)
+
+    def walk(self) -> list[DeliveryPath]:
+        for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
+                       self._environments, self._log_groups):  # fmt: skip
+            method()
+        return self.paths
+
+    def _alarm_actions(self) -> None:
+        cloudwatch = Principal(service="cloudwatch.amazonaws.com")
+        for alarm_id, alarm in resources(self.template, "AWS::CloudWatch::Alarm").items():
+            for prop in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+                for action in alarm["Properties"].get(prop, []):
+                    topic = referenced_resource(action)
+                    if self._type(topic) != "AWS::SNS::Topic":
+                        raise WalkError(f"alarm {alarm_id}: action {action!r} is not a topic of the stack: the walk has no model for it")
+                    path = self._path(f"alarm {alarm_id} ({prop}) -> topic {topic}")
+                    context = self._service_context(self.attribute(alarm_id, "Arn"))
+                    self._check(path, cloudwatch, ["sns:Publish"], topic, context)
+                    self._check_key_of(path, topic, cloudwatch, SEND_KEY_ACTIONS, context)
+
+    def _rule_targets(self) -> None:
+        events = Principal(service="events.amazonaws.com")
+        for rule_id, rule in resources(self.template, "AWS::Events::Rule").items():
+            context = self._service_context(self.attribute(rule_id, "Arn"))
+            for target in rule["Properties"].get("Targets", []):
+                target_id = referenced_resource(target["Arn"])
+                kind = self._type(target_id)
+                if kind not in TARGET_ACTIONS:
+                    raise WalkError(f"rule {rule_id}: target {target['Arn']!r} ({kind}) has no model in the walk")
+                sender = Principal(role=referenced_resource(target["RoleArn"])) if "RoleArn" in target else events
+                path = self._path(f"rule {rule_id} -> target {target_id}")
+                self._check(path, sender, [TARGET_ACTIONS[kind]], target_id, context)
+                self._check_key_of(path, target_id, sender, SEND_KEY_ACTIONS, context)
+                dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+                if dead_letters is not None:
+                    queue = referenced_resource(dead_letters)
+                    path = self._path(f"rule {rule_id} -> dead-letter queue {queue}")
+                    self._check(path, events, ["sqs:SendMessage"], queue, context)
+                    self._check_key_of(path, queue, events, SEND_KEY_ACTIONS, context)
+
+    def _function_role(self, function_ref) -> tuple[str, str]:
+        function_id = referenced_resource(function_ref)
+        role_id = referenced_resource(self._resource(function_id)["Properties"]["Role"])
+        trust = self._resource(role_id)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if not any("lambda.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
+            raise WalkError(f"role {role_id} of {function_id} is not assumable by Lambda")
+        return function_id, role_id
+
+    def _event_source_mappings(self) -> None:
+        for mapping_id, mapping in resources(self.template, "AWS::Lambda::EventSourceMapping").items():
+            properties = mapping["Properties"]
+            function_id, role_id = self._function_role(properties["FunctionName"])
+            role = Principal(role=role_id)
+            context = {"aws:securetransport": "true"}
+            source = properties["EventSourceArn"].get("Fn::GetAtt", [None, None])
+            source_id, attribute = source
+            path = self._path(f"event source mapping {mapping_id} ({function_id}) <- {source_id}.{attribute}")
+            if self._type(source_id) == "AWS::SQS::Queue" and attribute == "Arn":
+                self._check(path, role, QUEUE_READ_ACTIONS, source_id, context)
+            elif self._type(source_id) == "AWS::DynamoDB::Table" and attribute == "StreamArn":
+                self._check_stream(path, role, source_id, context)
+                self._check(path, role, [LIST_STREAMS], None, context)
+            else:
+                raise WalkError(f"mapping {mapping_id}: source {properties['EventSourceArn']!r} has no model in the walk")
+            self._check_key_of(path, source_id, role, ["kms:Decrypt"], context)
+            failures = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if failures is not None:
+                queue = referenced_resource(failures)
+                if self._type(queue) != "AWS::SQS::Queue":
+                    raise WalkError(f"mapping {mapping_id}: on-failure destination {failures!r} has no model in the walk")
+                path = self._path(f"event source mapping {mapping_id} -> on-failure queue {queue}")
+                self._check(path, role, ["sqs:SendMessage"], queue, context)
+                self._check_key_of(path, queue, role, SEND_KEY_ACTIONS, context)
+
+    def _check_stream(self, path: DeliveryPath, role: Principal, table_id: str, context: dict) -> None:
+        # The stream is no resource of its own: the request is on the table's StreamArn.
+        stream_arn = self.attribute(table_id, "StreamArn")
+        for action in STREAM_READ_ACTIONS:
+            path.requests += 1
+            allowed = any(
+                s.body["Effect"] == "Allow" and self._action_matches(s.body, action)
+                and any(fnmatch.fnmatchcase(stream_arn, self.render(r)) for r in as_list(s.body.get("Resource", [])))
+                and self._conditions_hold(s, context)
+                for s in self.identity_statements(role)
+            )
+            if not allowed:
+                path.problems.append(f"{path.description}: {role} may not {action}: no identity policy allows it on {stream_arn}")
+
+    def _producer(self) -> None:
+        output = self.template.get("Outputs", {}).get(PRODUCER_POLICY_OUTPUT)
+        if output is None:
+            return
+        policy_id = referenced_resource(output["Value"])
+        producer = Principal(managed_policy=policy_id)
+        path = self._path(f"producer policy {policy_id} -> queue {QUEUE.logical_id}")
+        context = {"aws:securetransport": "true"}
+        self._check(path, producer, ["sqs:SendMessage"], QUEUE.logical_id, context)
+        self._check_key_of(path, QUEUE.logical_id, producer, SEND_KEY_ACTIONS, context)
+
+    def _environments(self) -> None:
+        for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
+            _, role_id = self._function_role({"Ref": function_id})
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            for variable, value in sorted(variables.items()):
+                target = referenced_resource(value)
+                if target is None:
+                    continue  # a literal setting
+                kind = self._type(target)
+                if kind not in ENVIRONMENT_ACTIONS:
+                    raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
+                path = self._path(f"function {function_id} ({variable}) -> {target}")
+                self._check(path, Principal(role=role_id), [ENVIRONMENT_ACTIONS[kind]], target, {"aws:securetransport": "true"})
+
+    def _log_groups(self) -> None:
+        for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
+            log_group = referenced_resource(function["Properties"].get("LoggingConfig", {}).get("LogGroup"))
+            if log_group is None:
+                continue
+            _, role_id = self._function_role({"Ref": function_id})
+            path = self._path(f"function {function_id} -> its log group {log_group}")
+            stream = self.attribute(log_group, "Arn").removesuffix("*") + "log-stream:2026/01/01/[$LATEST]0"
+            for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                path.requests += 1
+                identity = self.identity_statements(Principal(role=role_id))
+                if not any(s.body["Effect"] == "Allow" and self._action_matches(s.body, action) and any(
+                    fnmatch.fnmatchcase(stream, self.render(r)) for r in as_list(s.body.get("Resource", []))
+                ) for s in identity):  # fmt: skip
+                    path.problems.append(f"{path.description}: role {role_id} may not {action} on {stream}")
+        logs = Principal(service=f"logs.{REGION}.amazonaws.com")
+        for log_group_id, log_group in resources(self.template, "AWS::Logs::LogGroup").items():
+            key = log_group["Properties"].get("KmsKeyId")
+            if key is None:
+                continue
+            key_id = referenced_resource(key)
+            if self._type(key_id) != "AWS::KMS::Key":
+                raise WalkError(f"log group {log_group_id} is encrypted with {key!r}, which is not a key of the stack")
+            path = self._path(f"log group {log_group_id} (named {self.name(log_group_id)}) -> key {key_id}")
+            arn = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{self.name(log_group_id)}"
+            self._check(path, logs, LOGS_KEY_ACTIONS, key_id, {LOGS_CONTEXT_KEY: arn, "aws:securetransport": "true"})
+
+
+def delivery_paths(template: dict, stack_name: str) -> list[DeliveryPath]:
+    """Every delivery path of the template, each with what AWS would refuse on it (``problems``)."""
+    return Walk(template, stack_name).walk()
+
+
+def problems(paths: list[DeliveryPath]) -> Iterator[str]:
+    for path in paths:
+        yield from path.problems
