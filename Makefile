@@ -70,12 +70,12 @@ bench: install ## Benchmarks (bench/README.md)
 
 diff: install ## What a deploy would change: make diff STUDIO=studios/<name>.json (checks credentials first)
 	@$(call require_studio,diff)
-	$(BIN)/python -m deadline_sqs.preflight
+	$(BIN)/python -m deadline_sqs.preflight --config $(STUDIO)
 	$(WITH_VENV) $(CDK) diff -c config=$(STUDIO) --method change-set
 
 deploy: install ## Deploy the studio's stack: make deploy STUDIO=studios/<name>.json (checks credentials first)
 	@$(call require_studio,deploy)
-	$(BIN)/python -m deadline_sqs.preflight
+	$(BIN)/python -m deadline_sqs.preflight --config $(STUDIO)
 	$(WITH_VENV) $(CDK) deploy -c config=$(STUDIO) --outputs-file cdk-outputs.json
 
 define require_studio

@@ -1,4 +1,5 @@
-"""Before `cdk diff` or `cdk deploy`: are there AWS credentials, and is the account bootstrapped?
+"""Before `cdk diff` or `cdk deploy`: are there AWS credentials, is the account bootstrapped, and
+(with --config) is anything of the studio's names left from an earlier deploy?
 
 `python -m deadline_sqs.preflight` (what `make diff` and `make deploy` run first) answers
 within seconds, where the CDK CLI waits for its own timeouts and then prints only
@@ -14,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 import boto3
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -29,6 +31,8 @@ from botocore.exceptions import (
 )
 
 from deadline_sqs import CommandError
+from deadline_sqs.aws_errors import error_code, is_not_found
+from stacks.config import ConfigError, StudioConfig, load_config, project_context
 
 # The CDK's default bootstrap stack (`cdk bootstrap` without --toolkit-stack-name).
 BOOTSTRAP_STACK = "CDKToolkit"
@@ -119,6 +123,49 @@ def check(session: boto3.Session, bootstrap_stack: str = BOOTSTRAP_STACK) -> Rea
     return Readiness(account, region, identity["Arn"], status, outputs.get("BootstrapVersion"))
 
 
+def retained_resources(session: boto3.Session, config: StudioConfig) -> list[str]:
+    """What `cdk destroy` kept of the stack of ``config`` when the stack
+    itself does not exist: its named tables, queues and bus ("table X", ...), which would make
+    creating the stack fail with "already exists"."""
+    cloudformation = session.client("cloudformation", config=CLIENT_CONFIG)
+    try:
+        cloudformation.describe_stacks(StackName=config.stack_name)
+        return []  # the stack exists: CloudFormation owns what it has
+    except ClientError as error:
+        if not is_not_found(error):
+            raise CommandError(f"cannot read the stack {config.stack_name}: {error_code(error)}: the deploying identity "
+                               "needs cloudformation:DescribeStacks") from None
+    tables = [*config.table_names.values(), *([config.history_table] if config.history else [])]
+    probes = [("table", name, "dynamodb", "DescribeTable", {"TableName": name}) for name in tables]
+    probes += [("queue", name, "sqs", "GetQueueUrl", {"QueueName": name}) for name in config.queue_names.values()]
+    if config.status_events:
+        probes.append(("event bus", config.event_bus, "events", "DescribeEventBus", {"Name": config.event_bus}))
+    clients = {service: session.client(service, config=CLIENT_CONFIG) for service in ("dynamodb", "sqs", "events")}
+    found = []
+    for kind, name, service, operation, arguments in probes:
+        try:
+            getattr(clients[service], xform_name(operation))(**arguments)
+        except ClientError as error:
+            if is_not_found(error):
+                continue
+            raise CommandError(
+                f"cannot check whether {kind} {name} is left from an earlier deploy ({error_code(error)}): "
+                f"the deploying identity needs {service}:{operation}"
+            ) from None
+        found.append(f"{kind} {name}")
+    return found
+
+
+def retained_problem(found: list[str], config: StudioConfig, config_file: str) -> str:
+    return (
+        f"the stack {config.stack_name} does not exist, but what an earlier deploy kept (`cdk destroy` retains it) has "
+        f"the names it would create: {', '.join(found)}; creating the stack would fail with \"already exists\". "
+        f"Import them (`npx cdk import -c config={config_file}`), or give the config new names (studio_name, "
+        "table_name_prefix, job_table_name, task_table_name, history_table_name, event_bus_name): "
+        "docs/deploying.md, \"Deploying again after destroy\""
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m deadline_sqs.preflight",
@@ -127,9 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, else boto3's usual chain)")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, else the profile's)")
     parser.add_argument("--toolkit-stack-name", default=BOOTSTRAP_STACK, help="the bootstrap stack (default %(default)s)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="the studio's config (`-c config=FILE`): also look for what an earlier deploy kept"
+    )
     args = parser.parse_args(argv)
     try:
-        ready = check(aws_session(args.profile, args.region), args.toolkit_stack_name)
+        session = aws_session(args.profile, args.region)
+        ready = check(session, args.toolkit_stack_name)
+        if args.config:
+            config = _studio_config(args.config)
+            found = retained_resources(session, config)
+            if found:
+                raise CommandError(retained_problem(found, config, args.config))
     except CommandError as error:
         return _fail(str(error))
     except BotoCoreError as error:
@@ -142,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         f"CDK bootstrap stack {args.toolkit_stack_name}: {ready.bootstrap_status}{version}"
     )
     return 0
+
+
+def _studio_config(config_file: str) -> StudioConfig:
+    try:
+        return load_config({**project_context(), "config": config_file}, base_dir=os.getcwd())
+    except ConfigError as error:
+        raise CommandError(str(error).replace("\n", "; ")) from None
 
 
 def _fail(message: str) -> int:

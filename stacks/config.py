@@ -24,7 +24,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
-from stacks.roles import TABLES
+from stacks.roles import DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
 from status_events.changes import NOTIFIED_JOB_STATUSES, PUBLISH_MODES, STATUS_CHANGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +159,18 @@ class StudioConfig:
     @property
     def stack_name(self) -> str:
         return f"DeadlineNotifications-{self.studio_name}"
+
+    @property
+    def queue_names(self) -> dict[str, str]:
+        """The stack's named queues, from the stack's name: the queue, its dead-letter queue and, with
+        status_events, the publisher's failure queue (by stacks.roles' logical id)."""
+        names = {
+            QUEUE.logical_id: f"{self.stack_name}-notifications",
+            DEAD_LETTER_QUEUE.logical_id: f"{self.stack_name}-dead-letters",
+        }
+        if self.status_events:
+            names[PUBLISH_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-status-event-failures"
+        return names
 
     @property
     def table_names(self) -> dict[str, str]:

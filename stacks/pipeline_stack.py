@@ -43,7 +43,7 @@ class DeadlineNotificationsStack(Stack):
             description=f"Deadline 10 SQS notifications pipeline for studio {config.studio_name}",
         )
         removal_policy = RemovalPolicy.DESTROY if config.sandbox else RemovalPolicy.RETAIN
-        queue_name, dead_letter_queue_name = f"{config.stack_name}-notifications", f"{config.stack_name}-dead-letters"
+        queue_name, dead_letter_queue_name = (config.queue_names[r.logical_id] for r in (QUEUE, DEAD_LETTER_QUEUE))
 
         key = None
         if config.customer_managed_key:
@@ -107,7 +107,7 @@ class DeadlineNotificationsStack(Stack):
                 bus_name=config.event_bus,
                 studio_name=config.studio_name,
                 publish=config.publish,
-                failure_queue_name=f"{config.stack_name}-status-event-failures",
+                failure_queue_name=config.queue_names[PUBLISH_FAILURE_QUEUE.logical_id],
                 late_threshold=late_threshold,
                 log_retention_days=config.log_retention_days,
                 key=key,
