@@ -42,7 +42,8 @@ class PipelineKey(Construct):
         )
         # Pinned: the key encrypts retained data, so no refactor may replace it.
         escape_hatch(self.key).override_logical_id(PIPELINE_KEY_LOGICAL_ID)
-        # CloudFormation names a log group without a name "<stack name>-<logical id>-<suffix>".
+        # CloudFormation names a log group without a name "<stack name>-<logical id>-<suffix>" (its
+        # User Guide, "Name type"); the delivery-path walk checks the condition against those names.
         # The log group's own ARN cannot be used: the log group refers to the key.
         own_log_groups = stack.format_arn(
             service="logs",
