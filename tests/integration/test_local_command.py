@@ -81,7 +81,7 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
 
     smoke = _command(folder, "smoke", "--local", "--timeout", "60")
     assert smoke.returncode == 0, smoke.stderr
-    assert smoke.stdout.startswith("OK: test job smoke-")
+    assert smoke.stdout.startswith("OK: test job deadline-sqs-test-smoke-")
     job_id = smoke.stdout.split()[3]
     status = _command(folder, "status", job_id, "--local")  # deleted by smoke
     assert status.returncode == 2 and f"no job {job_id} in DeadlineJobNotifications" in status.stderr
