@@ -52,12 +52,12 @@ class SmokeResult:
     task_seconds: float
 
 
-def test_job_id(command: str) -> str:
+def marked_job_id(command: str) -> str:
     """A new test job's id: the prefix the publisher marks test events by, the command, a random part."""
     return f"{TEST_JOB_PREFIX}{command}-{uuid.uuid4().hex}"
 
 
-def test_job_notifications(job_id: str, now: datetime, job_name: str, outcome: str = "completed") -> list[dict]:
+def marked_job_notifications(job_id: str, now: datetime, job_name: str, outcome: str = "completed") -> list[dict]:
     """A job that ended with `outcome` (a JOB_EVENTS key) and its one task, shaped like real notifications."""
     moment = studio_datetime(now)
     job = {
@@ -86,13 +86,13 @@ def test_job_notifications(job_id: str, now: datetime, job_name: str, outcome: s
     return [job_notification(job, outcome, timestamp), task_notification(task, timestamp, task_stop)]
 
 
-def test_job_keys(deployment: Deployment, job_id: str) -> dict[str, tuple[str, dict]]:
+def marked_job_keys(deployment: Deployment, job_id: str) -> dict[str, tuple[str, dict]]:
     """kind -> (table, key) of the test job's items."""
     key_values = {JOB: (job_id,), TASK: (job_id, 0)}
     return {kind: (deployment.tables[kind], item_key(TABLES[kind].role, values)) for kind, values in key_values.items()}
 
 
-def store_test_job(
+def store_marked_job(
     sqs, dynamodb, deployment: Deployment, job_id: str, notifications: list[dict], timeout: float, poll_seconds: float
 ) -> dict[str, float]:
     """Send the test job's notifications and wait until its items are stored: kind -> seconds from sending.
@@ -107,12 +107,12 @@ def store_test_job(
         raise CommandError(
             f"could not send the test notifications to {deployment.queue_url}: {failure.code}: {failure.message}"
         )
-    return _wait_for_items(dynamodb, test_job_keys(deployment, job_id), started + timeout, poll_seconds, started)
+    return _wait_for_items(dynamodb, marked_job_keys(deployment, job_id), started + timeout, poll_seconds, started)
 
 
-def delete_test_job(dynamodb, deployment: Deployment, job_id: str) -> None:
+def delete_marked_job(dynamodb, deployment: Deployment, job_id: str) -> None:
     """Delete the test job's items and, with a history table, its history entries."""
-    for table, key in test_job_keys(deployment, job_id).values():
+    for table, key in marked_job_keys(deployment, job_id).values():
         _delete_item(dynamodb, table, key)
     if deployment.history_table:
         with about(f"table {deployment.history_table}"):
@@ -136,14 +136,14 @@ def smoke(
     (default: as long as the timeout, at most SMOKE_LATE_SECONDS), any that arrive are deleted too.
     """
     late_seconds = min(timeout, SMOKE_LATE_SECONDS) if late_seconds is None else late_seconds
-    job_id = test_job_id("smoke")
-    notifications = test_job_notifications(job_id, datetime.now(UTC), "deadline-sqs smoke test")
-    keys = test_job_keys(deployment, job_id)
+    job_id = marked_job_id("smoke")
+    notifications = marked_job_notifications(job_id, datetime.now(UTC), "deadline-sqs smoke test")
+    keys = marked_job_keys(deployment, job_id)
     started = time.monotonic()
     try:
-        seen = store_test_job(sqs, dynamodb, deployment, job_id, notifications, timeout, poll_seconds)
+        seen = store_marked_job(sqs, dynamodb, deployment, job_id, notifications, timeout, poll_seconds)
     finally:
-        delete_test_job(dynamodb, deployment, job_id)
+        delete_marked_job(dynamodb, deployment, job_id)
     missing = sorted(set(keys) - set(seen))
     if missing:
         late = _wait_for_items(dynamodb, {kind: keys[kind] for kind in missing}, time.monotonic() + late_seconds,

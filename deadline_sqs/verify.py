@@ -27,14 +27,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
+
+from botocore.exceptions import ClientError
 
 from deadline_sqs import CommandError
-from deadline_sqs.aws_errors import needs
+from deadline_sqs.aws_errors import is_not_found, needs
 from deadline_sqs.deployment import Deployment, deployment_from_outputs, stack_outputs
 from deadline_sqs.local_target import LocalTarget
 from deadline_sqs.notifications import JOB_EVENTS
-from deadline_sqs.operations import delete_test_job, store_test_job, test_job_id, test_job_notifications
+from deadline_sqs.operations import delete_marked_job, marked_job_id, marked_job_notifications, store_marked_job
 from deadline_sqs.sending import SQS_BATCH_ENTRIES, queue_arn
 from notification_processor.roles import JOB, TABLE_ROLES
 from stacks.roles import ALARM_TOPIC_OUTPUT, EVENT_BUS
@@ -153,11 +155,13 @@ def target_from_local(local: LocalTarget) -> VerifyTarget:
 
 @dataclass(frozen=True)
 class Clients:
-    sqs: object
-    dynamodb: object
-    events: object | None = None  # with a bus
-    sns: object | None = None  # with an alarm topic
-    cloudwatch: object | None = None  # with alarms to check
+    """boto3 clients (untyped, like everywhere else here); a service the target lacks has none."""
+
+    sqs: Any
+    dynamodb: Any
+    events: Any = None  # with a bus
+    sns: Any = None  # with an alarm topic
+    cloudwatch: Any = None  # with alarms to check
 
 
 # --- who receives the test messages --------------------------------------------------------
@@ -354,11 +358,16 @@ def _delete_rule(events, bus: str, rule: str) -> None:
 
 
 def _each(steps: Iterable[tuple[str, str, Callable[[], object]]]) -> list[str]:
+    """Run every step, whatever the others do: the problems, one line each (something gone already is none)."""
     problems = []
     for action, resource, step in steps:
         try:
             with needs(COMMAND, action, resource):
-                step()
+                try:
+                    step()
+                except ClientError as error:
+                    if not is_not_found(error):
+                        raise
         except CommandError as error:
             problems.append(str(error))
     return problems
@@ -412,7 +421,7 @@ def remove_leftovers(clients: Clients, target: VerifyTarget, leftovers: Leftover
     for url, job_id in leftovers.queues.items():
         if job_id:
             steps.append(("dynamodb:Query and dynamodb:DeleteItem", f"the items of test job {job_id}",
-                          lambda job_id=job_id: delete_test_job(clients.dynamodb, target.deployment, job_id)))
+                          lambda job_id=job_id: delete_marked_job(clients.dynamodb, target.deployment, job_id)))
         steps.append(("sqs:DeleteQueue", f"queue {url}", lambda url=url: clients.sqs.delete_queue(QueueUrl=url)))
     return _each(steps)
 
@@ -469,11 +478,14 @@ class Inbox:
         return [body["Message"] for body in self.json_bodies() if body.get("Type") == "Notification"]
 
 
+_Found = TypeVar("_Found")
+
+
 def _handles(messages: list[dict]) -> list[dict]:
     return [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)]
 
 
-def wait_for(found: Callable[[], object], inboxes: list[Inbox], deadline: float):
+def wait_for(found: Callable[[], _Found], inboxes: list[Inbox], deadline: float) -> _Found:
     """Read the inboxes (each read waits up to a second) until `found()` answers something true, or the
     deadline: its last answer."""
     while True:
@@ -549,7 +561,7 @@ def _events_of(run: Run, detail_type: str) -> list[dict]:
 
 def check_queue_to_tables(run: Run, notifications: list[dict]) -> bool:
     started = time.monotonic()
-    seen = store_test_job(
+    seen = store_marked_job(
         run.clients.sqs, run.clients.dynamodb, run.target.deployment, run.job_id, notifications, run.timeout, 0.25
     )
     missing = sorted(set(TABLE_ROLES) - set(seen))
@@ -602,6 +614,12 @@ def check_job_alert(run: Run, started: float, bus_passed: bool) -> None:
         run.add(PathResult(JOB_ALERT, PASS, seconds, f"received by {where}"))
     elif not bus_passed:
         run.add(PathResult(JOB_ALERT, FAIL, seconds, f"no alert within {run.timeout:.0f} s; the event it comes from did not reach the bus either (above)"))
+    elif run.alert_inbox:
+        run.add(PathResult(
+            JOB_ALERT, FAIL, seconds,
+            f"the test job's event reached the bus but no alert reached the topic's stand-in queue within "
+            f"{run.timeout:.0f} s: does the alert rule on the local bus still have its target?",
+        ))  # fmt: skip
     else:
         run.add(PathResult(
             JOB_ALERT, FAIL, seconds,
@@ -767,7 +785,7 @@ def verify(
         out.write(f"Removed {count - len(problems)} of {count} resources an interrupted run left, with their test items.\n")
         for problem in problems:
             out.write(f"  could not: {problem}\n")
-    job_id = test_job_id(COMMAND)
+    job_id = marked_job_id(COMMAND)
     made = Temporaries(temporary_name(base, run_id or new_run_id()))
     run = Run(clients, target, timeout, job_id, out=out)
     try:
@@ -779,7 +797,7 @@ def verify(
     finally:
         problems = remove_temporaries(clients, made)
         problems += _each([("dynamodb:DeleteItem and dynamodb:Query", f"the items of test job {job_id}",
-                            lambda: delete_test_job(clients.dynamodb, target.deployment, job_id))])
+                            lambda: delete_marked_job(clients.dynamodb, target.deployment, job_id))])
         if not problems:
             out.write(f"Removed what verify made ({', '.join(made.kinds())}) and the test job's items.\n")
         for problem in problems:
@@ -792,7 +810,7 @@ def _run_paths(run: Run, dead_letters: bool) -> None:
     statuses = target.alert_statuses
     status = PREFERRED_ALERT_STATUS if PREFERRED_ALERT_STATUS in statuses or not statuses else statuses[0]
     probe_problem = prove_rule_delivers(run) if target.bus_name else ""
-    notifications = test_job_notifications(run.job_id, datetime.now(UTC), TEST_JOB_NAME, _JOB_EVENT_OF_STATUS[status])
+    notifications = marked_job_notifications(run.job_id, datetime.now(UTC), TEST_JOB_NAME, _JOB_EVENT_OF_STATUS[status])
     sent = time.monotonic()
     stored = check_queue_to_tables(run, notifications)
     if not target.bus_name:
