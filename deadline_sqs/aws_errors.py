@@ -14,6 +14,11 @@ NOT_FOUND_CODES = frozenset(
     {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
 )
 
+# What IAM's refusals are called by the services (SNS says AuthorizationError).
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "AuthorizationError", "AuthorizationErrorException", "UnauthorizedOperation"}
+)
+
 
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
@@ -36,3 +41,17 @@ def about(resource: str) -> Iterator[None]:
         raise CommandError(f"{resource}: {details.get('Code', 'error')}: {details.get('Message', '')}") from None
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as error:
         raise CommandError(f"{resource}: no answer from {error.kwargs.get('endpoint_url', 'the endpoint')}") from None
+
+
+@contextmanager
+def needs(command: str, action: str, resource: str) -> Iterator[None]:
+    """Like `about(resource)`, but a refusal by IAM names the action the command needs."""
+    with about(resource):
+        try:
+            yield
+        except ClientError as error:
+            if error_code(error) in ACCESS_DENIED_CODES:
+                raise CommandError(
+                    f"{command} needs {action} on {resource}: grant it (docs/deploying.md lists what {command} needs)"
+                ) from None
+            raise

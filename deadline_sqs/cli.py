@@ -1,4 +1,4 @@
-"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, status, history, dlq, redrive).
+"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, verify, status, history, dlq, redrive).
 
 Other packages add commands through the entry point group `deadline_sqs.commands`
 (the local harness adds demo, local and generate): this package never imports them.
@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -28,6 +29,18 @@ from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.preflight import aws_session, configuration_problem
 from deadline_sqs.sending import read_message_lines, send_bodies
+from deadline_sqs.verify import (
+    Clients,
+    all_passed,
+    announcement,
+    confirm,
+    dead_letter_seconds,
+    recipients,
+    target_from_local,
+    target_from_stack,
+    temporary_base,
+    verify,
+)
 from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
 
 PLUGIN_GROUP = "deadline_sqs.commands"
@@ -89,11 +102,12 @@ def _session(args):
     return aws_session(args.profile, args.region)
 
 
-def _deployment(args, session) -> Deployment:
+def _deployment(args, session, found: Deployment | None = None) -> Deployment:
+    """Where the pipeline is, with the explicit values on top; `found` if the caller has read it already."""
     return resolve_deployment(
         lambda: session.client("cloudformation"),
-        args.stack_name,
-        found=read_local_target().deployment if args.local else None,
+        None if found else args.stack_name,
+        found=found or (read_local_target().deployment if args.local else None),
         tables={kind: getattr(args, f"{kind}_table") for kind in TABLES},
         history_table=getattr(args, "history_table", None),
         queue_url=args.queue_url,
@@ -125,6 +139,36 @@ def run_smoke(args) -> int:
         f"{result.task_seconds:.2f} s (end to end, from sending); the test items were deleted"
     )
     return OK
+
+
+def run_verify(args) -> int:
+    if not (args.stack_name or args.local):
+        raise CommandError("verify checks a whole stack: pass --stack-name (a deployed stack) or --local")
+    session = _session(args)
+    target = target_from_local(read_local_target()) if args.local else target_from_stack(
+        session.client("cloudformation"), args.stack_name
+    )
+    target = replace(target, deployment=_deployment(args, session, target.deployment))
+    target.deployment.require("queue_url", "dead_letter_queue_url", tables=True)
+    clients = Clients(
+        sqs=session.client("sqs"),
+        dynamodb=session.client("dynamodb"),
+        events=session.client("events") if target.bus_name else None,
+        sns=session.client("sns") if target.alarm_topic_arn else None,
+        cloudwatch=session.client("cloudwatch") if target.alarm_names else None,
+    )
+    people = recipients(clients.sns, target.alarm_topic_arn, temporary_base(target.name)) if clients.sns else []
+    dlq_seconds = dead_letter_seconds(clients.sqs, target.deployment) if args.dlq else None
+    print(announcement(target, people, args.dlq, dlq_seconds))
+    confirm(target, args.yes, sys.stdin, sys.stdout)
+    results = verify(clients, target, timeout=args.timeout, dead_letters=args.dlq, out=sys.stdout)
+    if target.alarm_names:
+        print(
+            "The alarms set to ALARM are left to re-evaluate: each returns to its real state at its next evaluation "
+            "(within its 5-minute period) and notifies the topic again (OK)."
+        )
+    print("PASS: every path" if all_passed(results) else "FAIL: not every path passed (see above)")
+    return OK if all_passed(results) else PROBLEMS
 
 
 def run_status(args) -> int:
@@ -193,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("smoke", run_smoke, "Send a test job and task notification, wait until both are stored, delete them.")
     sub.add_argument("--timeout", type=seconds, default=120, help="seconds to wait for the items (default %(default)s)")
+    target_options(sub)
+
+    sub = command(
+        "verify", run_verify,
+        "Prove each delivery path of a stack end to end with a marked test job (and its alarms), then remove "
+        "everything it made.",
+    )
+    sub.add_argument("--yes", action="store_true", help="send the test messages without asking (for CI)")
+    sub.add_argument(
+        "--dlq", action="store_true",
+        help="also send a bad message to the dead-letter queue (takes max_receive_count visibility timeouts)",
+    )
+    sub.add_argument("--timeout", type=seconds, default=60, help="seconds to wait on each path (default %(default)s)")
     target_options(sub)
 
     sub = command("status", run_status, "Print a job's stored state and its tasks'.")

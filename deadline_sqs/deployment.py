@@ -43,11 +43,19 @@ class Deployment:
         return self
 
 
-def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
-    """The pipeline's queue URLs and table names from its stack's outputs."""
+def stack_outputs(cloudformation, stack_name: str) -> dict[str, str]:
+    """The stack's outputs: key -> value."""
     with about(f"stack {stack_name}"):
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+
+
+def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
+    """The pipeline's queue URLs and table names from its stack's outputs."""
+    return deployment_from_outputs(stack_outputs(cloudformation, stack_name))
+
+
+def deployment_from_outputs(outputs: Mapping[str, str]) -> Deployment:
     return Deployment(
         queue_url=outputs.get(QUEUE.output_key, ""),
         dead_letter_queue_url=outputs.get(DEAD_LETTER_QUEUE.output_key, ""),

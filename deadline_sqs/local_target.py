@@ -22,7 +22,7 @@ LOCAL_TARGET_FILE = Path(".deadline-sqs") / "local.json"
 
 @dataclass(frozen=True)
 class LocalTarget:
-    endpoints: dict[str, str]  # service ("sqs", "dynamodb") -> endpoint URL
+    endpoints: dict[str, str]  # service ("sqs", "dynamodb", "events") -> endpoint URL
     region: str
     credentials: dict[str, str]  # the local engines accept any; fixed ones keep boto3 from looking for real ones
     queue_url: str
@@ -30,6 +30,9 @@ class LocalTarget:
     tables: dict[str, str] = field(default_factory=dict)  # by role (stacks.roles.TABLES)
     history_table: str = ""  # empty: the stack has no history
     pid: int = 0  # the `deadline-sqs local` process
+    bus_name: str = ""  # empty: the stack has no status-change events
+    alert_queue_url: str = ""  # the alert rules' target, standing in for the alarm topic (moto has no SNS target)
+    alert_statuses: list[str] = field(default_factory=list)  # the job statuses the alert rules send on
 
     @property
     def deployment(self) -> Deployment:

@@ -1,5 +1,7 @@
 """The operator commands' work against a deployed pipeline (or the local one): smoke, status, history, redrive.
 
+smoke's test job (the same as verify's) has an id starting with TEST_JOB_PREFIX, so its events say "test": true.
+
 Each takes boto3 clients and a Deployment (deadline_sqs.deployment).
 """
 
@@ -17,11 +19,18 @@ from botocore.exceptions import ClientError
 from deadline_sqs import CommandError
 from deadline_sqs.aws_errors import about, error_code
 from deadline_sqs.deployment import Deployment
-from deadline_sqs.notifications import job_notification, notification_timestamp, studio_datetime, task_notification
+from deadline_sqs.notifications import (
+    TASK_STOPS,
+    job_notification,
+    notification_timestamp,
+    studio_datetime,
+    task_notification,
+)
 from deadline_sqs.sending import queue_arn, send_bodies
 from notification_processor.attributes import KEY_MAPPING
 from notification_processor.roles import HISTORY_PARTITION_KEY, HISTORY_SORT_KEY, JOB, TABLE_ROLES, TASK, TableRole
 from stacks.roles import TABLES
+from status_events.changes import TEST_JOB_PREFIX
 
 MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
 # After a smoke timeout, how long test items that arrive late are still deleted, at most.
@@ -43,12 +52,17 @@ class SmokeResult:
     task_seconds: float
 
 
-def smoke_notifications(job_id: str, now: datetime) -> list[dict]:
-    """A completed job and its one completed task, shaped like real notifications."""
+def marked_job_id(command: str) -> str:
+    """A new test job's id: the prefix the publisher marks test events by, the command, a random part."""
+    return f"{TEST_JOB_PREFIX}{command}-{uuid.uuid4().hex}"
+
+
+def marked_job_notifications(job_id: str, now: datetime, job_name: str, outcome: str = "completed") -> list[dict]:
+    """A job that ended with `outcome` (a JOB_EVENTS key) and its one task, shaped like real notifications."""
     moment = studio_datetime(now)
     job = {
         "JobID": job_id,
-        "JobName": "deadline-sqs smoke test",
+        "JobName": job_name,
         "UserName": "deadline-sqs",
         "FrameRange": "1-1",
         "NumberOfTasks": 1,
@@ -62,13 +76,49 @@ def smoke_notifications(job_id: str, now: datetime) -> list[dict]:
         "TaskID": 0,
         "FrameRange": "1-1",
         "WorkerName": "deadline-sqs",
-        "Source": "deadline-sqs-smoke",
+        "Source": "deadline-sqs-test",
         "TaskStartDateTime": moment,
         "CompletedDateTime": moment,
         "Progress": "100 %",
     }
     timestamp = notification_timestamp(now)
-    return [job_notification(job, "completed", timestamp), task_notification(task, timestamp, "completed")]
+    task_stop = outcome if outcome in TASK_STOPS else "completed"
+    return [job_notification(job, outcome, timestamp), task_notification(task, timestamp, task_stop)]
+
+
+def marked_job_keys(deployment: Deployment, job_id: str) -> dict[str, tuple[str, dict]]:
+    """kind -> (table, key) of the test job's items."""
+    key_values = {JOB: (job_id,), TASK: (job_id, 0)}
+    return {kind: (deployment.tables[kind], item_key(TABLES[kind].role, values)) for kind, values in key_values.items()}
+
+
+def store_marked_job(
+    sqs, dynamodb, deployment: Deployment, job_id: str, notifications: list[dict], timeout: float, poll_seconds: float
+) -> dict[str, float]:
+    """Send the test job's notifications and wait until its items are stored: kind -> seconds from sending.
+
+    A kind missing from the answer was not stored within `timeout`.
+    """
+    bodies = [json.dumps(body) for body in notifications]
+    started = time.monotonic()
+    report = send_bodies(sqs, deployment.queue_url, bodies)
+    if report.failures:
+        failure = report.failures[0]
+        raise CommandError(
+            f"could not send the test notifications to {deployment.queue_url}: {failure.code}: {failure.message}"
+        )
+    return _wait_for_items(dynamodb, marked_job_keys(deployment, job_id), started + timeout, poll_seconds, started)
+
+
+def delete_marked_job(dynamodb, deployment: Deployment, job_id: str) -> None:
+    """Delete the test job's items and, with a history table, its history entries."""
+    for table, key in marked_job_keys(deployment, job_id).values():
+        _delete_item(dynamodb, table, key)
+    if deployment.history_table:
+        with about(f"table {deployment.history_table}"):
+            for entry in _history_items(dynamodb, deployment.history_table, job_id):
+                key = {name: entry[name] for name in (HISTORY_PARTITION_KEY.name, HISTORY_SORT_KEY)}
+                dynamodb.delete_item(TableName=deployment.history_table, Key=key)
 
 
 def smoke(
@@ -81,27 +131,19 @@ def smoke(
 ) -> SmokeResult:
     """Send a test job and task notification with a unique id, wait until both are stored, delete them.
 
-    The test items are deleted however it ends. After a timeout, notifications still on their
-    way may be stored later: for up to `late_seconds` more (default: as long as the timeout, at
-    most SMOKE_LATE_SECONDS), any that arrive are deleted too.
+    The test items (and history entries) are deleted however it ends. After a timeout,
+    notifications still on their way may be stored later: for up to `late_seconds` more
+    (default: as long as the timeout, at most SMOKE_LATE_SECONDS), any that arrive are deleted too.
     """
     late_seconds = min(timeout, SMOKE_LATE_SECONDS) if late_seconds is None else late_seconds
-    job_id = f"smoke-{uuid.uuid4().hex}"
-    bodies = [json.dumps(body) for body in smoke_notifications(job_id, datetime.now(UTC))]
-    key_values = {JOB: (job_id,), TASK: (job_id, 0)}
-    keys = {
-        kind: (deployment.tables[kind], item_key(TABLES[kind].role, values)) for kind, values in key_values.items()
-    }
+    job_id = marked_job_id("smoke")
+    notifications = marked_job_notifications(job_id, datetime.now(UTC), "deadline-sqs smoke test")
+    keys = marked_job_keys(deployment, job_id)
     started = time.monotonic()
-    report = send_bodies(sqs, deployment.queue_url, bodies)
-    if report.failures:
-        failure = report.failures[0]
-        raise CommandError(
-            f"could not send the test notifications to {deployment.queue_url}: {failure.code}: {failure.message}"
-        )
-    seen = _wait_for_items(dynamodb, keys, started + timeout, poll_seconds, started)
-    for table, key in keys.values():
-        _delete_item(dynamodb, table, key)
+    try:
+        seen = store_marked_job(sqs, dynamodb, deployment, job_id, notifications, timeout, poll_seconds)
+    finally:
+        delete_marked_job(dynamodb, deployment, job_id)
     missing = sorted(set(keys) - set(seen))
     if missing:
         late = _wait_for_items(dynamodb, {kind: keys[kind] for kind in missing}, time.monotonic() + late_seconds,
@@ -207,9 +249,9 @@ def format_status(status: JobStatus, job_id: str) -> str:
 # --- history -------------------------------------------------------------------------------
 
 
-def job_history(dynamodb, table: str, job_id: str) -> list[dict]:
-    """Every notification of the job and its tasks in the history table, oldest first (one Query)."""
-    entries = []
+def _history_items(dynamodb, table: str, job_id: str) -> list[dict]:
+    """The job's history entries as DynamoDB items, oldest first (one Query)."""
+    items = []
     for page in dynamodb.get_paginator("query").paginate(
         TableName=table,
         KeyConditionExpression="#job = :job",
@@ -217,7 +259,13 @@ def job_history(dynamodb, table: str, job_id: str) -> list[dict]:
         ExpressionAttributeValues={":job": {HISTORY_PARTITION_KEY.type: job_id}},
         ConsistentRead=True,
     ):
-        entries.extend(_plain(item) for item in page["Items"])
+        items.extend(page["Items"])
+    return items
+
+
+def job_history(dynamodb, table: str, job_id: str) -> list[dict]:
+    """Every notification of the job and its tasks in the history table, oldest first (one Query)."""
+    entries = [_plain(item) for item in _history_items(dynamodb, table, job_id)]
     if not entries:
         raise CommandError(f"no notification of job {job_id} in {table} (kept for the configured days)")
     return entries

@@ -121,7 +121,7 @@ def run_local(args) -> int:
         running.callback(remove_local_target, path)
         print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
         print("another shell in this folder the operator commands reach it with --local:")
-        for example in ("smoke", "status JOB_ID", "dlq", "send FILE"):
+        for example in ("smoke", "verify", "status JOB_ID", "dlq", "send FILE"):
             print(f"  deadline-sqs {example} --local")
         if resources.status_events:
             print(f"Every status-change event on the bus {resources.status_events.bus_name} lands in")

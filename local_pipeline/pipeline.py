@@ -34,6 +34,7 @@ from local_pipeline.engines import (
     LocalSQS,
     local_client,
 )
+from local_pipeline.event_check import alerted_statuses
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.spec import PipelineSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
@@ -233,8 +234,11 @@ class LocalPipeline:
 
     def local_target(self, pid: int) -> LocalTarget:
         """Where the operator commands (`--local`) in other processes find the engines, queues and tables."""
+        status_events = self.resources.status_events
         return LocalTarget(
-            endpoints={engine.service: engine.endpoint_url for engine in (self.sqs, self.dynamodb)},
+            # moto's server answers EventBridge on the SQS endpoint.
+            endpoints={engine.service: engine.endpoint_url for engine in (self.sqs, self.dynamodb)}
+            | {"events": self.sqs.endpoint_url},
             region=LOCAL_REGION,
             credentials=dict(LOCAL_CREDENTIALS),
             queue_url=self.resources.queue_url,
@@ -242,6 +246,9 @@ class LocalPipeline:
             tables=dict(self.resources.tables),
             history_table=self.resources.history_table or "",
             pid=pid,
+            bus_name=status_events.bus_name if status_events else "",
+            alert_queue_url=status_events.alerts_queue_url if status_events else "",
+            alert_statuses=sorted(alerted_statuses(self.spec.status_events.rules)) if self.spec.status_events else [],
         )
 
     def processor(self) -> BatchProcessor:

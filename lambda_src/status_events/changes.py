@@ -28,6 +28,10 @@ from notification_processor.roles import TABLE_ROLES, TableRole
 from notification_processor.timestamps import TICKS_PER_SECOND, TimestampError, timestamp_ticks
 
 SOURCE = "deadline-sqs-notifications"
+# The job ids of `deadline-sqs smoke` and `verify` start with this; their events carry
+# "test": true, so rules that reach people other than the alarm topic's can leave them out.
+TEST_JOB_PREFIX = "deadline-sqs-test-"
+TEST_FIELD = "test"
 STATUS_CHANGES = "status_changes"
 ALL_CHANGES = "all_changes"
 PUBLISH_MODES = (STATUS_CHANGES, ALL_CHANGES)
@@ -98,6 +102,8 @@ def change_event(record: dict, *, studio: str, bus_name: str, publish: str = STA
     if status is not None:
         detail["status"] = status
     detail["eventId"] = event_id
+    if str(detail.get(DETAIL_FIELDS["JobID"], "")).startswith(TEST_JOB_PREFIX):
+        detail[TEST_FIELD] = True
     entry: dict[str, str | datetime] = {
         "Source": SOURCE,
         "DetailType": detail_type,

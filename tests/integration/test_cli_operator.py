@@ -87,7 +87,7 @@ def _wait_until_empty(sqs, queue_url: str, timeout: float = 30) -> None:
 def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor, local_tables, capsys):
     assert cli.main(["smoke", *_target(deployment), "--timeout", "30"]) == 0
     output = _printed(capsys)
-    job_id = re.search(r"OK: test job (smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
+    job_id = re.search(r"OK: test job (deadline-sqs-test-smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
     job = local_tables.client.get_item(TableName=deployment.tables[JOB], Key={"job_id": {"S": job_id}})
     task = local_tables.client.get_item(
         TableName=deployment.tables[TASK], Key={"job_id": {"S": job_id}, "task_id": {"N": "0"}}

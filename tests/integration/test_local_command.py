@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,17 @@ from pathlib import Path
 import pytest
 
 from deadline_sqs import INTERRUPTED
-from deadline_sqs.local_target import LOCAL_TARGET_FILE
+from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
+from deadline_sqs.verify import (
+    DEAD_LETTERS,
+    FAIL,
+    JOB_ALERT,
+    NOT_LOCAL,
+    PASS,
+    QUEUE_TO_TABLES,
+    TABLES_TO_BUS,
+    temporary_base,
+)
 from tests.conftest import write_cdk_out
 
 COMMAND = [sys.executable, "-m", "deadline_sqs"]
@@ -47,8 +58,8 @@ def _read_until(process: subprocess.Popen, line: str) -> list[str]:
     raise AssertionError(f"the process ended before printing {line!r}: {seen}; stderr: {process.stderr.read()}")
 
 
-def _command(folder: Path, *arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*COMMAND, *arguments], cwd=folder, capture_output=True, text=True, timeout=120)
+def _command(folder: Path, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*COMMAND, *arguments], cwd=folder, capture_output=True, text=True, timeout=timeout)
 
 
 def _interrupt(process: subprocess.Popen) -> tuple[int, str]:
@@ -81,7 +92,7 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
 
     smoke = _command(folder, "smoke", "--local", "--timeout", "60")
     assert smoke.returncode == 0, smoke.stderr
-    assert smoke.stdout.startswith("OK: test job smoke-")
+    assert smoke.stdout.startswith("OK: test job deadline-sqs-test-smoke-")
     job_id = smoke.stdout.split()[3]
     status = _command(folder, "status", job_id, "--local")  # deleted by smoke
     assert status.returncode == 2 and f"no job {job_id} in DeadlineJobNotifications" in status.stderr
@@ -90,6 +101,48 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
 
     redrive = _command(folder, "redrive", "--local")
     assert redrive.returncode == 2 and "does not implement message-move tasks" in redrive.stderr
+
+
+def _outcomes(output: str) -> dict[str, str]:
+    """verify's result lines: path -> the line."""
+    paths = (QUEUE_TO_TABLES, TABLES_TO_BUS, JOB_ALERT, "alarms -> alarm topic", DEAD_LETTERS)
+    return {path: line for line in output.splitlines() for path in paths if f"  {path}" in line}
+
+
+def test_verify_passes_every_local_path_and_leaves_nothing_behind(running_local):
+    result = _command(running_local, "verify", "--local", "--dlq", timeout=300)  # no terminal: locally no --yes needed
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = _outcomes(result.stdout)
+    for path in (QUEUE_TO_TABLES, TABLES_TO_BUS, JOB_ALERT, DEAD_LETTERS):
+        assert lines[path].startswith(PASS), lines[path]
+    assert lines["alarms -> alarm topic"].startswith(NOT_LOCAL)
+
+    job_id = re.search(r"test job (\S+)", lines[QUEUE_TO_TABLES])[1]
+    assert _command(running_local, "status", job_id, "--local").returncode == 2  # its items were deleted
+    target = read_local_target(running_local / LOCAL_TARGET_FILE)
+    session = target.session()
+    base = temporary_base("local")
+    assert session.client("sqs").list_queues(QueueNamePrefix=base).get("QueueUrls", []) == []
+    assert session.client("events").list_rules(EventBusName=target.bus_name, NamePrefix=base)["Rules"] == []
+    dlq = _command(running_local, "dlq", "--local")
+    assert dlq.stdout.strip() == "The dead-letter queue is empty."  # its bad message was removed
+
+
+def test_verify_names_the_path_a_broken_wiring_cuts_and_exits_1(running_local, pipeline_spec):
+    target = read_local_target(running_local / LOCAL_TARGET_FILE)
+    events = target.session().client("events")
+    (alert_rule,) = [rule.logical_id for rule in pipeline_spec.status_events.rules]
+    targets = events.list_targets_by_rule(Rule=alert_rule, EventBusName=target.bus_name)["Targets"]
+    events.remove_targets(Rule=alert_rule, EventBusName=target.bus_name, Ids=[t["Id"] for t in targets])
+    try:
+        result = _command(running_local, "verify", "--local", "--timeout", "20")
+    finally:
+        events.put_targets(Rule=alert_rule, EventBusName=target.bus_name, Targets=targets)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = _outcomes(result.stdout)
+    assert lines[QUEUE_TO_TABLES].startswith(PASS) and lines[TABLES_TO_BUS].startswith(PASS)
+    assert lines[JOB_ALERT].startswith(FAIL) and "does the alert rule on the local bus still have its target" in lines[JOB_ALERT]
+    assert "FAIL: not every path passed" in result.stdout
 
 
 def test_ctrl_c_stops_the_local_pipeline_quietly_and_removes_its_file(tmp_path, cdk_out_folder):

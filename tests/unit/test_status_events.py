@@ -15,7 +15,7 @@ import pytest
 
 from notification_processor.identity import notification_id
 from notification_processor.notifications import ORDER_ATTRIBUTE
-from status_events.changes import ALL_CHANGES, SOURCE, STATUS_CHANGES, change_event
+from status_events.changes import ALL_CHANGES, SOURCE, STATUS_CHANGES, TEST_JOB_PREFIX, change_event
 from status_events.publisher import (
     MAX_ENTRIES_PER_CALL,
     PUT_ATTEMPTS,
@@ -105,6 +105,16 @@ def test_in_every_change_mode_a_status_change_keeps_its_status_change_type(docum
     new = job_item(documented_job_message, "job-1", T + 1, "Completed")
     change = event_for(stream_record("MODIFY", new=new, old=old), ALL_CHANGES)
     assert change is not None and change.entry["DetailType"] == "Deadline Job Status Change"
+
+
+def test_the_events_of_a_test_job_say_so_and_no_others_do(documented_job_message, documented_task_message):
+    test_job = f"{TEST_JOB_PREFIX}verify-1"
+    job = event_for(stream_record("INSERT", new=job_item(documented_job_message, test_job, T, "Failed")))
+    task = event_for(stream_record("INSERT", new=task_item(documented_task_message, test_job, 0, T, "Completed")))
+    real = event_for(stream_record("INSERT", new=job_item(documented_job_message, "job-1", T, "Failed")))
+    assert job and task and real
+    assert details(job.entry)["test"] is True and details(task.entry)["test"] is True
+    assert "test" not in details(real.entry)
 
 
 @pytest.mark.parametrize("publish", [STATUS_CHANGES, ALL_CHANGES])
