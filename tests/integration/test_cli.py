@@ -14,6 +14,7 @@ from stacks.roles import QUEUE
 from tests.conftest import write_cdk_out
 
 SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "redrive"]
+POSITIONALS = {"send": ["farm.jsonl"], "status": ["JOB"], "history": ["JOB"]}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,18 @@ def test_without_java_the_demo_says_so_and_leaves_nothing_running(cdk_out, tmp_p
 def test_commands_without_a_deployment_say_what_to_pass(capsys):
     assert cli.main(["smoke"]) == 2
     assert "pass --stack-name, --local, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command, unused",
+    [("status", "--queue-url"), ("status", "--dlq-url"), ("send", "--job-table"), ("dlq", "--queue-url"),
+     ("history", "--task-table")],
+)
+def test_each_command_takes_only_the_target_options_it_uses(command, unused, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, *POSITIONALS.get(command, []), unused, "x"])
+    assert exit_info.value.code == 2
+    assert f"unrecognized arguments: {unused} x" in capsys.readouterr().err
 
 
 def test_generate_writes_traffic_and_truth(tmp_path, capsys):

@@ -89,7 +89,13 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
     assert (dlq.returncode, dlq.stdout.strip()) == (0, "The dead-letter queue is empty.")
 
     redrive = _command(folder, "redrive", "--local")
-    assert redrive.returncode == 2 and "does not implement message-move tasks" in redrive.stderr
+    assert (redrive.returncode, redrive.stderr) == (0, "")
+    assert redrive.stdout.startswith("The dead-letter queue is empty: nothing to redrive")
+
+    history = _command(folder, "history", job_id, "--local")  # the default template keeps none
+    assert history.returncode == 2 and "Traceback" not in history.stderr
+    assert "the local pipeline (`deadline-sqs local`) keeps no history" in history.stderr
+    assert 'make synth CONTEXT="-c history=true"' in history.stderr
 
 
 def test_ctrl_c_stops_the_local_pipeline_quietly_and_removes_its_file(tmp_path, cdk_out_folder):
