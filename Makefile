@@ -14,7 +14,7 @@ CONTEXT ?=
 STUDIO_CONTEXT = $(if $(STUDIO),-c config=$(STUDIO)) $(CONTEXT)
 RUNTIME_VENV := .venv-runtime
 
-.PHONY: help install check-node synth test lint types workflows test-runtime demo bench diff deploy clean distclean
+.PHONY: help install check-node synth test lint types workflows test-runtime demo docs-samples bench diff deploy clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ test-runtime: install ## The processor's tests on the Lambda runtime's Python, w
 demo: synth ## The whole pipeline on local engines (no AWS account), checked
 	@scripts/check-toolchain java
 	$(BIN)/deadline-sqs demo
+
+docs-samples: install ## Regenerate the sample outputs of local commands in docs/ (runs them: make demo)
+	$(BIN)/python -m local_pipeline.docs_samples
 
 bench: install ## Benchmarks (bench/README.md)
 	@scripts/check-toolchain java

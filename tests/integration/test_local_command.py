@@ -16,6 +16,8 @@ import pytest
 
 from deadline_sqs import INTERRUPTED
 from deadline_sqs.local_target import LOCAL_TARGET_FILE
+from local_pipeline import docs_samples
+from local_pipeline.docs_samples import ROOT
 from tests.conftest import write_cdk_out
 
 COMMAND = [sys.executable, "-m", "deadline_sqs"]
@@ -82,6 +84,9 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
     smoke = _command(folder, "smoke", "--local", "--timeout", "60")
     assert smoke.returncode == 0, smoke.stderr
     assert smoke.stdout.startswith("OK: test job smoke-")
+    for page in (ROOT / "README.md", ROOT / "docs" / "deploying.md"):  # the samples from AWS print the same
+        (sample,) = [sample.output for sample in docs_samples.samples(page.read_text()) if "smoke" in sample.command]
+        assert docs_samples.normalize(sample) == docs_samples.normalize(smoke.stdout.splitlines()), page.name
     job_id = smoke.stdout.split()[3]
     status = _command(folder, "status", job_id, "--local")  # deleted by smoke
     assert status.returncode == 2 and f"no job {job_id} in DeadlineJobNotifications" in status.stderr
