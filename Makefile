@@ -26,7 +26,7 @@ check-node:
 	@scripts/check-toolchain node
 
 $(VENV)/.installed: requirements.txt requirements-runtime.txt requirements-dev.txt pyproject.toml
-	@echo "Installing the Python tools into $(VENV) (first time: about a minute) ..."
+	@echo "Installing the Python tools into $(VENV) (first time: 2 to 5 minutes) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt | grep -E '^(Collecting|Installing|Successfully)' || exit $${PIPESTATUS[0]}
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
