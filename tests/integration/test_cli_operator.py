@@ -22,6 +22,7 @@ from deadline_sqs.dead_letters import rejection_reason
 from deadline_sqs.deployment import QUEUE_FLAGS, Deployment, table_flag
 from deadline_sqs.operations import redrive
 from deadline_sqs.sending import queue_arn
+from local_pipeline import docs_samples
 from local_pipeline.engines import local_aws_environment
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import TrafficSettings, generate, write_messages
@@ -30,6 +31,7 @@ from notification_processor.roles import JOB, TASK
 from tests.unit.processor_support import SENT_BASE_MS, processor_client
 
 _names = itertools.count()
+DEPLOYING = docs_samples.ROOT / "docs" / "deploying.md"
 
 
 @pytest.fixture
@@ -156,6 +158,10 @@ def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, pr
     for message in traffic.malformed:
         reason = rejection_reason("any", message.body, {"SentTimestamp": str(SENT_BASE_MS)})
         assert f"why: {sizeless(reason)}" in sizeless(listing)
+    # The documented listing (from a deployed stack) has lines of the shapes this one prints.
+    documented = docs_samples.samples(DEPLOYING.read_text())
+    (sample,) = [sample.output for sample in documented if sample.command.startswith("deadline-sqs dlq")]
+    assert set(docs_samples.normalize(sample)) <= set(docs_samples.normalize(listing.splitlines()))
     # Listing leaves every message in the DLQ, visible again for a redrive.
     attributes = sqs.get_queue_attributes(
         QueueUrl=deployment.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
