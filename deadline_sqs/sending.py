@@ -38,7 +38,7 @@ def read_message_lines(path: Path) -> list[dict]:
     except IsADirectoryError:
         raise MessageFileError(f"{path} is a folder: name a JSON lines file of messages") from None
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: a JSON string may hold U+2028
         if not line.strip():
             continue
         try:
