@@ -7,34 +7,40 @@ BIN := $(VENV)/bin
 CDK := npx --no-install cdk
 # The CDK CLI runs `python3 app.py`: the virtualenv's.
 WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
-# The studio's config file for `make diff` and `make deploy`, e.g. STUDIO=studios/acme.json.
+# The studio's config file for `make synth`, `make diff` and `make deploy`, e.g. STUDIO=studios/acme.json,
+# and further CDK context for them, e.g. CONTEXT="-c batch_size=50 -c history=true".
 STUDIO ?=
+CONTEXT ?=
+STUDIO_CONTEXT = $(if $(STUDIO),-c config=$(STUDIO)) $(CONTEXT)
 RUNTIME_VENV := .venv-runtime
 
-.PHONY: help install synth test lint types workflows test-runtime demo bench diff deploy clean distclean
+.PHONY: help install check-node synth test lint types workflows test-runtime demo docs-samples bench diff deploy clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed node_modules/.installed ## Install the pinned Python and Node tools (.venv, node_modules)
+install: check-node $(VENV)/.installed node_modules/.installed ## Install the pinned Python and Node tools (.venv, node_modules)
+
+# Phony, so it runs once per make command: one warning about an old Node.js, before npm ci needs it.
+check-node:
 	@scripts/check-toolchain node
 
 $(VENV)/.installed: requirements.txt requirements-runtime.txt requirements-dev.txt pyproject.toml
-	@echo "Installing the Python tools into $(VENV) (first time: about a minute) ..."
+	@echo "Installing the Python tools into $(VENV) (first time: 2 to 5 minutes) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt | grep -E '^(Collecting|Installing|Successfully)' || exit $${PIPESTATUS[0]}
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	@scripts/check-toolchain node
+node_modules/.installed: package.json package-lock.json | check-node
 	@echo "Installing the Node tools (CDK CLI, DynamoDB Local, pyright) into node_modules ..."
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-synth: install ## Synthesize the stack into cdk.out (offline)
+synth: install ## Synthesize the stack into cdk.out (offline); optional STUDIO=studios/<name>.json, CONTEXT="-c key=value"
 	@# --no-validation skips only the CDK's built-in CloudFormation validator (about 6 s of WebAssembly
 	@# start-up); cdk-nag still runs, and `make test` runs cfn-lint. `cdk diff` and `deploy` keep it.
-	$(WITH_VENV) $(CDK) synth --quiet --no-validation
+	@$(if $(STUDIO),$(call require_studio,synth),true)
+	$(WITH_VENV) $(CDK) synth --quiet --no-validation $(STUDIO_CONTEXT)
 
 lint: install ## ruff: lint and import order
 	$(BIN)/ruff check .
@@ -64,6 +70,9 @@ demo: synth ## The whole pipeline on local engines (no AWS account), checked
 	@scripts/check-toolchain java
 	$(BIN)/deadline-sqs demo
 
+docs-samples: install ## Regenerate the sample outputs of local commands in docs/ (runs them: make demo)
+	$(BIN)/python -m local_pipeline.docs_samples
+
 bench: install ## Benchmarks (bench/README.md)
 	@scripts/check-toolchain java
 	$(BIN)/python -m bench
@@ -71,12 +80,12 @@ bench: install ## Benchmarks (bench/README.md)
 diff: install ## What a deploy would change: make diff STUDIO=studios/<name>.json (checks credentials first)
 	@$(call require_studio,diff)
 	$(BIN)/python -m deadline_sqs.preflight --config $(STUDIO)
-	$(WITH_VENV) $(CDK) diff -c config=$(STUDIO) --method change-set
+	$(WITH_VENV) $(CDK) diff $(STUDIO_CONTEXT) --method change-set
 
 deploy: install ## Deploy the studio's stack: make deploy STUDIO=studios/<name>.json (checks credentials first)
 	@$(call require_studio,deploy)
 	$(BIN)/python -m deadline_sqs.preflight --config $(STUDIO)
-	$(WITH_VENV) $(CDK) deploy -c config=$(STUDIO) --outputs-file cdk-outputs.json
+	$(WITH_VENV) $(CDK) deploy $(STUDIO_CONTEXT) --outputs-file cdk-outputs.json
 
 define require_studio
 test -n "$(STUDIO)" || { echo "make $(1): name the studio's config: make $(1) STUDIO=studios/<name>.json" >&2; exit 2; }; \

@@ -28,7 +28,7 @@ from deadline_sqs.deployment import HISTORY_TABLE_FLAG, QUEUE_FLAGS, Deployment,
 from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.preflight import aws_session, configuration_problem
-from deadline_sqs.sending import read_message_lines, send_bodies
+from deadline_sqs.sending import queue_depth, read_message_lines, send_bodies
 from deadline_sqs.verify import (
     Clients,
     all_passed,
@@ -41,7 +41,7 @@ from deadline_sqs.verify import (
     temporary_base,
     verify,
 )
-from stacks.roles import DEAD_LETTER_QUEUE, QUEUE, TABLES
+from stacks.roles import DEAD_LETTER_QUEUE, HISTORY_TABLE, QUEUE, TABLES
 
 PLUGIN_GROUP = "deadline_sqs.commands"
 # A command: its name, what `run(args)` does, and a one-line summary.
@@ -76,21 +76,32 @@ def non_empty(text: str) -> str:
     return text
 
 
-def target_options(parser: argparse.ArgumentParser) -> None:
+def target_options(parser: argparse.ArgumentParser, *queues: str, tables: bool = False, history: bool = False) -> None:
+    """--stack-name, --local, --region, --profile, and the explicit values of only what the command uses.
+
+    `queues`, `tables` and `history` name them as Deployment.require does, so a command's help
+    lists no option it would ignore.
+    """
     group = parser.add_argument_group(
         "deployment",
         "Where the pipeline is: --stack-name reads its outputs from CloudFormation, --local the pipeline that "
         "`deadline-sqs local` runs in this folder; explicit values override either. "
         "AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL_DYNAMODB point the clients at other endpoints.",
     )
-    outputs = ", ".join([QUEUE.output_key, DEAD_LETTER_QUEUE.output_key, *(t.output_key for t in TABLES.values())])
+    roles = {"queue_url": QUEUE, "dead_letter_queue_url": DEAD_LETTER_QUEUE}
+    outputs = [roles[name].output_key for name in queues]
+    outputs += [table.output_key for table in TABLES.values()] if tables else []
+    outputs += [HISTORY_TABLE.output_key] if history else []
     place = group.add_mutually_exclusive_group()
-    place.add_argument("--stack-name", help=f"the deployed stack (outputs {outputs})")
+    place.add_argument("--stack-name", help=f"the deployed stack (outputs {', '.join(outputs)})")
     place.add_argument("--local", action="store_true", help=f"the running `deadline-sqs local` (reads {LOCAL_TARGET_FILE})")
-    group.add_argument(QUEUE_FLAGS["queue_url"], dest="queue_url", help="the notification queue")
-    group.add_argument(QUEUE_FLAGS["dead_letter_queue_url"], dest="dead_letter_queue_url", help="the dead-letter queue")
-    for kind in TABLES:
+    helps = {"queue_url": "the notification queue", "dead_letter_queue_url": "the dead-letter queue"}
+    for name in queues:
+        group.add_argument(QUEUE_FLAGS[name], dest=name, help=helps[name])
+    for kind in TABLES if tables else ():
         group.add_argument(table_flag(kind), dest=f"{kind}_table", help=f"the {kind} table")
+    if history:
+        group.add_argument(HISTORY_TABLE_FLAG, dest="history_table", help="the history table")
     group.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, else the profile's)")
     group.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
 
@@ -108,10 +119,9 @@ def _deployment(args, session, found: Deployment | None = None) -> Deployment:
         lambda: session.client("cloudformation"),
         None if found else args.stack_name,
         found=found or (read_local_target().deployment if args.local else None),
-        tables={kind: getattr(args, f"{kind}_table") for kind in TABLES},
+        tables={kind: getattr(args, f"{kind}_table", None) for kind in TABLES},
         history_table=getattr(args, "history_table", None),
-        queue_url=args.queue_url,
-        dead_letter_queue_url=args.dead_letter_queue_url,
+        **{name: getattr(args, name, None) for name in QUEUE_FLAGS},
     )
 
 
@@ -207,6 +217,9 @@ def run_dlq(args) -> int:
 def run_redrive(args) -> int:
     session = _session(args)
     deployment = _deployment(args, session).require("dead_letter_queue_url")
+    if not queue_depth(session.client("sqs"), deployment.dead_letter_queue_url):
+        print(f"The dead-letter queue is empty: nothing to redrive ({deployment.dead_letter_queue_url}).")
+        return OK
     print(f"Starting a message-move task from {deployment.dead_letter_queue_url} ...")
     task = redrive(session.client("sqs"), deployment, max_per_second=args.max_per_second, wait=not args.no_wait)
     total = "" if task.to_move is None else f" of {task.to_move}"
@@ -233,11 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("send", run_send, "Send a JSON lines file of message bodies to a queue with SendMessageBatch.")
     sub.add_argument("file", type=Path, help='one JSON object per line with the exact message body: {"body": "..."}')
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
-    target_options(sub)
+    target_options(sub, "queue_url")
 
     sub = command("smoke", run_smoke, "Send a test job and task notification, wait until both are stored, delete them.")
     sub.add_argument("--timeout", type=seconds, default=120, help="seconds to wait for the items (default %(default)s)")
-    target_options(sub)
+    target_options(sub, "queue_url", tables=True)
 
     sub = command(
         "verify", run_verify,
@@ -254,22 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("status", run_status, "Print a job's stored state and its tasks'.")
     sub.add_argument("job_id", metavar="JOB_ID", type=non_empty)
-    target_options(sub)
+    target_options(sub, tables=True)
 
     sub = command("history", run_history, "Print a job's timeline: every notification of it and its tasks, oldest first.")
-    sub.add_argument("job_id", metavar="JOB_ID")
-    sub.add_argument(HISTORY_TABLE_FLAG, dest="history_table", help="the history table (output HistoryTableName)")
-    target_options(sub)
+    sub.add_argument("job_id", metavar="JOB_ID", type=non_empty)
+    target_options(sub, history=True)
 
     sub = command("dlq", run_dlq, "List dead-lettered messages and why each was rejected, without removing them.")
     sub.add_argument("--limit", type=count(1), default=1000, help="list at most this many (default %(default)s)")
     sub.add_argument("--show-body", action="store_true", help="also print each message's body (shortened)")
-    target_options(sub)
+    target_options(sub, "dead_letter_queue_url")
 
     sub = command("redrive", run_redrive, "Move dead-lettered messages back to the queue (SQS message-move task).")
     sub.add_argument("--max-per-second", type=count(1), help="message-move rate (default: chosen by SQS)")
     sub.add_argument("--no-wait", action="store_true", help="start the task and return")
-    target_options(sub)
+    target_options(sub, "dead_letter_queue_url", "queue_url")
 
     for plugin in entry_points(group=PLUGIN_GROUP):
         plugin.load()(command)

@@ -29,10 +29,18 @@ class Deployment:
     dead_letter_queue_url: str = ""
     tables: Mapping[str, str] = field(default_factory=dict)  # by role (stacks.roles.TABLES)
     history_table: str = ""  # empty: not known (or deployed without a history)
+    # Where the values came from ("stack X", "the local pipeline"); empty: only explicit values.
+    found_in: str = ""
+    # With found_in: how to turn a history on for that deployment.
+    history_fix: str = ""
 
     def require(self, *queues: str, tables: bool = False, history: bool = False) -> Deployment:
         """This deployment, if it has the named queue URLs (and, with `tables`, every table; with
         `history`, the history table)."""
+        if history and not self.history_table and self.found_in:
+            raise CommandError(
+                f"{self.found_in} keeps no history (it has no {HISTORY_TABLE.output_key}): {self.history_fix}"
+            )
         missing = [QUEUE_FLAGS[name] for name in queues if not getattr(self, name)]
         if tables:
             missing += [table_flag(kind) for kind in TABLES if not self.tables.get(kind)]
@@ -61,6 +69,8 @@ def deployment_from_outputs(outputs: Mapping[str, str]) -> Deployment:
         dead_letter_queue_url=outputs.get(DEAD_LETTER_QUEUE.output_key, ""),
         tables={kind: outputs[table.output_key] for kind, table in TABLES.items() if table.output_key in outputs},
         history_table=outputs.get(HISTORY_TABLE.output_key, ""),
+        found_in=f"stack {stack_name}",
+        history_fix='set "history": true in the studio\'s config file and deploy it again (make deploy STUDIO=...)',
     )
 
 

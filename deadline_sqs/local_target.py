@@ -36,7 +36,14 @@ class LocalTarget:
 
     @property
     def deployment(self) -> Deployment:
-        return Deployment(self.queue_url, self.dead_letter_queue_url, dict(self.tables), self.history_table)
+        return Deployment(
+            self.queue_url,
+            self.dead_letter_queue_url,
+            dict(self.tables),
+            self.history_table,
+            found_in="the local pipeline (`deadline-sqs local`)",
+            history_fix='synthesize with it on (make synth CONTEXT="-c history=true") and restart `deadline-sqs local`',
+        )
 
     def session(self) -> LocalSession:
         return LocalSession(self)

@@ -17,6 +17,12 @@ from deadline_sqs.aws_errors import about, is_not_found
 SQS_BATCH_ENTRIES = 10
 BATCH_BYTES = 1024 * 1024  # SendMessageBatch's payload limit (the sum of the bodies)
 RETRIES = 3  # for entries SQS failed on its side (SenderFault false)
+# A queue's messages in every state: visible, in flight (received, not yet deleted), delayed.
+QUEUE_DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 class MessageFileError(CommandError):
@@ -24,19 +30,26 @@ class MessageFileError(CommandError):
 
 
 def read_message_lines(path: Path) -> list[dict]:
-    """The objects of a JSON lines messages file, each with its exact message body as "body"."""
+    """The objects of a JSON lines messages file, each with its exact message body as "body"; at least one."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise MessageFileError(f"{path}: no such file (`deadline-sqs generate --out {path}` writes one)") from None
+    except IsADirectoryError:
+        raise MessageFileError(f"{path} is a folder: name a JSON lines file of messages") from None
     rows = []
-    with Path(path).open() as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as error:
-                raise MessageFileError(f"{path}:{number}: not a JSON line ({error})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("body"), str):
-                raise MessageFileError(f'{path}:{number}: not a message line (an object with a string "body")')
-            rows.append(row)
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: a JSON string may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as error:
+            raise MessageFileError(f"{path}:{number}: not a JSON line ({error})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("body"), str):
+            raise MessageFileError(f'{path}:{number}: not a message line (an object with a string "body")')
+        rows.append(row)
+    if not rows:
+        raise MessageFileError(f'{path} holds no message: write one JSON object per line, {{"body": "<message body>"}}')
     return rows
 
 
@@ -109,3 +122,10 @@ def _send_batch(sqs, queue_url: str, bodies: list[str], batch: list[int]) -> lis
 def queue_arn(sqs, queue_url: str) -> str:
     with about(f"queue {queue_url}"):
         return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def queue_depth(sqs, queue_url: str) -> int:
+    """How many messages the queue holds, visible, in flight or delayed (SQS's approximate counts)."""
+    with about(f"queue {queue_url}"):
+        found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_DEPTH_ATTRIBUTES))["Attributes"]
+    return sum(int(found.get(name, 0)) for name in QUEUE_DEPTH_ATTRIBUTES)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from deadline_sqs import CommandError
 from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
-from deadline_sqs.sending import send_bodies
+from deadline_sqs.sending import queue_depth, send_bodies
 from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
@@ -41,6 +41,9 @@ from notification_processor.telemetry import METRIC_NAMES
 DEMO_TRAFFIC = TrafficSettings(
     seed=1, jobs=20, tasks_per_job=50, duplicate_rate=0.3, reorder_window=200, malformed_per_kind=1
 )
+
+SHOWN_ALERTS = 2  # the summary lists the first alerts; the count covers all of them
+SHOWN_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
@@ -151,16 +154,12 @@ def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
 
 def _wait_until_drained(sqs, queue_url: str, bar, timeout: float, source: SqsEventSource) -> None:
     """Until no message is left in the queue, visible or in flight: each was deleted or dead-lettered."""
-    attributes = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
     deadline = time.monotonic() + timeout
     while True:
-        found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=attributes)["Attributes"]
-        remaining = sum(int(found.get(name, 0)) for name in attributes)
-        bar.update(bar.total - remaining - bar.n)
+        remaining = queue_depth(sqs, queue_url)
+        # SQS's counts are approximate (moto's too): the bar never goes back, nor past its total.
+        done = min(max(bar.total - remaining, 0), bar.total)
+        bar.update(max(done - bar.n, 0))
         if remaining == 0:
             return
         if time.monotonic() > deadline:
@@ -235,9 +234,9 @@ def summary(report: DemoReport) -> str:
         )
     else:
         lines.append(f"Check: FAIL - {len(report.problems)} problems:")
-        lines += [f"  {problem}" for problem in report.problems[:20]]
-        if len(report.problems) > 20:
-            lines.append(f"  ... and {len(report.problems) - 20} more")
+        lines += [f"  {problem}" for problem in report.problems[:SHOWN_PROBLEMS]]
+        if len(report.problems) > SHOWN_PROBLEMS:
+            lines.append(f"  ... and {len(report.problems) - SHOWN_PROBLEMS} more")
     timings = report.seconds
     lines.append(
         f"Time: {timings['total']:.1f} s (engines and stack {timings['engines']:.1f} s, send {timings['send']:.1f} s, "
@@ -260,7 +259,9 @@ def _status_events_lines(report: StatusEventsReport) -> list[str]:
         f"Job alerts ({' or '.join(sorted(report.alerted_statuses)) or 'none'}; locally a queue stands in "
         f"for the alarm topic): {len(report.alerts)}"
     )
-    lines += [f"  {_shorten(alert, 150)}" for alert in report.alerts[:2]]
+    lines += [f"  {_shorten(alert, 150)}" for alert in report.alerts[:SHOWN_ALERTS]]
+    if len(report.alerts) > SHOWN_ALERTS:
+        lines.append(f"  ... and {len(report.alerts) - SHOWN_ALERTS} more")
     lines.append(f"Publisher failure queue: {report.failures} messages")
     return lines
 

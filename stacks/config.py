@@ -15,6 +15,7 @@ in the defaults or the file.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -310,6 +311,13 @@ def _read_config_file(value: Any, base_dir: Path) -> dict:
     return loaded
 
 
+def _unknown_key(key: str) -> str:
+    """An unknown key's problem: the nearest known key first (a typo is the usual cause), then all of them."""
+    nearest = difflib.get_close_matches(str(key), FIELD_NAMES, n=1, cutoff=0.6)
+    guess = f"did you mean {nearest[0]}? " if nearest else ""
+    return f"unknown key {key!r}; {guess}known keys: {', '.join(FIELD_NAMES)}"
+
+
 def _is_cdk_key(key: str) -> bool:
     return ":" in key or key in CDK_CONTEXT_KEYS
 
@@ -348,7 +356,7 @@ def load_config(context: Mapping[str, Any], base_dir: Path | str = PROJECT_ROOT)
     for source, values in layers:
         for key, value in values.items():
             if key not in hints:
-                problems.append(f"{source}: unknown key {key!r}; known keys: {', '.join(FIELD_NAMES)}")
+                problems.append(f"{source}: {_unknown_key(key)}")
                 continue
             try:
                 merged[key] = _coerce(key, value, hints[key])

@@ -180,9 +180,14 @@ def test_unknown_keys_are_rejected_in_every_layer_at_once(tmp_path):
         load_config({"studio": {**CDK_DEFAULTS, "studio-name": "x"}, "config": path, "max_concurency": "5"}, tmp_path)
     message = str(raised.value)
     assert "cdk.json context 'studio': unknown key 'studio-name'" in message
-    assert "config file studio.json: unknown key 'batchsize'" in message
-    assert "context (-c): unknown key 'max_concurency'" in message
+    assert "config file studio.json: unknown key 'batchsize'; did you mean batch_size?" in message
+    assert "context (-c): unknown key 'max_concurency'; did you mean max_concurrency? known keys:" in message
     assert "known keys: studio_name, sandbox" in message
+
+
+def test_a_key_like_no_known_one_gets_no_guess():
+    with pytest.raises(ConfigError, match=r"unknown key 'colour'; known keys: studio_name"):
+        load(colour="blue")
 
 
 def test_every_bad_value_is_reported_together():

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 import threading
+from contextlib import redirect_stdout
 
 import pytest
 
 from deadline_sqs import __version__, cli
-from local_pipeline import demo, pipeline
+from local_pipeline import demo, docs_samples, pipeline
+from local_pipeline.docs_samples import LOCAL_SAMPLES
 from local_pipeline.engines import DynamoDBLocal, LocalSQS
 from stacks.roles import QUEUE
 from tests.conftest import write_cdk_out
+from tests.unit.test_local_demo_summary import report_with_failed_writes
 
 SUBCOMMANDS = ["generate", "send", "demo", "local", "smoke", "status", "dlq", "redrive"]
+POSITIONALS = {"send": ["farm.jsonl"], "status": ["JOB"], "history": ["JOB"]}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +83,18 @@ def test_commands_without_a_deployment_say_what_to_pass(capsys):
     assert "pass --stack-name, --local, or --queue-url, --job-table, --task-table" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "command, unused",
+    [("status", "--queue-url"), ("status", "--dlq-url"), ("send", "--job-table"), ("dlq", "--queue-url"),
+     ("history", "--task-table")],
+)
+def test_each_command_takes_only_the_target_options_it_uses(command, unused, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, *POSITIONALS.get(command, []), unused, "x"])
+    assert exit_info.value.code == 2
+    assert f"unrecognized arguments: {unused} x" in capsys.readouterr().err
+
+
 def test_generate_writes_traffic_and_truth(tmp_path, capsys):
     out, truth = tmp_path / "traffic.jsonl", tmp_path / "truth.json"
     arguments = ["generate", "--out", str(out), "--truth", str(truth), "--jobs", "2", "--malformed-per-kind", "1"]
@@ -111,20 +129,58 @@ def _assert_stopped(engines) -> None:
             assert engine._server is None
 
 
-def test_demo_end_to_end_on_a_small_farm(cdk_out, monkeypatch, capsys):
-    started = _record_engines(monkeypatch)
+@pytest.fixture(scope="module")
+def small_demo(cdk_out) -> tuple[int, str, list]:
+    """One small demo for the module: its exit code, what it printed, and the engines it started."""
     arguments = [
         "demo", "--cdk-out", str(cdk_out), "--no-progress", "--pollers", "2",
         "--jobs", "3", "--tasks-per-job", "6", "--duplicates", "0.3", "--reorder", "20", "--malformed-per-kind", "1",
     ]
-    assert cli.main(arguments) == 0
-    output = capsys.readouterr().out
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as monkeypatch, redirect_stdout(printed):
+        started = _record_engines(monkeypatch)
+        code = cli.main(arguments)
+    return code, printed.getvalue(), started
+
+
+def test_demo_end_to_end_on_a_small_farm(small_demo):
+    code, output, started = small_demo
+    assert code == 0, output
     assert "Check: PASS" in output
     assert "DLQ after 2 receives" in output and "batch size 10" in output
     assert "Dead-letter queue: 10 messages" in output
     assert "Jobs by status   (3)" in output
     assert len(started) == 2
     _assert_stopped(started)
+
+
+def test_the_documented_demo_sample_is_what_the_demo_prints(small_demo):
+    """docs/local-pipeline.md's `make demo` sample, shaped (counts, timings, ids), is the demo's output shaped.
+
+    `make docs-samples` regenerates the sample. Lines printed only sometimes (failed writes, on a
+    busy machine) must have the shape the summary gives them, wherever they appear.
+    """
+    _, output, _ = small_demo
+    page = LOCAL_SAMPLES["make demo"]
+    (sample,) = [sample for sample in docs_samples.samples(page.read_text()) if sample.command == "make demo"]
+    make_lines = docs_samples.normalize(_make_dry_run("demo"))
+    documented = [line for line in docs_samples.normalize(sample.output) if line not in make_lines]
+    printed = docs_samples.normalize(output.splitlines())
+    sometimes = docs_samples.normalize([_failed_writes_line()])
+    unlike = [line for line in documented + printed if line.startswith("  failed writes") and line not in sometimes]
+    assert not unlike, "failed-writes lines the summary does not print"
+    assert [line for line in documented if line not in sometimes] == [line for line in printed if line not in sometimes]
+
+
+def _make_dry_run(target: str) -> list[str]:
+    root = docs_samples.ROOT
+    result = subprocess.run(["make", "-n", target], cwd=root, capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout.replace(str(root), docs_samples.REPO).splitlines()
+
+
+def _failed_writes_line() -> str:
+    text = demo.summary(report_with_failed_writes([]))
+    return next(line for line in text.splitlines() if line.startswith("  failed writes"))
 
 
 def test_ctrl_c_during_processing_stops_the_pollers_and_the_engines(cdk_out, monkeypatch, capsys):

@@ -19,9 +19,10 @@ from botocore.awsrequest import AWSResponse
 
 from deadline_sqs import CommandError, cli, operations
 from deadline_sqs.dead_letters import rejection_reason
-from deadline_sqs.deployment import Deployment, table_flag
+from deadline_sqs.deployment import QUEUE_FLAGS, Deployment, table_flag
 from deadline_sqs.operations import redrive
 from deadline_sqs.sending import queue_arn
+from local_pipeline import docs_samples
 from local_pipeline.engines import local_aws_environment
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import TrafficSettings, generate, write_messages
@@ -30,6 +31,7 @@ from notification_processor.roles import JOB, TASK
 from tests.unit.processor_support import SENT_BASE_MS, processor_client
 
 _names = itertools.count()
+DEPLOYING = docs_samples.ROOT / "docs" / "deploying.md"
 
 
 @pytest.fixture
@@ -58,11 +60,11 @@ def processor(deployment, local_sqs, dynamodb_local):
         yield
 
 
-def _target(deployment: Deployment) -> list[str]:
+def _target(deployment: Deployment, *queues: str, tables: bool = False) -> list[str]:
+    """The explicit options naming the deployment's queues and tables, as target_options names them."""
     return [
-        "--queue-url", deployment.queue_url,
-        "--dlq-url", deployment.dead_letter_queue_url,
-        *(part for kind, name in deployment.tables.items() for part in (table_flag(kind), name)),
+        *(part for name in queues for part in (QUEUE_FLAGS[name], getattr(deployment, name))),
+        *(part for kind, name in deployment.tables.items() if tables for part in (table_flag(kind), name)),
     ]
 
 
@@ -85,7 +87,7 @@ def _wait_until_empty(sqs, queue_url: str, timeout: float = 30) -> None:
 
 
 def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor, local_tables, capsys):
-    assert cli.main(["smoke", *_target(deployment), "--timeout", "30"]) == 0
+    assert cli.main(["smoke", *_target(deployment, "queue_url", tables=True), "--timeout", "30"]) == 0
     output = _printed(capsys)
     job_id = re.search(r"OK: test job (deadline-sqs-test-smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
     job = local_tables.client.get_item(TableName=deployment.tables[JOB], Key={"job_id": {"S": job_id}})
@@ -96,7 +98,7 @@ def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor,
 
 
 def test_smoke_fails_clearly_when_nothing_stores_the_notifications(deployment, capsys):
-    assert cli.main(["smoke", *_target(deployment), "--timeout", "1"]) == 2
+    assert cli.main(["smoke", *_target(deployment, "queue_url", tables=True), "--timeout", "1"]) == 2
     error = capsys.readouterr().err
     assert "was not stored within 1 s" in error and "deadline-sqs dlq" in error
     assert "Traceback" not in error
@@ -139,7 +141,7 @@ def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, pr
     _wait_until_empty(sqs, deployment.queue_url)
 
     job_id, job_state = next(iter(traffic.truth.jobs.items()))
-    assert cli.main(["status", job_id, *_target(deployment)]) == 0
+    assert cli.main(["status", job_id, *_target(deployment, tables=True)]) == 0
     status = _printed(capsys)
     assert f"Job {job_id}" in status and job_state.status in status.splitlines()[0]
     tasks = {key[1]: state for key, state in traffic.truth.tasks.items() if key[0] == job_id}
@@ -156,6 +158,10 @@ def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, pr
     for message in traffic.malformed:
         reason = rejection_reason("any", message.body, {"SentTimestamp": str(SENT_BASE_MS)})
         assert f"why: {sizeless(reason)}" in sizeless(listing)
+    # The documented listing (from a deployed stack) has lines of the shapes this one prints.
+    documented = docs_samples.samples(DEPLOYING.read_text())
+    (sample,) = [sample.output for sample in documented if sample.command.startswith("deadline-sqs dlq")]
+    assert set(docs_samples.normalize(sample)) <= set(docs_samples.normalize(listing.splitlines()))
     # Listing leaves every message in the DLQ, visible again for a redrive.
     attributes = sqs.get_queue_attributes(
         QueueUrl=deployment.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
@@ -163,10 +169,25 @@ def test_sent_traffic_shows_in_status_and_its_bad_messages_in_dlq(deployment, pr
     assert int(attributes["ApproximateNumberOfMessages"]) == len(traffic.malformed)
 
 
+@pytest.mark.parametrize("lines", ["", "\n  \n"])
+def test_sending_a_file_without_messages_says_so(deployment, tmp_path, lines, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(lines)
+    assert cli.main(["send", str(empty), "--queue-url", deployment.queue_url, "--quiet"]) == 2
+    assert f"deadline-sqs: error: {empty} holds no message" in capsys.readouterr().err
+
+
+def test_sending_a_missing_file_names_it_and_how_to_write_one(deployment, tmp_path, capsys):
+    missing = tmp_path / "farm.jsonl"
+    assert cli.main(["send", str(missing), "--queue-url", deployment.queue_url]) == 2
+    error = capsys.readouterr().err
+    assert error == f"deadline-sqs: error: {missing}: no such file (`deadline-sqs generate --out {missing}` writes one)\n"
+
+
 def test_status_of_an_unknown_job_and_an_empty_dlq(deployment, capsys):
-    assert cli.main(["status", "no-such-job", *_target(deployment)]) == 2
+    assert cli.main(["status", "no-such-job", *_target(deployment, tables=True)]) == 2
     assert "no job no-such-job" in capsys.readouterr().err
-    assert cli.main(["dlq", *_target(deployment)]) == 0
+    assert cli.main(["dlq", *_target(deployment, "dead_letter_queue_url")]) == 0
     assert "The dead-letter queue is empty." in capsys.readouterr().out
 
 
@@ -236,6 +257,7 @@ def test_redrive_starts_a_message_move_task_from_the_dlq_to_the_queue(deployment
 
 def test_a_failed_move_task_is_reported_with_its_reason(deployment, local_sqs, monkeypatch, capsys):
     sqs = local_sqs.client()
+    sqs.send_message(QueueUrl=deployment.dead_letter_queue_url, MessageBody="dead-lettered")
     _move_task_api(sqs, status="FAILED", failure="AccessDenied: kms:Decrypt")
 
     class Session:
@@ -244,13 +266,20 @@ def test_a_failed_move_task_is_reported_with_its_reason(deployment, local_sqs, m
             return sqs
 
     monkeypatch.setattr(cli, "_session", lambda args: Session())
-    assert cli.main(["redrive", *_target(deployment)]) == 1
-    assert "FAILED: 0 of 0 messages moved (AccessDenied: kms:Decrypt)" in capsys.readouterr().out
+    assert cli.main(["redrive", *_target(deployment, "dead_letter_queue_url", "queue_url")]) == 1
+    assert "FAILED: 1 of 1 messages moved (AccessDenied: kms:Decrypt)" in capsys.readouterr().out
 
 
-def test_redrive_on_local_sqs_says_the_engine_lacks_the_api(deployment, capsys):
+def test_redrive_of_an_empty_dead_letter_queue_says_there_is_nothing_to_move(deployment, capsys):
+    # Even where the engine has no message-move tasks (moto 5.2.5): nothing is asked of it.
+    assert cli.main(["redrive", *_target(deployment, "dead_letter_queue_url")]) == 0
+    assert capsys.readouterr().out.startswith("The dead-letter queue is empty: nothing to redrive")
+
+
+def test_redrive_on_local_sqs_says_the_engine_lacks_the_api(deployment, local_sqs, capsys):
     # moto 5.2.5 has no StartMessageMoveTask: the command must fail with one clear line.
-    assert cli.main(["redrive", *_target(deployment)]) == 2
+    local_sqs.client().send_message(QueueUrl=deployment.dead_letter_queue_url, MessageBody="dead-lettered")
+    assert cli.main(["redrive", *_target(deployment, "dead_letter_queue_url", "queue_url")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("deadline-sqs: error: ") and "StartMessageMoveTask" in error
     assert "Traceback" not in error and len(error.strip().splitlines()) == 1

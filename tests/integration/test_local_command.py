@@ -27,6 +27,8 @@ from deadline_sqs.verify import (
     TABLES_TO_BUS,
     temporary_base,
 )
+from local_pipeline import docs_samples
+from local_pipeline.docs_samples import ROOT
 from tests.conftest import write_cdk_out
 
 COMMAND = [sys.executable, "-m", "deadline_sqs"]
@@ -93,6 +95,9 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
     smoke = _command(folder, "smoke", "--local", "--timeout", "60")
     assert smoke.returncode == 0, smoke.stderr
     assert smoke.stdout.startswith("OK: test job deadline-sqs-test-smoke-")
+    for page in (ROOT / "README.md", ROOT / "docs" / "deploying.md"):  # the samples from AWS print the same
+        (sample,) = [sample.output for sample in docs_samples.samples(page.read_text()) if "smoke" in sample.command]
+        assert docs_samples.normalize(sample) == docs_samples.normalize(smoke.stdout.splitlines()), page.name
     job_id = smoke.stdout.split()[3]
     status = _command(folder, "status", job_id, "--local")  # deleted by smoke
     assert status.returncode == 2 and f"no job {job_id} in DeadlineJobNotifications" in status.stderr
@@ -100,7 +105,13 @@ def test_operator_commands_reach_the_local_pipeline_with_one_flag(running_local)
     assert (dlq.returncode, dlq.stdout.strip()) == (0, "The dead-letter queue is empty.")
 
     redrive = _command(folder, "redrive", "--local")
-    assert redrive.returncode == 2 and "does not implement message-move tasks" in redrive.stderr
+    assert (redrive.returncode, redrive.stderr) == (0, "")
+    assert redrive.stdout.startswith("The dead-letter queue is empty: nothing to redrive")
+
+    history = _command(folder, "history", job_id, "--local")  # the default template keeps none
+    assert history.returncode == 2 and "Traceback" not in history.stderr
+    assert "the local pipeline (`deadline-sqs local`) keeps no history" in history.stderr
+    assert 'make synth CONTEXT="-c history=true"' in history.stderr
 
 
 def _outcomes(output: str) -> dict[str, str]:

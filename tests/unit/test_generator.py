@@ -187,3 +187,9 @@ def test_a_file_that_is_not_generated_traffic_is_refused(tmp_path):
 def test_impossible_settings_are_refused(settings):
     with pytest.raises(ValueError):
         TrafficSettings(**settings)
+
+
+def test_a_body_with_a_unicode_line_separator_is_one_message(tmp_path):
+    path = tmp_path / "raw.jsonl"
+    path.write_text('{"body": "frame\u2028range"}\n{"body": "two"}\n')  # JSON allows U+2028 unescaped
+    assert [message.body for message in read_messages(path)] == ["frame\u2028range", "two"]

@@ -1,14 +1,20 @@
-"""The demo's summary: failed writes are explained, and called harmless only when the check passed."""
+"""The demo's summary and progress: failed writes are explained (harmless only when the check passed), every
+count matches what is listed, and the progress bar stays between 0 and its total."""
 
 from __future__ import annotations
 
+import io
 import json
+import warnings
 
 import pytest
+from tqdm import tqdm
 
-from local_pipeline.demo import DemoReport, summary
+from local_pipeline import demo
+from local_pipeline.demo import SHOWN_ALERTS, DemoReport, StatusEventsReport, summary
 from local_pipeline.generator import TrafficSettings, generate
 from local_pipeline.processor_output import ProcessorOutput
+from local_pipeline.stream_source import StreamStats
 
 TIMEOUT_ERROR = "no answer before the function's timeout"
 
@@ -34,3 +40,39 @@ def test_failed_writes_are_explained(problems, expected):
     line = next(line for line in text.splitlines() if "failed writes" in line)
     assert expected in line and TIMEOUT_ERROR in line and "--visibility-timeout" in line
     assert ("nothing was lost" in line) == (not problems)
+
+
+@pytest.mark.parametrize("alerts", [SHOWN_ALERTS, SHOWN_ALERTS + 3])
+def test_the_alert_count_matches_the_lines_listed_or_says_how_many_more(alerts):
+    report = report_with_failed_writes([])
+    messages = [f"Deadline job {number} is Failed" for number in range(alerts)]
+    report.status_events = StatusEventsReport([], messages, {"Failed"}, 0, StreamStats())
+    lines = summary(report).splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("Job alerts"))
+    assert lines[start].endswith(f": {alerts}")
+    listed = [line for line in lines[start + 1:] if line.startswith("  Deadline job")]
+    more = [line for line in lines[start + 1:] if line.startswith("  ... and ")]
+    assert len(listed) == SHOWN_ALERTS
+    assert more == ([f"  ... and {alerts - SHOWN_ALERTS} more"] if alerts > SHOWN_ALERTS else [])
+
+
+class ApproximateQueue:
+    """Answers GetQueueAttributes with counts as SQS's approximate ones can be: over the messages sent, then fewer."""
+
+    def __init__(self, depths: list[int]):
+        self.depths = depths
+
+    def get_queue_attributes(self, QueueUrl, AttributeNames):
+        return {"Attributes": {"ApproximateNumberOfMessages": str(self.depths.pop(0))}}
+
+
+def test_the_progress_bar_never_goes_below_zero_nor_past_its_total(monkeypatch):
+    monkeypatch.setattr(demo.time, "sleep", lambda seconds: None)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tqdm's "clamping frac to range [0, 1]" is a warning
+        with tqdm(total=10, file=io.StringIO(), mininterval=0) as bar:
+            real_update = bar.update
+            bar.update = lambda step: (real_update(step), seen.append(bar.n))
+            demo._wait_until_drained(ApproximateQueue([12, 11, 4, 6, 0]), "queue", bar, 60, source=None)
+    assert seen == sorted(seen) and min(seen) >= 0 and max(seen) == 10
