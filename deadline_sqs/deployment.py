@@ -60,10 +60,11 @@ def stack_outputs(cloudformation, stack_name: str) -> dict[str, str]:
 
 def deployment_from_stack(cloudformation, stack_name: str) -> Deployment:
     """The pipeline's queue URLs and table names from its stack's outputs."""
-    return deployment_from_outputs(stack_outputs(cloudformation, stack_name))
+    return deployment_from_outputs(stack_outputs(cloudformation, stack_name), stack_name)
 
 
-def deployment_from_outputs(outputs: Mapping[str, str]) -> Deployment:
+def deployment_from_outputs(outputs: Mapping[str, str], stack_name: str) -> Deployment:
+    """The pipeline's queue URLs and table names from the outputs of the stack `stack_name`."""
     return Deployment(
         queue_url=outputs.get(QUEUE.output_key, ""),
         dead_letter_queue_url=outputs.get(DEAD_LETTER_QUEUE.output_key, ""),

@@ -121,7 +121,7 @@ def target_from_stack(cloudformation, stack_name: str) -> VerifyTarget:
         template = cloudformation.get_template(StackName=stack_name)["TemplateBody"]
     return VerifyTarget(
         name=stack_name,
-        deployment=deployment_from_outputs(outputs),
+        deployment=deployment_from_outputs(outputs, stack_name),
         bus_name=outputs.get(EVENT_BUS.output_key, ""),
         alarm_topic_arn=outputs.get(ALARM_TOPIC_OUTPUT, ""),
         alert_statuses=template_alert_statuses(json.loads(template) if isinstance(template, str) else template),

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 # The CDK CLI's verbs the pages may show; all but synth reach AWS.
-CDK_VERBS = {"synth": False, "diff": True, "deploy": True, "destroy": True, "bootstrap": True}
+CDK_VERBS = {"synth": False, "diff": True, "deploy": True, "destroy": True, "bootstrap": True, "import": True}
 NEEDS_AWS_PROGRAMS = {"aws"}
 
 
