@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.client_only import json_response
-from notification_processor.batch import MAX_STATEMENT_ATTEMPTS
 from notification_processor.notifications import TASK, parse_record
+from notification_processor.statements import MAX_STATEMENT_ATTEMPTS
 from tests.unit.processor_support import (
     DOCUMENTED_TASK_TICKS,
     failed_ids,
