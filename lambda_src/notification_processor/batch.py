@@ -85,7 +85,8 @@ class BatchProcessor:
     its max_pool_connections); `log_stream` defaults to stdout. A notification whose
     Timestamp is more than `max_timestamp_ahead_seconds` after SQS received it is invalid.
     `statements=False` writes every key with its own conditional PutItem, the earlier
-    strategy (bench/ compares the two; the stored items are the same).
+    strategy (bench/ compares the two; the stored items are the same, but for attributes
+    another writer added: docs/processor.md, "Attributes added out of band").
     """
 
     def __init__(
