@@ -11,7 +11,7 @@ WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 STUDIO ?=
 RUNTIME_VENV := .venv-runtime
 
-.PHONY: help install synth test lint types workflows test-runtime demo bench diff deploy clean distclean
+.PHONY: help install synth test lint types workflows test-runtime demo bench bench-quick diff deploy clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,9 +65,13 @@ demo: synth ## The whole pipeline on local engines (no AWS account), checked
 	@scripts/check-toolchain java
 	$(BIN)/deadline-sqs demo
 
-bench: install ## Benchmarks (bench/README.md)
+bench: install ## Benchmarks, the full run (bench/README.md; about 12 minutes)
 	@scripts/check-toolchain java
 	$(BIN)/python -m bench
+
+bench-quick: install ## The headline benchmark ratios and their targets in under 3 minutes
+	@scripts/check-toolchain java
+	$(BIN)/python -m bench.quick
 
 diff: install ## What a deploy would change: make diff STUDIO=studios/<name>.json (checks credentials first)
 	@$(call require_studio,diff)
