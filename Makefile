@@ -67,7 +67,7 @@ demo: synth ## The whole pipeline on local engines (no AWS account), checked
 
 bench: install ## Benchmarks, the full run (bench/README.md; about 12 minutes)
 	@scripts/check-toolchain java
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --skip-suite
 
 bench-quick: install ## The headline benchmark ratios and their targets in under 3 minutes
 	@scripts/check-toolchain java

@@ -39,7 +39,7 @@ from local_pipeline.engines import DynamoDBLocal
 from local_pipeline.generator import Traffic, TrafficSettings, generate
 
 SEED = 20240304
-DEFAULT_JOBS = 20
+DEFAULT_JOBS = 10
 DEFAULT_TASKS_PER_JOB = 50
 STREAMS = {
     "clean": {},

@@ -87,8 +87,9 @@ def write_entries(sender: StatementSender, client, table: str, entries: list[His
     tells a refused item from a failure.
     """
     results: list[WriteResult | None] = [None] * len(entries)
-    statements = {number: insert_statement(table, entry.item) for number, entry in enumerate(entries)}
-    pending = [number for number, text in statements.items() if text is not None]
+    statements = {number: text for number, entry in enumerate(entries)
+                  if (text := insert_statement(table, entry.item)) is not None}
+    pending = list(statements)
     for attempt in range(MAX_STATEMENT_ATTEMPTS):
         if not pending:
             break
