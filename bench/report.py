@@ -18,6 +18,7 @@ from bench import (
     dev_loop,
     history_beside,
     ordering_cost,
+    pipeline_latency,
     results,
     status_events,
     throughput,
@@ -31,6 +32,7 @@ BENCHMARKS = (
     ("deadline", "The handler against its deadline at batch 10,000", deadline),
     ("history_beside", "The history beside the tables: a batch with it against without it", history_beside),
     ("status_events", "Status-change events and the history: cost", status_events),
+    ("pipeline_latency", "The local pipeline end to end: latency and the publisher's rate", pipeline_latency),
     ("coldstart", "Cold start (python -X importtime)", coldstart),
     ("dev_loop", "Synthesis and test suite", dev_loop),
 )
