@@ -14,7 +14,7 @@ CONTEXT ?=
 STUDIO_CONTEXT = $(if $(STUDIO),-c config=$(STUDIO)) $(CONTEXT)
 RUNTIME_VENV := .venv-runtime
 
-.PHONY: help install check-node synth test lint types workflows test-runtime demo docs-samples bench diff deploy clean distclean
+.PHONY: help install check-node synth test lint types workflows test-runtime demo docs-samples bench bench-quick diff deploy clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,9 +73,13 @@ demo: synth ## The whole pipeline on local engines (no AWS account), checked
 docs-samples: install ## Regenerate the sample outputs of local commands in docs/ (runs them: make demo)
 	$(BIN)/python -m local_pipeline.docs_samples
 
-bench: install ## Benchmarks (bench/README.md)
+bench: install ## Benchmarks, the full run (bench/README.md; about 12 minutes)
 	@scripts/check-toolchain java
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --skip-suite
+
+bench-quick: install ## The headline benchmark ratios and their targets in under 3 minutes
+	@scripts/check-toolchain java
+	$(BIN)/python -m bench.quick
 
 diff: install ## What a deploy would change: make diff STUDIO=studios/<name>.json (checks credentials first)
 	@$(call require_studio,diff)

@@ -92,17 +92,18 @@ def run_side(side: Side, deployment: Deployment, traffic: Traffic, batch_size: i
 
 
 def measure(seed: int = throughput.SEED, jobs: int = throughput.DEFAULT_JOBS,
-            tasks_per_job: int = throughput.DEFAULT_TASKS_PER_JOB) -> dict:
+            tasks_per_job: int = throughput.DEFAULT_TASKS_PER_JOB, streams: tuple[str, ...] = STREAMS,
+            batch_sizes: tuple[int, ...] = throughput.BATCH_SIZES, repeats: int = REPEATS) -> dict:
     deployment = Deployment.synthesized()
     sides = {OURS: ours(deployment), PUT_ITEM: ours(deployment, statements=False), BASELINE: baseline()}
     runs = []
     numbers = itertools.count()
-    for stream in STREAMS:
+    for stream in streams:
         traffic = generate(TrafficSettings(seed=seed, jobs=jobs, tasks_per_job=tasks_per_job,
                                            **throughput.STREAMS[stream]))
-        for batch_size in throughput.BATCH_SIZES:
+        for batch_size in batch_sizes:
             measured: dict[str, list[dict]] = {name: [] for name in sides}
-            for repeat in range(REPEATS + 1):  # the first round warms up (imports, pools)
+            for repeat in range(repeats + 1):  # the first round warms up (imports, pools)
                 order = list(sides) if repeat % 2 else list(reversed(sides))
                 for name in order:
                     figures = run_side(sides[name], deployment, traffic, batch_size, next(numbers), seed)
@@ -112,7 +113,7 @@ def measure(seed: int = throughput.SEED, jobs: int = throughput.DEFAULT_JOBS,
                        for name, side_runs in measured.items()}
             runs.append({"stream": stream, "batch_size": batch_size, **medians, "ratios": {
                 figure: medians[OURS][figure] / medians[BASELINE][figure] for figure in medians[OURS]}})
-    return {"settings": {"seed": seed, "jobs": jobs, "tasks_per_job": tasks_per_job, "repeats": REPEATS}, "runs": runs}
+    return {"settings": {"seed": seed, "jobs": jobs, "tasks_per_job": tasks_per_job, "repeats": repeats}, "runs": runs}
 
 
 def _median(values: list[float]) -> float:

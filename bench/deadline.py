@@ -30,7 +30,7 @@ from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.notifications import Notification, parse_record
 from stacks.config import MAX_BATCH_SIZE, load_config, project_context
 
-TRIES = 3
+TRIES = 2
 # Less time than the batch needs on the benchmarks' 2-core machine: the handler must stop and return.
 SQUEEZED_SECONDS_LEFT = 8
 LATENCY_MS = 10

@@ -11,7 +11,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import client_only, coldstart, deadline, dev_loop, ordering_cost, results, status_events, throughput
+from bench import (
+    client_only,
+    coldstart,
+    deadline,
+    dev_loop,
+    history_beside,
+    ordering_cost,
+    pipeline_latency,
+    results,
+    status_events,
+    throughput,
+)
 
 # (results name, title, module with add_arguments, measure_from, text and targets)
 BENCHMARKS = (
@@ -19,7 +30,9 @@ BENCHMARKS = (
     ("client_only", "Client only: DynamoDB stubbed in-process", client_only),
     ("ordering_cost", "Write units of the ordering attribute", ordering_cost),
     ("deadline", "The handler against its deadline at batch 10,000", deadline),
+    ("history_beside", "The history beside the tables: a batch with it against without it", history_beside),
     ("status_events", "Status-change events and the history: cost", status_events),
+    ("pipeline_latency", "The local pipeline end to end: latency and the publisher's rate", pipeline_latency),
     ("coldstart", "Cold start (python -X importtime)", coldstart),
     ("dev_loop", "Synthesis and test suite", dev_loop),
 )

@@ -39,7 +39,7 @@ from local_pipeline.engines import DynamoDBLocal
 from local_pipeline.generator import Traffic, TrafficSettings, generate
 
 SEED = 20240304
-DEFAULT_JOBS = 20
+DEFAULT_JOBS = 5
 DEFAULT_TASKS_PER_JOB = 50
 STREAMS = {
     "clean": {},
@@ -58,6 +58,7 @@ LIBRARY_DEBUG_PROBE_MESSAGES = 200
 # (batch size, modeled latency in ms) -> the least good/handler-s, as a multiple of the baseline's.
 THROUGHPUT_TARGETS = {(10, 0): 1.0, (10, 10): 1.2, (100, 0): 1.0, (100, 10): 2.0}
 MAX_CPU_RATIO = 0.6
+SIDE_NAMES = {OURS: "ours", PUT_ITEM: "PutItem (our earlier strategy)", BASELINE: "baseline"}
 RATIO_FIGURES = ("good_per_handler_second", "handler_cpu_ms_per_notification", "requests_per_notification",
                  "wcu_per_notification", "wcu_per_stored_notification")
 
@@ -74,7 +75,7 @@ def configurations() -> list[Configuration]:
         Configuration(stream, batch, latency)
         for latency, batch, stream in itertools.product(LATENCIES_MS, BATCH_SIZES, ("clean", "dup30+reorder"))
     ]
-    return issue_matrix + [Configuration("dup30+reorder+bad", batch, 0) for batch in BATCH_SIZES]
+    return [*issue_matrix, Configuration("dup30+reorder+bad", 10, 0)]
 
 
 class Bench:
@@ -146,18 +147,13 @@ def compare(bench: Bench, sides: dict[str, Side], traffic: Traffic, configuratio
     order = list(sides) if not flip else list(reversed(sides))
     measured = {name: bench.run_side(sides[name], traffic, configuration.batch_size, configuration.latency_ms)
                 for name in order}
-    ours_run, baseline_run, put_item_run = measured[OURS], measured[BASELINE], measured[PUT_ITEM]
-    return {
-        **asdict(configuration),
-        **measured,
-        "ratios": {
-            figure: _ratio(ours_run[figure], baseline_run[figure]) for figure in RATIO_FIGURES
-        },
-        # Against the earlier strategy (one conditional PutItem per key), on the same traffic.
-        "ratios_to_put_item": {
-            figure: _ratio(ours_run[figure], put_item_run[figure]) for figure in RATIO_FIGURES
-        },
-    }
+    ours_run, baseline_run = measured[OURS], measured[BASELINE]
+    compared = {**asdict(configuration), **measured,
+                "ratios": {figure: _ratio(ours_run[figure], baseline_run[figure]) for figure in RATIO_FIGURES}}
+    if PUT_ITEM in measured:  # against the earlier strategy (one conditional PutItem per key), on the same traffic
+        compared["ratios_to_put_item"] = {figure: _ratio(ours_run[figure], measured[PUT_ITEM][figure])
+                                          for figure in RATIO_FIGURES}
+    return compared
 
 
 def _ratio(ours_figure: float | None, baseline_figure: float | None) -> float | None:
@@ -176,20 +172,25 @@ def example_library_debug(bench: Bench, traffic: Traffic) -> dict:
     return {"invocations": probe["invocations"], "library_bytes_per_invocation": library / probe["invocations"]}
 
 
-def measure(seed: int = SEED, jobs: int = DEFAULT_JOBS, tasks_per_job: int = DEFAULT_TASKS_PER_JOB) -> dict:
+def measure(seed: int = SEED, jobs: int = DEFAULT_JOBS, tasks_per_job: int = DEFAULT_TASKS_PER_JOB,
+            only: list[Configuration] | None = None, costs: bool = True, put_item: bool = True) -> dict:
+    """Every configuration (or `only` these), with `costs` the cost model's rows (and the probe
+    of the example's library DEBUG lines they need), with `put_item` the earlier strategy's side."""
     deployment = Deployment.synthesized()
     streams = {name: generate(TrafficSettings(seed=seed, jobs=jobs, tasks_per_job=tasks_per_job, **settings))
                for name, settings in STREAMS.items()}
     sides = {OURS: ours(deployment), PUT_ITEM: ours(deployment, statements=False), BASELINE: baseline()}
+    if not put_item:
+        del sides[PUT_ITEM]
     with DynamoDBLocal() as engine:
         bench = Bench(engine, deployment, seed)
         for side in sides.values():  # JIT, connection pools, imports: not part of any figure
             bench.run_side(side, streams["dup30+reorder"], 10, 0, messages=WARM_UP_MESSAGES)
-        runs = [compare(bench, sides, streams[c.stream], c, flip=n % 2 == 1) for n, c in enumerate(configurations())]
-        library_debug = example_library_debug(bench, streams["clean"])
-    costs = cost_rows(runs, deployment, library_debug)
+        runs = [compare(bench, sides, streams[c.stream], c, flip=n % 2 == 1)
+                for n, c in enumerate(only or configurations())]
+        library_debug = example_library_debug(bench, streams["clean"]) if costs else None
     return {
-        "settings": {"seed": seed, "jobs": jobs, "tasks_per_job": tasks_per_job, "streams": STREAMS,
+        "settings": {"seed": seed, "jobs": jobs, "tasks_per_job": tasks_per_job, "streams": STREAMS, "sides": list(sides),
                      "max_receive_count": deployment.spec.max_receive_count},
         "deployment": {"memory_mb": deployment.memory_mb, "architecture": deployment.architecture,
                        "log_format": deployment.log_format,
@@ -199,7 +200,7 @@ def measure(seed: int = SEED, jobs: int = DEFAULT_JOBS, tasks_per_job: int = DEF
         "runs": runs,
         "example_library_debug": library_debug,
         "prices": costmodel.PRICES,
-        "costs_per_million": costs,
+        "costs_per_million": cost_rows(runs, deployment, library_debug) if library_debug else [],
     }
 
 
@@ -223,10 +224,11 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
     """One row per configuration; each cell is "ours / PutItem / baseline" (ratio ours/baseline where it says x)."""
     rows = []
     for run in measured["runs"]:
-        ours_run, put_item_run, baseline_run, ratios = run[OURS], run[PUT_ITEM], run[BASELINE], run["ratios"]
+        ours_run, ratios = run[OURS], run["ratios"]
+        each = [run[name] for name in _sides(measured)]
 
         def pair(figure: str, digits: int) -> str:
-            return " / ".join(_number(side[figure], digits) for side in (ours_run, put_item_run, baseline_run))
+            return " / ".join(_number(side[figure], digits) for side in each)
 
         def not_newest(side: dict) -> str:
             c = side["correctness"]
@@ -236,7 +238,7 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
             return f"{side['correctness']['lost']}+{side['correctness']['overwritten']}"
 
         def correctness(figure: str) -> str:
-            return " / ".join(str(side["correctness"][figure]) for side in (ours_run, put_item_run, baseline_run))
+            return " / ".join(str(side["correctness"][figure]) for side in each)
 
         rows.append([
             run["stream"], run["batch_size"], run["latency_ms"],
@@ -245,14 +247,19 @@ def runs_table(measured: dict, markdown: bool = False) -> str:
             f"{pair('requests_per_notification', 2)}",
             f"{pair('wcu_per_notification', 2)}",
             f"{pair('wcu_per_stored_notification', 2)}",
-            f"{' / '.join(map(not_newest, (ours_run, put_item_run, baseline_run)))} of {ours_run['correctness']['keys']}",
-            " / ".join(map(lost, (ours_run, put_item_run, baseline_run))),
+            f"{' / '.join(map(not_newest, each))} of {ours_run['correctness']['keys']}",
+            " / ".join(map(lost, each)),
             f"{correctness('bad_messages_dead_lettered')} of {run[OURS]['correctness']['bad_messages']}",
         ])
     return results.format_table(
         ["stream", "batch", "ms", "good/handler-s", "client CPU ms/good", "requests/good", "WCU/good", "WCU/stored",
          "keys stale+missing", "good lost+overwritten", "bad to DLQ"],
         rows, markdown)
+
+
+def _sides(measured: dict) -> list[str]:
+    """The sides of a run, in the tables' order (results saved before `sides` had all three)."""
+    return measured["settings"].get("sides", [OURS, PUT_ITEM, BASELINE])
 
 
 def _number(figure: float | None, digits: int) -> str:
@@ -293,12 +300,13 @@ def targets(measured: dict) -> list[results.Target]:
                 f"good/handler-s >= {minimum}x baseline ({where})",
                 ratio is None or ratio >= minimum,
                 "the baseline lost every notification" if ratio is None else _times(ratio)))
-    worst = max(measured["runs"], key=lambda run: run["ratios_to_put_item"]["wcu_per_stored_notification"] or 0)
-    ratio = worst["ratios_to_put_item"]["wcu_per_stored_notification"]
-    found.append(results.Target(
-        f"WCU per stored notification <= the PutItem strategy's ({len(measured['runs'])} runs)",
-        ratio is not None and ratio <= 1.0,
-        f"worst {_times(ratio)} ({worst['stream']}, batch {worst['batch_size']}, {worst['latency_ms']} ms)"))
+    if PUT_ITEM in _sides(measured):
+        worst = max(measured["runs"], key=lambda run: run["ratios_to_put_item"]["wcu_per_stored_notification"] or 0)
+        ratio = worst["ratios_to_put_item"]["wcu_per_stored_notification"]
+        found.append(results.Target(
+            f"WCU per stored notification <= the PutItem strategy's ({len(measured['runs'])} runs)",
+            ratio is not None and ratio <= 1.0,
+            f"worst {_times(ratio)} ({worst['stream']}, batch {worst['batch_size']}, {worst['latency_ms']} ms)"))
     # Runs where the baseline stored nothing (batch 100: every batch holds a key twice) have no ratio.
     compared = [run for run in measured["runs"] if run["ratios"]["wcu_per_stored_notification"] is not None]
     if not compared:
@@ -325,11 +333,10 @@ def measure_from(args: argparse.Namespace) -> dict:
 def text(measured: dict, markdown: bool = False) -> str:
     settings = measured["settings"]
     return "\n\n".join([
-        f"{settings['jobs']} jobs x {settings['tasks_per_job']} tasks (seed {settings['seed']}); "
-        "each cell ours / PutItem (our earlier strategy) / baseline, (ratio ours/baseline):",
+        f"{settings['jobs']} jobs x {settings['tasks_per_job']} tasks (seed {settings['seed']}); each cell "
+        + " / ".join(SIDE_NAMES[name] for name in _sides(measured)) + ", (ratio ours/baseline):",
         runs_table(measured, markdown),
-        costs_title(measured) + ":",
-        costs_table(measured, markdown),
+        *([costs_title(measured) + ":", costs_table(measured, markdown)] if measured["costs_per_million"] else []),
     ])
 
 

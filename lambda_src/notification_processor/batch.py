@@ -6,8 +6,9 @@ those concurrently, up to 25 keys per request with conditional PartiQL statement
 (statements.py), each key DynamoDB does not settle that way with a conditional PutItem
 (store.py; a notification DynamoDB refuses as invalid is reported and the key's next
 newest written in its place); with a history table, every distinct notification to it
-as well; and report exactly the records that are neither stored nor superseded by what is
-stored (nor, with a history, in it).
+as well (history.py), sent beside the tables' first requests and under the same deadline;
+and report exactly the records that are neither stored nor superseded by what is stored
+(nor, with a history, in it).
 """
 
 from __future__ import annotations
@@ -15,23 +16,24 @@ from __future__ import annotations
 import functools
 import os
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .history import History, HistoryEntry, history_entries
+from .history import History, HistoryEntry, history_entries, write_entries
 from .memory import StoredItems
 from .notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS, InvalidNotification, parse_record
 from .reduction import KeyWrite, newest_per_key
-from .roles import HISTORY_DAYS_VARIABLE, HISTORY_SORT_KEY, HISTORY_TABLE_VARIABLE, TABLE_ROLES
+from .roles import HISTORY_DAYS_VARIABLE, HISTORY_TABLE_VARIABLE, TABLE_ROLES
 from .statements import (
+    MAX_STATEMENT_ATTEMPTS,
     MAX_STATEMENTS_PER_REQUEST,
     Answer,
     StatementResult,
     StatementSender,
+    backoff_seconds,
     read_answer,
     statement,
     stored_of,
@@ -43,7 +45,6 @@ from .store import (
     dynamodb_client,
     error_text,
     key_schema_problem,
-    write_if_absent,
     write_if_newer,
 )
 from .telemetry import DEFAULT_METRICS_NAMESPACE, BatchCounts, Telemetry
@@ -62,11 +63,6 @@ _NEWEST_COUNTS = {Outcome.STORED: "stored", Outcome.DUPLICATE: "duplicate", Outc
 # A key's statements before its PutItem path decides: enough for a key another container
 # or invocation keeps changing, bounded so that it cannot go round for ever.
 MAX_STATEMENTS_PER_KEY = 4
-# A statement throttled or failed inside a successful answer is sent again by this code
-# (botocore retries whole requests only), as often as the client retries a request, after
-# a full-jitter exponential backoff.
-MAX_STATEMENT_ATTEMPTS = 4
-STATEMENT_BACKOFF_BASE_SECONDS = 0.05
 
 # One key's writes, in order: the newest notification, then each next newest DynamoDB refused.
 Attempts = list[tuple[KeyWrite, WriteResult]]
@@ -89,7 +85,8 @@ class BatchProcessor:
     its max_pool_connections); `log_stream` defaults to stdout. A notification whose
     Timestamp is more than `max_timestamp_ahead_seconds` after SQS received it is invalid.
     `statements=False` writes every key with its own conditional PutItem, the earlier
-    strategy (bench/ compares the two; the stored items are the same).
+    strategy (bench/ compares the two; the stored items are the same, but for attributes
+    another writer added: docs/processor.md, "Attributes added out of band").
     """
 
     def __init__(
@@ -196,14 +193,13 @@ class BatchProcessor:
             else:
                 valid.append(parsed)
         writes = newest_per_key(valid)
-        key_attempts = self._write_all(writes, context)
-        entries: list[HistoryEntry] = []
-        unrecorded: set[str] = set()
+        groups: list[list[HistoryEntry]] = []
         if self._history:
             entries = history_entries(valid, time.time(), self._history.days)
-            table = self._history.table
-            calls = [functools.partial(write_if_absent, self._client, table, entry.item, HISTORY_SORT_KEY) for entry in entries]
-            unrecorded = self._unrecorded(entries, self._run_all(calls, context))
+            groups = [entries[start:start + MAX_STATEMENTS_PER_REQUEST]
+                      for start in range(0, len(entries), MAX_STATEMENTS_PER_REQUEST)]
+        key_attempts, recorded = self._write_all(writes, groups, context)
+        unrecorded = self._unrecorded(groups, recorded)
         unfinished_keys = unfinished_messages = 0
         for write, attempts in zip(writes, key_attempts, strict=True):
             if attempts is None:
@@ -218,21 +214,25 @@ class BatchProcessor:
         if unfinished_keys:
             self._telemetry.unfinished_writes(unfinished_keys, unfinished_messages, UNFINISHED_ERROR)
 
-    def _unrecorded(self, entries: list[HistoryEntry], results: list[WriteResult | None]) -> set[str]:
-        """The message ids whose history entry could not be written (each failure logged)."""
+    def _unrecorded(self, groups: list[list[HistoryEntry]], recorded: list[Future]) -> set[str]:
+        """The message ids whose history entry could not be written: each failure logged, the
+        entries unfinished at the function's timeout in one line."""
         unrecorded: set[str] = set()
-        for entry, result in zip(entries, results, strict=True):
-            if result is None or result.outcome in (Outcome.FAILED, Outcome.REFUSED):
-                unrecorded.update(entry.message_ids)
-                error = UNFINISHED_ERROR if result is None else result.error
-                self._telemetry.failed_write(self._history.table if self._history else "", entry.key, entry.message_ids, error)
+        table = self._history.table if self._history else ""
+        unfinished = unfinished_messages = 0
+        for group, future in zip(groups, recorded, strict=True):
+            if not future.done() or future.cancelled():
+                unfinished += len(group)
+                unfinished_messages += sum(len(entry.message_ids) for entry in group)
+                unrecorded.update(message_id for entry in group for message_id in entry.message_ids)
+                continue
+            for entry, result in zip(group, future.result(), strict=True):
+                if result.outcome in (Outcome.FAILED, Outcome.REFUSED):
+                    unrecorded.update(entry.message_ids)
+                    self._telemetry.failed_write(table, entry.key, entry.message_ids, result.error)
+        if unfinished:
+            self._telemetry.unfinished_writes(unfinished, unfinished_messages, UNFINISHED_ERROR, table)
         return unrecorded
-
-    def _run_all(self, calls: list[Callable[[], WriteResult]], context) -> list[WriteResult | None]:
-        """Each call's result, run concurrently; None for a call unfinished near the function's timeout."""
-        futures = [self._writers.submit(call) for call in calls]
-        self._wait(futures, context, len(futures))
-        return [future.result() if future.done() and not future.cancelled() else None for future in futures]
 
     def _invalid(self, message_id: str, reason: str, counts: BatchCounts, failed_ids: set[str]) -> None:
         counts.invalid += 1
@@ -240,16 +240,25 @@ class BatchProcessor:
             self._telemetry.invalid_record(message_id, reason)
         failed_ids.add(message_id)
 
-    def _write_all(self, writes: list[KeyWrite], context) -> list[Attempts | None]:
-        """Each key's attempts, in order; None for a key unfinished near the function's timeout.
+    def _write_all(
+        self, writes: list[KeyWrite], history: list[list[HistoryEntry]], context
+    ) -> tuple[list[Attempts | None], list[Future]]:
+        """Each key's attempts, in order (None for a key unfinished near the function's timeout),
+        and the futures of the history's groups of entries (history.write_entries).
 
         Rounds of requests, sent at once: each round's answers decide which keys are done
-        and how the others are written in the next (statements.py, store.py).
+        and how the others are written in the next (statements.py, store.py). The history's
+        requests go out with the first round, one after each of its requests, so that near
+        the deadline the records whose table writes were sent had their history's sent too.
         """
         keys = [_KeyState(write, self._tables[write.newest.kind]) for write in writes]
+        table = self._history.table if self._history else ""
+        beside = [functools.partial(write_entries, self._sender, self._client, table, group) for group in history]
+        recorded: list[Future] = []
         pending = keys
         while pending:
-            sent = self._send_round(pending)
+            sent = self._send_round(pending, beside, recorded)
+            beside = []
             in_time = self._wait([future for future, _ in sent], context, len(pending))
             for future, handler in sent:
                 if future.done() and not future.cancelled():
@@ -257,9 +266,13 @@ class BatchProcessor:
             if not in_time:
                 break
             pending = [key for key in pending if not key.done]
-        return [key.attempts if key.done else None for key in keys]
+        self._wait(recorded, context, sum(map(len, history)))
+        return [key.attempts if key.done else None for key in keys], recorded
 
-    def _send_round(self, pending: list[_KeyState]) -> list[tuple[Future, functools.partial]]:
+    def _send_round(
+        self, pending: list[_KeyState], beside: list[Callable[[], list[WriteResult]]], recorded: list[Future]
+    ) -> list[tuple[Future, functools.partial]]:
+        """Submit a round of the keys' requests, each followed by one of `beside` (their futures into `recorded`)."""
         sent = []
         by_statement = []
         for key in pending:
@@ -273,11 +286,18 @@ class BatchProcessor:
                 key.statements_sent += 1
                 key.inserted = known is None
                 by_statement.append((key, text))
-        for start in range(0, len(by_statement), MAX_STATEMENTS_PER_REQUEST):
+        starts = range(0, len(by_statement), MAX_STATEMENTS_PER_REQUEST)
+        submitted = 0
+        for number, start in enumerate(starts, 1):
             group = by_statement[start:start + MAX_STATEMENTS_PER_REQUEST]
-            delay = max(_backoff(key.retries) for key, _ in group)
+            delay = max(backoff_seconds(key.retries) for key, _ in group)
             future = self._writers.submit(self._execute, [text for _, text in group], delay)
             sent.append((future, functools.partial(self._statements_done, [key for key, _ in group])))
+            # The history's requests in step with the tables' (entries are in the batch's order, as keys are).
+            due = len(beside) * number // len(starts)
+            recorded.extend(self._writers.submit(call) for call in beside[submitted:due])
+            submitted = due
+        recorded.extend(self._writers.submit(call) for call in beside[submitted:])
         return sent
 
     def _wait(self, futures: list[Future], context, unfinished_keys: int) -> bool:
@@ -397,10 +417,6 @@ class _KeyState:
     def finish(self, result: WriteResult) -> None:
         self.attempts.append((self.write, result))
         self.done = True
-
-
-def _backoff(retries: int) -> float:
-    return random.uniform(0, STATEMENT_BACKOFF_BASE_SECONDS * 2**retries) if retries else 0.0
 
 
 def _records(event) -> list[dict]:

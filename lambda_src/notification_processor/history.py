@@ -12,15 +12,29 @@ its id (identity.notification_id). One Query on a job id returns the job's whole
 timeline, its tasks' notifications included, oldest first. A duplicate has the same
 key, so it is written once; `expires_at` (epoch seconds, DynamoDB's TTL attribute)
 is the time of the first write plus the configured days.
+
+Entries are written as the tables are, up to 25 per request: an `INSERT` statement
+creates an entry only if its key is absent (a duplicate's meets it: `DuplicateItem`),
+and whatever a statement cannot settle goes to a conditional PutItem.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from .identity import notification_id
 from .notifications import ORDER_ATTRIBUTE, Notification
 from .roles import HISTORY_EXPIRY_ATTRIBUTE, HISTORY_PARTITION_KEY, HISTORY_SORT_KEY
+from .statements import (
+    KEY_EXISTS,
+    MAX_STATEMENT_ATTEMPTS,
+    RETRYABLE_STATEMENT_CODES,
+    StatementSender,
+    backoff_seconds,
+    insert_statement,
+)
+from .store import Outcome, WriteResult, write_if_absent
 from .timestamps import deadline_form
 
 SECONDS_PER_DAY = 86_400
@@ -61,3 +75,44 @@ def history_entries(notifications: list[Notification], now_seconds: float, days:
             entry = entries[key]
         entry.message_ids.append(notification.message_id)
     return list(entries.values())
+
+
+def write_entries(sender: StatementSender, client, table: str, entries: list[HistoryEntry]) -> list[WriteResult]:
+    """Each entry's result: STORED, DUPLICATE (already in the history), REFUSED or FAILED.
+
+    One request of INSERT statements (at most statements.MAX_STATEMENTS_PER_REQUEST
+    entries); a throttled statement is sent again after a backoff, MAX_STATEMENT_ATTEMPTS
+    in all. An entry a statement cannot express, or whose statement met any other error,
+    or whose request failed as a whole, is written by its own conditional PutItem, which
+    tells a refused item from a failure.
+    """
+    results: list[WriteResult | None] = [None] * len(entries)
+    statements = {number: text for number, entry in enumerate(entries)
+                  if (text := insert_statement(table, entry.item)) is not None}
+    pending = list(statements)
+    for attempt in range(MAX_STATEMENT_ATTEMPTS):
+        if not pending:
+            break
+        time.sleep(backoff_seconds(attempt))
+        try:
+            responses = sender.send([statements[number] for number in pending])
+        except Exception:  # after botocore's retries: each entry's PutItem decides alone
+            break
+        throttled = []
+        for number, response in zip(pending, responses, strict=True):
+            code = response.get("Error", {}).get("Code") if response.get("Error") else None
+            if code is None:
+                results[number] = WriteResult(Outcome.STORED)
+            elif code == KEY_EXISTS:
+                results[number] = WriteResult(Outcome.DUPLICATE)
+            elif code in RETRYABLE_STATEMENT_CODES:
+                throttled.append(number)
+                results[number] = WriteResult(Outcome.FAILED, f"{code}: {response['Error'].get('Message', '')}")
+        pending = throttled
+    else:
+        pending = []  # still throttled after every attempt: FAILED, as set above
+    return [
+        result if result is not None and number not in pending
+        else write_if_absent(client, table, entries[number].item, HISTORY_SORT_KEY)
+        for number, result in enumerate(results)
+    ]

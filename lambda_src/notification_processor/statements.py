@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import json
+import random
 import re
 import threading
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ RETRYABLE_STATEMENT_CODES = frozenset({
 })
 CONDITION_FAILED = "ConditionalCheckFailed"
 KEY_EXISTS = "DuplicateItem"
+# A statement throttled or failed inside a successful answer is sent again by this code
+# (botocore retries whole requests only), as often as the client retries a request, after
+# a full-jitter exponential backoff.
+MAX_STATEMENT_ATTEMPTS = 4
+STATEMENT_BACKOFF_BASE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -79,31 +85,45 @@ def statement(table: str, role: TableRole, notification: Notification, known: St
     item = notification.item
     if known is not None and not all(map(_QUOTABLE_NAME.match, known.names)):
         return None
+    if known is None:
+        return insert_statement(table, item)
     if not all(map(_QUOTABLE_NAME.match, item)):
         return None
-    if known is None:
-        names = list(item)
-        fields = ", ".join(f"'{name}': ?" for name in names)
-        text = f'INSERT INTO "{table}" VALUE {{{fields}}}'
-        parameters = [item[name] for name in names]
-    else:
-        key_names = role.key_names
-        names = [name for name in item if name not in key_names]
-        removed = sorted(known.names - item.keys())
-        text = " ".join([
-            f'UPDATE "{table}"',
-            *(f'SET "{name}" = ?' for name in names),
-            *(f'REMOVE "{name}"' for name in removed),
-            "WHERE " + " AND ".join(f'"{name}" = ?' for name in key_names),
-            f'AND "{ORDER_ATTRIBUTE}" = ? AND "{ORDER_ATTRIBUTE}" < ?',
-        ])
-        parameters = [
-            *(item[name] for name in names), *(item[name] for name in key_names),
-            {"N": str(known.order)}, item[ORDER_ATTRIBUTE],
-        ]
+    key_names = role.key_names
+    names = [name for name in item if name not in key_names]
+    removed = sorted(known.names - item.keys())
+    text = " ".join([
+        f'UPDATE "{table}"',
+        *(f'SET "{name}" = ?' for name in names),
+        *(f'REMOVE "{name}"' for name in removed),
+        "WHERE " + " AND ".join(f'"{name}" = ?' for name in key_names),
+        f'AND "{ORDER_ATTRIBUTE}" = ? AND "{ORDER_ATTRIBUTE}" < ?',
+    ])
+    parameters = [
+        *(item[name] for name in names), *(item[name] for name in key_names),
+        {"N": str(known.order)}, item[ORDER_ATTRIBUTE],
+    ]
+    return _statement(text, parameters)
+
+
+def insert_statement(table: str, item: dict) -> dict | None:
+    """The statement creating `item` only if its key is absent, or None if a statement cannot express it."""
+    if not all(map(_QUOTABLE_NAME.match, item)):
+        return None
+    names = list(item)
+    fields = ", ".join(f"'{name}': ?" for name in names)
+    return _statement(f'INSERT INTO "{table}" VALUE {{{fields}}}', [item[name] for name in names])
+
+
+def _statement(text: str, parameters: list[dict]) -> dict | None:
     if len(text) > MAX_STATEMENT_CHARACTERS:
         return None
     return {"Statement": text, "Parameters": parameters, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+
+
+def backoff_seconds(retries: int) -> float:
+    """The full-jitter wait before a statement's next attempt (none before its first)."""
+    return random.uniform(0, STATEMENT_BACKOFF_BASE_SECONDS * 2**retries) if retries else 0.0
 
 
 class StatementSender:

@@ -64,9 +64,11 @@ class Telemetry:
             "error": error,
         })
 
-    def unfinished_writes(self, keys: int, message_count: int, error: str) -> None:
-        """One line for every write of the batch still unanswered (thousands, at the largest batches)."""
-        self._emit({"level": "ERROR", "event": "write_failed", "keys": keys, "messages": message_count, "error": error})
+    def unfinished_writes(self, keys: int, message_count: int, error: str, table: str | None = None) -> None:
+        """One line for every write of the batch still unanswered (thousands, at the largest batches):
+        the tables' keys, or with `table` the history's entries."""
+        line = {"level": "ERROR", "event": "write_failed", "keys": keys, "messages": message_count, "error": error}
+        self._emit(line if table is None else {**line, "table": table})
 
     def tables_unusable(self, reason: str) -> None:
         self._emit({"level": "ERROR", "event": "tables_unusable", "reason": reason})

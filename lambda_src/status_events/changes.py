@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from notification_processor.attributes import KEY_MAPPING
 from notification_processor.identity import notification_id
-from notification_processor.roles import TABLE_ROLES, TableRole
+from notification_processor.roles import JOB, TABLE_ROLES, TableRole
 from notification_processor.timestamps import TICKS_PER_SECOND, TimestampError, timestamp_ticks
 
 SOURCE = "deadline-sqs-notifications"
@@ -50,6 +50,8 @@ DETAIL_FIELDS = {
     "WorkerName": "workerName",
     "NumberOfErrors": "errors",
 }
+# A job event carries only job fields, even from a JobDetails that happens to hold a task's.
+JOB_DETAIL_FIELDS = {name: label for name, label in DETAIL_FIELDS.items() if name not in ("TaskID", "WorkerName")}
 INFO_FIELDS = {"Name": "notification", "StatusReason": "statusReason", "StopReason": "statusReason"}
 # An event carries at most 256 KB; no field of a notification's summary needs more than this.
 MAX_TEXT = 2048
@@ -127,7 +129,8 @@ def _summary(image: dict, role: TableRole) -> dict:
     details = image.get(KEY_MAPPING[role.details_field], {}).get("M", {})
     info = image.get(KEY_MAPPING["NotificationInfo"], {}).get("M", {})
     summary = {}
-    for fields, source in ((DETAIL_FIELDS, details), (INFO_FIELDS, info)):
+    detail_fields = JOB_DETAIL_FIELDS if role.kind == JOB else DETAIL_FIELDS
+    for fields, source in ((detail_fields, details), (INFO_FIELDS, info)):
         for name, label in fields.items():
             value = _scalar(source.get(name, {"NULL": True}))
             if value is not None and value != "":

@@ -8,7 +8,10 @@ fails, the publisher stops and reports that record's sequence number: Lambda kee
 everything before it as done and delivers the batch again from it (the mapping bounds
 those retries, then sends the batch's description to the on-failure queue). Entries of
 the failed call after it may then be published a second time, by a later invocation,
-with the same eventId. Within one invocation nothing is published twice. A call is only
+with the same eventId. A call whose answer is lost after EventBridge accepted it (a
+timeout, a 5xx) is put again in the same invocation, by the client's retries or this
+code's: its events are then published twice, with the same eventId. Delivery is at
+least once; consumers drop repeats by eventId (docs/status-events.md). A call is only
 started with time left for it before the function's timeout; otherwise the publisher
 stops there, as if it had failed, and Lambda delivers the rest again.
 """

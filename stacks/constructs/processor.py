@@ -26,7 +26,8 @@ QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttribu
 # Conditional writes (PutItem, and the PartiQL INSERT and UPDATE statements of
 # BatchExecuteStatement), and once per container the tables' key schemas; no reads or deletes.
 TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:DescribeTable")
-HISTORY_ACTIONS = ("dynamodb:PutItem",)  # conditional: a duplicate is written once
+# Conditional inserts (INSERT statements, and PutItem where a statement cannot settle one): a duplicate is written once.
+HISTORY_ACTIONS = ("dynamodb:PutItem", "dynamodb:PartiQLInsert")
 SQS_FAILURES = (
     "Invoked only by its SQS event source mapping: a failed message stays in the queue and moves to the "
     "queue's dead-letter queue after max_receive_count receives; a function DLQ only catches asynchronous "

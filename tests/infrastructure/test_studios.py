@@ -264,11 +264,11 @@ def test_the_history_table_is_keyed_by_job_and_timeline_and_expires_entries(prod
     assert production["Outputs"]["HistoryTableName"]["Value"] == {"Ref": "NotificationHistoryTable"}
 
 
-def test_the_processor_writes_the_history_and_only_puts_items_there(production):
+def test_the_processor_writes_the_history_and_only_inserts_items_there(production):
     variables = processor(production)["Environment"]["Variables"]
     assert (variables["DYNAMODB_HISTORY_TABLE"], variables["HISTORY_DAYS"]) == ({"Ref": "NotificationHistoryTable"}, "30")
     assert permissions_by_resource(production, processor_policy_id(production))["NotificationHistoryTable"] == {
-        "dynamodb:PutItem"
+        "dynamodb:PutItem", "dynamodb:PartiQLInsert"
     }
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import threading
 import time
+from collections import Counter
 
 import pytest
 
+from bench.client_only import json_response
 from deadline_sqs import cli
 from local_pipeline.engines import local_aws_environment
 from notification_processor import BatchProcessor
@@ -16,15 +20,19 @@ from notification_processor.history import History
 from notification_processor.identity import notification_id
 from notification_processor.notifications import ORDER_ATTRIBUTE, parse_record
 from notification_processor.roles import HISTORY_EXPIRY_ATTRIBUTE, HISTORY_PARTITION_KEY, HISTORY_SORT_KEY
+from notification_processor.statements import MAX_STATEMENT_ATTEMPTS
 from tests.unit.processor_support import (
     DOCUMENTED_TASK_TICKS,
     failed_ids,
     job_body,
     log_lines,
+    on_writes,
     processor_client,
+    request_items,
     sqs_event,
     sqs_record,
     task_body,
+    task_key,
 )
 
 T = DOCUMENTED_TASK_TICKS
@@ -142,3 +150,155 @@ def test_the_history_command_prints_the_jobs_timeline(
 def test_the_history_command_needs_a_history_table(capsys):
     assert cli.main(["history", "job-c"]) == cli.ERROR
     assert "--history-table" in capsys.readouterr().err
+
+
+class Deadline:
+    """A Lambda context whose function times out `seconds` after it is made."""
+
+    aws_request_id = "request-1"
+
+    def __init__(self, seconds: float):
+        self.ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends - time.monotonic()) * 1000))
+
+
+def history_requests(table: str):
+    """A before-send test for the processor's requests to the history table `table`."""
+    marker = json.dumps(f'INTO "{table}"')[1:-1].encode()  # as the request's JSON body spells it
+    return lambda request: marker in (request.body or b"")
+
+
+def warmed_history_processor(dynamodb_local, local_tables, table: str, template: dict):
+    """A history processor whose first statements (slow on a cold DynamoDB Local) are behind it."""
+    processor, log = history_processor(dynamodb_local, local_tables, table)
+    processor.handle(sqs_event([sqs_record(task_body(template, "warm-up", 0, T))]))
+    log.truncate(0)
+    log.seek(0)
+    return processor, log
+
+
+def test_the_history_is_written_with_statements_while_the_tables_requests_are_in_flight(
+    dynamodb_local, local_tables, history_table, documented_task_message
+):
+    processor, log = warmed_history_processor(dynamodb_local, local_tables, history_table, documented_task_message)
+    client = processor._client
+    is_history = history_requests(history_table)
+    history_sent = threading.Event()
+    operations = []
+
+    def hold_the_tables_until_the_history_is_sent(request, **_):
+        operations.append((request.headers["X-Amz-Target"].decode().rsplit(".", 1)[1], is_history(request)))
+        if is_history(request):
+            history_sent.set()
+        else:
+            history_sent.wait(timeout=60)  # sequential writes would hold it the whole bound, then fail below
+
+    client.meta.events.register("before-send.dynamodb", hold_the_tables_until_the_history_is_sent)
+    records = [sqs_record(task_body(documented_task_message, "job-s", task, T + task, "Rendering")) for task in range(30)]
+    assert processor.handle(sqs_event(records), Deadline(120)) == {"batchItemFailures": []}
+
+    # 30 keys and 30 entries: two requests of statements each, no PutItem, the history's sent beside the tables'.
+    assert sorted(operations) == [("BatchExecuteStatement", False)] * 2 + [("BatchExecuteStatement", True)] * 2
+    assert len(timeline(local_tables.client, history_table, "job-s")) == 30
+    (counts,) = log_lines(log, "batch_processed")
+    assert (counts["Stored"], counts["Failed"]) == (30, 0)
+
+
+def test_near_the_deadline_a_record_stored_and_recorded_is_not_failed_for_other_records_writes(
+    dynamodb_local, local_tables, history_table, documented_task_message
+):
+    processor, log = warmed_history_processor(dynamodb_local, local_tables, history_table, documented_task_message)
+    released = threading.Event()
+
+    def hang_task_2(request, **_):  # its request to each table, and the history's of tasks 0-24
+        if any(task_key(item)[1] == 2 for item in request_items(request)):
+            released.wait(timeout=60)
+
+    on_writes(processor._client, hang_task_2)
+    records = [sqs_record(task_body(documented_task_message, "job-d", task, T + task, "Rendering")) for task in range(30)]
+    try:
+        response = processor.handle(sqs_event(records), Deadline(3))
+    finally:
+        released.set()
+
+    # Tasks 25-29: their table request and their history request were both answered in time.
+    assert failed_ids(response) == [record["messageId"] for record in records[:25]]
+    unfinished = log_lines(log, "write_failed")
+    assert sorted((line.get("table", ""), line["keys"]) for line in unfinished) == [("", 25), (history_table, 25)]
+
+
+def test_a_record_whose_history_write_was_unanswered_comes_back_and_nothing_is_lost(
+    dynamodb_local, local_tables, history_table, documented_task_message
+):
+    processor, log = warmed_history_processor(dynamodb_local, local_tables, history_table, documented_task_message)
+    is_history = history_requests(history_table)
+    released = threading.Event()
+
+    def hang_the_history(request, **_):
+        if is_history(request):
+            released.wait(timeout=60)
+
+    processor._client.meta.events.register("before-send.dynamodb", hang_the_history)
+    records = [sqs_record(task_body(documented_task_message, "job-l", task, T + task, "Rendering")) for task in range(3)]
+    try:
+        response = processor.handle(sqs_event(records), Deadline(3))
+    finally:
+        released.set()
+    assert failed_ids(response) == [record["messageId"] for record in records]  # stored, but not yet recorded
+
+    processor._client.meta.events.unregister("before-send.dynamodb", hang_the_history)
+    assert processor.handle(sqs_event(records)) == {"batchItemFailures": []}  # redelivered
+    assert len(timeline(local_tables.client, history_table, "job-l")) == 3
+    counts = [(line["Stored"], line["Duplicate"], line["Failed"]) for line in log_lines(log, "batch_processed")]
+    assert counts == [(0, 0, 3), (0, 3, 0)]  # the tables' writes are no-ops the second time
+
+
+class HistoryStatementFaults:
+    """Answers the first `times` requests of statements to the history table with `fault`: a
+    statement's own error code inside a successful answer, or an HTTP status for the whole request."""
+
+    def __init__(self, client, table: str, fault: str | int, times: int):
+        self.is_history = history_requests(table)
+        self.fault, self.left = fault, times
+        self.sent: Counter[str] = Counter()
+        client.meta.events.register("before-send.dynamodb", self)
+
+    def __call__(self, request, **_):
+        operation = request.headers["X-Amz-Target"].decode().rsplit(".", 1)[1]
+        to_history = self.is_history(request) or (operation == "PutItem" and b'"timeline"' in request.body)
+        self.sent[operation] += to_history
+        if not self.is_history(request) or self.left <= 0:
+            return None
+        self.left -= 1
+        if isinstance(self.fault, int):
+            return json_response(request, {"__type": "InternalServerError", "message": "injected"}, self.fault)
+        error = {"Code": self.fault, "Message": "injected"}
+        return json_response(request, {"Responses": [{"Error": error}] * request.body.count(b'"Statement":')})
+
+
+@pytest.mark.parametrize(
+    "fault, times, statements_sent, puts, recorded",
+    [
+        pytest.param("ThrottlingError", MAX_STATEMENT_ATTEMPTS - 1, MAX_STATEMENT_ATTEMPTS, 0, True, id="throttled-then-stored"),
+        pytest.param("ThrottlingError", MAX_STATEMENT_ATTEMPTS, MAX_STATEMENT_ATTEMPTS, 0, False, id="throttled-every-time"),
+        pytest.param("ValidationError", 1, 1, 2, True, id="other-error-then-putitem"),
+        # The client retries the whole request (4 attempts), then each entry's PutItem decides.
+        pytest.param(500, 4, 4, 2, True, id="request-failed-then-putitem"),
+    ],
+)
+def test_history_statements_that_fail_are_retried_or_written_by_putitem(
+    dynamodb_local, local_tables, history_table, documented_task_message, fault, times, statements_sent, puts, recorded
+):
+    processor, log = warmed_history_processor(dynamodb_local, local_tables, history_table, documented_task_message)
+    faults = HistoryStatementFaults(processor._client, history_table, fault, times)
+    records = [sqs_record(task_body(documented_task_message, "job-f", task, T + task, "Rendering")) for task in range(2)]
+
+    response = processor.handle(sqs_event(records))
+
+    assert (faults.sent["BatchExecuteStatement"], faults.sent["PutItem"]) == (statements_sent, puts)
+    assert failed_ids(response) == ([] if recorded else [record["messageId"] for record in records])
+    assert len(timeline(local_tables.client, history_table, "job-f")) == (2 if recorded else 0)
+    failures = log_lines(log, "write_failed")
+    assert [line["table"] for line in failures] == ([] if recorded else [history_table] * 2)

@@ -9,11 +9,13 @@ against the newest notification, as the PutItem path stores it.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 
 from bench.client_only import json_response
-from notification_processor.batch import MAX_STATEMENT_ATTEMPTS
+from notification_processor import BatchProcessor
 from notification_processor.notifications import TASK, parse_record
+from notification_processor.statements import MAX_STATEMENT_ATTEMPTS
 from tests.unit.processor_support import (
     DOCUMENTED_TASK_TICKS,
     failed_ids,
@@ -210,3 +212,38 @@ def test_a_statement_throttled_on_every_attempt_fails_its_records(dynamodb_local
     assert stored_items(local_tables) == {}
     (failure,) = log_lines(log, "write_failed")
     assert failure["error"].startswith("ThrottlingError")
+
+
+def add_out_of_band(tables, name: str) -> None:
+    """What another writer might do: an UpdateItem that adds an attribute and leaves `o` alone."""
+    tables.client.update_item(
+        TableName=tables.names[TASK], Key={"job_id": {"S": "job"}, "task_id": {"N": "0"}},
+        UpdateExpression="SET #name = :value", ExpressionAttributeNames={"#name": name},
+        ExpressionAttributeValues={":value": {"BOOL": True}},
+    )
+
+
+def test_an_attribute_added_out_of_band_is_removed_by_putitem_and_kept_by_an_update(
+    dynamodb_local, local_tables, documented_task_message
+):
+    """docs/processor.md, "Attributes added out of band": the two paths differ exactly there."""
+    client = processor_client(dynamodb_local)
+    by_statements, _ = logged_processor(client, local_tables)
+    by_put = BatchProcessor(client, local_tables.names, statements=False, log_stream=io.StringIO())  # PutItem only
+    first, second, third, fourth = (task_record(documented_task_message, ticks, status) for ticks, status in (
+        (0, "Queued"), (1, "Rendering"), (2, "Completed"), (3, "Failed")))
+    extra = {"acknowledged": {"BOOL": True}}
+
+    by_statements.handle(sqs_event([first]))  # INSERT: this container now knows the item's names
+    add_out_of_band(local_tables, "acknowledged")
+    assert failed_ids(by_statements.handle(sqs_event([second]))) == []  # UPDATE
+    assert stored_items(local_tables) == {KEY: parse_record(second).item | extra}  # kept
+
+    assert failed_ids(by_put.handle(sqs_event([third]))) == []  # PutItem
+    assert stored_items(local_tables) == {KEY: parse_record(third).item}  # removed
+
+    add_out_of_band(local_tables, "acknowledged")
+    # The first container's memory is stale (it knows `second`): its UPDATE is refused, returns the
+    # whole item, and the UPDATE sent against it removes every name it now knows, the added one too.
+    assert failed_ids(by_statements.handle(sqs_event([fourth]))) == []
+    assert stored_items(local_tables) == {KEY: parse_record(fourth).item}

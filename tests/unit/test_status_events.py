@@ -71,6 +71,13 @@ def test_an_insert_publishes_a_status_change_without_a_previous_status(documente
     assert change.entry["Time"] == datetime(2020, 8, 13, 20, 56, 59, 101378, tzinfo=UTC)
 
 
+def test_a_job_event_carries_only_job_fields_even_if_its_job_details_hold_task_fields(documented_job_message):
+    item = job_item(documented_job_message, "job-1", T, "Failed", TaskID=7, WorkerName="render012")
+    detail = details(event_for(stream_record("INSERT", new=item)).entry)
+    assert "taskId" not in detail and "workerName" not in detail
+    assert (detail["jobId"], detail["status"]) == ("job-1", "Failed")
+
+
 def test_a_modify_that_changes_the_status_publishes_previous_and_new(documented_task_message):
     rendering = task_item(documented_task_message, "job-1", 4, T, "Rendering", WorkerName="render007")
     failed = task_item(documented_task_message, "job-1", 4, T + 1, "Failed", WorkerName="render007", NumberOfErrors=1)
@@ -279,6 +286,17 @@ def test_a_failing_call_is_retried_whole(documented_task_message):
     assert handler.handle({"Records": records}) == {"batchItemFailures": []}
     assert client.calls[1] == client.calls[0]
     assert client.published() == event_ids(records)
+
+
+def test_a_call_whose_answer_is_lost_is_put_again_with_the_same_event_ids(documented_task_message):
+    # EventBridge accepted the first call, but its answer never came back: at least once, not exactly once.
+    records = task_changes(documented_task_message, tasks=2)
+    client = FakeEvents(raise_on_calls={0})
+    handler, _, _ = publisher(client)
+    assert handler.handle({"Records": records}) == {"batchItemFailures": []}
+    accepted_then_lost = [details(entry)["eventId"] for entry in client.calls[0]]
+    assert accepted_then_lost + client.published() == event_ids(records)[:2] + event_ids(records)
+    assert [details(entry)["eventId"] for entry in client.calls[1]] == accepted_then_lost  # repeats carry the same id
 
 
 def test_an_entry_that_keeps_failing_stops_the_batch_at_its_record(documented_task_message):
