@@ -109,3 +109,18 @@ def _send_batch(sqs, queue_url: str, bodies: list[str], batch: list[int]) -> lis
 def queue_arn(sqs, queue_url: str) -> str:
     with about(f"queue {queue_url}"):
         return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+# Every message a queue holds: waiting, in flight (received, not yet deleted) and delayed.
+QUEUE_COUNT_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def messages_in_queue(sqs, queue_url: str) -> int:
+    """How many messages the queue holds, waiting, in flight or delayed (SQS's approximate counts)."""
+    with about(f"queue {queue_url}"):
+        found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_COUNT_ATTRIBUTES))["Attributes"]
+    return sum(int(found.get(name, 0)) for name in QUEUE_COUNT_ATTRIBUTES)
