@@ -96,7 +96,7 @@ def _assert_no_test_items(client, deployment: Deployment, job_id: str) -> None:
 def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor, local_tables, capsys):
     assert cli.main(["smoke", *_target(deployment), "--timeout", "60"]) == 0
     output = _printed(capsys)
-    assert output.rstrip().endswith("the test items were deleted")  # its messages had left the queue first
+    assert output.rstrip().endswith("the test items were deleted"), output  # its messages had left the queue first
     _assert_no_test_items(local_tables.client, deployment, _smoke_job_id(output))
 
 
