@@ -37,14 +37,17 @@ _names = itertools.count()
 
 @pytest.fixture
 def deployment(local_sqs, local_tables, monkeypatch) -> Deployment:
-    """A queue (1 s visibility, DLQ after 2 receives) and the stack's tables; the environment points at them."""
+    """A queue (3 s visibility, DLQ after 2 receives) and the stack's tables; the environment points at them.
+
+    A valid message reaches the DLQ only if the handlers of two receives in a row each take over 3 s
+    for a batch of 10: not even a loaded machine is that slow."""
     sqs = local_sqs.client()
     suffix = next(_names)
     dlq_url = sqs.create_queue(QueueName=f"operator-dlq-{suffix}")["QueueUrl"]
     redrive_policy = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": 2}
     queue_url = sqs.create_queue(
         QueueName=f"operator-{suffix}",
-        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive_policy)},
+        Attributes={"VisibilityTimeout": "3", "RedrivePolicy": json.dumps(redrive_policy)},
     )["QueueUrl"]
     environment = local_aws_environment(dynamodb_endpoint=local_tables.endpoint_url, sqs_endpoint=local_sqs.endpoint_url)
     for name, value in environment.items():
