@@ -144,10 +144,17 @@ def run_smoke(args) -> int:
     session = _session(args)
     deployment = _deployment(args, session).require("queue_url", tables=True)
     result = smoke(session.client("sqs"), session.client("dynamodb"), deployment, timeout=args.timeout)
+    history = f" and their {result.history_entries} history entries" if result.history_entries else ""
     print(
         f"OK: test job {result.job_id} stored after {result.job_seconds:.2f} s and its task after "
-        f"{result.task_seconds:.2f} s (end to end, from sending); the test items were deleted"
+        f"{result.task_seconds:.2f} s (end to end, from sending); the test items{history} were deleted"
     )
+    if not result.settled:
+        print(
+            f"  (other messages kept the queue busy for {result.settle_seconds:.0f} s, so the items were deleted "
+            f"without knowing that both test messages had left it: one that comes back could store its item "
+            f"again; `deadline-sqs status {result.job_id}` shows it)"
+        )
     return OK
 
 
@@ -250,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("smoke", run_smoke, "Send a test job and task notification, wait until both are stored, delete them.")
     sub.add_argument("--timeout", type=seconds, default=120, help="seconds to wait for the items (default %(default)s)")
-    target_options(sub, "queue_url", tables=True)
+    target_options(sub, "queue_url", tables=True, history=True)
 
     sub = command(
         "verify", run_verify,

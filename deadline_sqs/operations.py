@@ -26,15 +26,18 @@ from deadline_sqs.notifications import (
     studio_datetime,
     task_notification,
 )
-from deadline_sqs.sending import queue_arn, send_bodies
+from deadline_sqs.sending import queue_arn, queue_depth, send_bodies
 from notification_processor.attributes import KEY_MAPPING
 from notification_processor.roles import HISTORY_PARTITION_KEY, HISTORY_SORT_KEY, JOB, TABLE_ROLES, TASK, TableRole
 from stacks.roles import TABLES
 from status_events.changes import TEST_JOB_PREFIX
 
 MOVE_TASK_DONE = {"COMPLETED", "FAILED", "CANCELLED"}
-# After a smoke timeout, how long test items that arrive late are still deleted, at most.
+# After a smoke timeout, how long test items that arrive late are still deleted, at most; and how much
+# longer than the queue's visibility timeout smoke waits, at most, for its messages to leave the queue.
 SMOKE_LATE_SECONDS = 30
+# Reads in a row that find the queue empty before smoke trusts it (the counts are approximate).
+SMOKE_EMPTY_READS = 2
 
 
 def item_key(role: TableRole, values: tuple) -> dict:
@@ -50,6 +53,9 @@ class SmokeResult:
     job_id: str
     job_seconds: float  # from sending to the job item being readable
     task_seconds: float
+    history_entries: int  # the test's entries deleted from the history table (0: no history)
+    settled: bool  # its messages had left the queue before the items were deleted
+    settle_seconds: float  # the longest smoke waited for that
 
 
 def marked_job_id(command: str) -> str:
@@ -110,15 +116,11 @@ def store_marked_job(
     return _wait_for_items(dynamodb, marked_job_keys(deployment, job_id), started + timeout, poll_seconds, started)
 
 
-def delete_marked_job(dynamodb, deployment: Deployment, job_id: str) -> None:
-    """Delete the test job's items and, with a history table, its history entries."""
+def delete_marked_job(dynamodb, deployment: Deployment, job_id: str) -> int:
+    """Delete the test job's items and, with a history table, its history entries: how many of those."""
     for table, key in marked_job_keys(deployment, job_id).values():
         _delete_item(dynamodb, table, key)
-    if deployment.history_table:
-        with about(f"table {deployment.history_table}"):
-            for entry in _history_items(dynamodb, deployment.history_table, job_id):
-                key = {name: entry[name] for name in (HISTORY_PARTITION_KEY.name, HISTORY_SORT_KEY)}
-                dynamodb.delete_item(TableName=deployment.history_table, Key=key)
+    return _delete_history(dynamodb, deployment.history_table, job_id)
 
 
 def smoke(
@@ -128,26 +130,41 @@ def smoke(
     timeout: float = 120,
     poll_seconds: float = 0.25,
     late_seconds: float | None = None,
+    settle_seconds: float | None = None,
 ) -> SmokeResult:
-    """Send a test job and task notification with a unique id, wait until both are stored, delete them.
+    """Send a test job and task notification with a unique id, wait until both are stored, delete them
+    (and their history entries, with a history table).
+
+    Before deleting, it waits until the queue holds no message, waiting or in flight, for at most
+    `settle_seconds` (default: the queue's visibility timeout plus SMOKE_LATE_SECONDS): a test
+    message whose batch ran out of time after storing its item comes back once that timeout has
+    passed and would store the item again after its deletion. On a queue that other traffic keeps
+    busy, it deletes them after that wait (SmokeResult.settled is False).
 
     The test items (and history entries) are deleted however it ends. After a timeout,
     notifications still on their way may be stored later: for up to `late_seconds` more
     (default: as long as the timeout, at most SMOKE_LATE_SECONDS), any that arrive are deleted too.
     """
     late_seconds = min(timeout, SMOKE_LATE_SECONDS) if late_seconds is None else late_seconds
+    if settle_seconds is None:
+        with about(f"queue {deployment.queue_url}"):
+            attributes = sqs.get_queue_attributes(QueueUrl=deployment.queue_url, AttributeNames=["VisibilityTimeout"])
+        settle_seconds = int(attributes["Attributes"]["VisibilityTimeout"]) + SMOKE_LATE_SECONDS
     job_id = marked_job_id("smoke")
     notifications = marked_job_notifications(job_id, datetime.now(UTC), "deadline-sqs smoke test")
     keys = marked_job_keys(deployment, job_id)
     started = time.monotonic()
+    settled = False
     try:
         seen = store_marked_job(sqs, dynamodb, deployment, job_id, notifications, timeout, poll_seconds)
+        missing = sorted(set(keys) - set(seen))
+        settled = not missing and _wait_until_queue_empty(sqs, deployment.queue_url, settle_seconds, poll_seconds)
     finally:
-        delete_marked_job(dynamodb, deployment, job_id)
-    missing = sorted(set(keys) - set(seen))
+        history_entries = delete_marked_job(dynamodb, deployment, job_id)
     if missing:
         late = _wait_for_items(dynamodb, {kind: keys[kind] for kind in missing}, time.monotonic() + late_seconds,
                                poll_seconds, started, delete=True)
+        _delete_history(dynamodb, deployment.history_table, job_id)
         stored_late = f"; the {' and '.join(sorted(late))} item arrived late and was deleted" if late else ""
         raise CommandError(
             f"the test {' and '.join(missing)} notification (JobID {job_id}) was not stored within {timeout:.0f} s"
@@ -155,7 +172,32 @@ def smoke(
             f"items were deleted; a test notification still in the queue after {late_seconds:.0f} s more may be "
             f"stored later: `deadline-sqs status {job_id}` shows it"
         )
-    return SmokeResult(job_id, seen[JOB], seen[TASK])
+    return SmokeResult(job_id, seen[JOB], seen[TASK], history_entries, settled, settle_seconds)
+
+
+def _wait_until_queue_empty(sqs, queue_url: str, seconds: float, poll_seconds: float) -> bool:
+    """True once the queue holds no message, waiting, in flight or delayed (read SMOKE_EMPTY_READS times in a
+    row); False if it still holds some after `seconds`."""
+    deadline = time.monotonic() + seconds
+    empty_reads = 0
+    while True:
+        empty_reads = empty_reads + 1 if queue_depth(sqs, queue_url) == 0 else 0
+        if empty_reads >= SMOKE_EMPTY_READS:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_seconds)
+
+
+def _delete_history(dynamodb, table: str, job_id: str) -> int:
+    """Delete every history entry of the job (none without a history table); how many there were."""
+    if not table:
+        return 0
+    with about(f"table {table}"):
+        entries = _history_items(dynamodb, table, job_id, keys_only=True)
+    for entry in entries:
+        _delete_item(dynamodb, table, entry)
+    return len(entries)
 
 
 def _wait_for_items(
@@ -249,26 +291,32 @@ def format_status(status: JobStatus, job_id: str) -> str:
 # --- history -------------------------------------------------------------------------------
 
 
-def _history_items(dynamodb, table: str, job_id: str) -> list[dict]:
-    """The job's history entries as DynamoDB items, oldest first (one Query)."""
-    items = []
-    for page in dynamodb.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="#job = :job",
-        ExpressionAttributeNames={"#job": HISTORY_PARTITION_KEY.name},
-        ExpressionAttributeValues={":job": {HISTORY_PARTITION_KEY.type: job_id}},
-        ConsistentRead=True,
-    ):
-        items.extend(page["Items"])
-    return items
-
-
 def job_history(dynamodb, table: str, job_id: str) -> list[dict]:
     """Every notification of the job and its tasks in the history table, oldest first (one Query)."""
     entries = [_plain(item) for item in _history_items(dynamodb, table, job_id)]
     if not entries:
         raise CommandError(f"no notification of job {job_id} in {table} (kept for the configured days)")
     return entries
+
+
+def _history_items(dynamodb, table: str, job_id: str, keys_only: bool = False) -> list[dict]:
+    """The job's history items as DynamoDB returns them, oldest first (with `keys_only`, just their keys)."""
+    names = {"#job": HISTORY_PARTITION_KEY.name}
+    projection = {}
+    if keys_only:
+        names["#timeline"] = HISTORY_SORT_KEY
+        projection = {"ProjectionExpression": "#job, #timeline"}
+    items = []
+    for page in dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="#job = :job",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={":job": {HISTORY_PARTITION_KEY.type: job_id}},
+        ConsistentRead=True,
+        **projection,
+    ):
+        items.extend(page["Items"])
+    return items
 
 
 def _entry_role(entry: dict) -> TableRole:

@@ -16,8 +16,9 @@ from deadline_sqs.local_target import remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
 from local_pipeline.pipeline import (
-    DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
     LOCAL_POLLERS,
+    LOCAL_TIME_LIMIT_FACTOR,
+    MIN_LOCAL_VISIBILITY_TIMEOUT,
     LocalPipeline,
     wait_until_interrupted,
 )
@@ -68,9 +69,10 @@ def _template_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="`cdk synth` output (default %(default)s)")
     parser.add_argument("--stack", help="the stack in cdk.out, if it holds more than one")
     parser.add_argument(
-        "--visibility-timeout", type=count(2), default=DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
+        "--visibility-timeout", type=count(2),
         help="the local queue's visibility timeout in seconds, also the handler's time limit (the processor keeps "
-        "1 s of it back); the template's batching window is scaled with it (default %(default)s)",
+        "1 s of it back); the template's batching window is scaled with it (default: measured at start-up, "
+        f"{LOCAL_TIME_LIMIT_FACTOR}x the slowest warm-up batch plus that 1 s, at least {MIN_LOCAL_VISIBILITY_TIMEOUT})",
     )
     parser.add_argument(
         "--pollers", type=count(1),
@@ -110,15 +112,17 @@ def run_demo(args) -> int:
 
 def run_local(args) -> int:
     pipeline = LocalPipeline(_spec(args), args.visibility_timeout, args.pollers)
-    print(pipeline.time_scale_line(), flush=True)
+    print("Starting the local engines and timing the processor on a warm-up batch ...", flush=True)
     with ExitStack() as running:
-        running.enter_context(pipeline)
+        running.push(pipeline)  # before entering: an interrupt at any moment of the start-up reaches its __exit__
+        pipeline.__enter__()
+        print(pipeline.time_scale_line(), flush=True)
         running.enter_context(pipeline.processing())
         resources = pipeline.resources
         if resources.status_events:
             running.enter_context(pipeline.publishing())
+        running.callback(remove_local_target)  # before writing it: removing a missing file does nothing
         path = write_local_target(pipeline.local_target(os.getpid()))
-        running.callback(remove_local_target, path)
         print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
         print("another shell in this folder the operator commands reach it with --local:")
         for example in ("smoke", "verify", "status JOB_ID", "dlq", "send FILE"):
@@ -140,7 +144,11 @@ def add_commands(command: AddCommand) -> None:
 
     sub = command("demo", run_demo, "Run the synthesized stack on local engines with generated traffic and check it.")
     _template_options(sub)
-    sub.add_argument("--timeout", type=float, default=300, help="seconds allowed for processing (default %(default)s)")
+    sub.add_argument(
+        "--timeout", type=float,
+        help=f"seconds allowed for processing (default: {demo_module.PROCESSING_SECONDS} plus the time a bad message "
+        "needs to reach the DLQ)",
+    )
     sub.add_argument("--no-progress", action="store_true", help="no progress bars")
     _traffic_options(sub, demo_module.DEMO_TRAFFIC)
 

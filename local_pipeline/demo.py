@@ -31,7 +31,7 @@ from local_pipeline.event_check import (
 )
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
-from local_pipeline.pipeline import DEFAULT_LOCAL_VISIBILITY_TIMEOUT, LocalPipeline, drain
+from local_pipeline.pipeline import LocalPipeline, drain
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats
@@ -41,6 +41,8 @@ from notification_processor.telemetry import METRIC_NAMES
 DEMO_TRAFFIC = TrafficSettings(
     seed=1, jobs=20, tasks_per_job=50, duplicate_rate=0.3, reorder_window=200, malformed_per_kind=1
 )
+# Seconds allowed for processing, beyond the time a bad message needs to reach the DLQ (receives x visibility).
+PROCESSING_SECONDS = 300
 
 SHOWN_ALERTS = 2  # the summary lists the first alerts; the count covers all of them
 SHOWN_PROBLEMS = 20
@@ -49,9 +51,9 @@ SHOWN_PROBLEMS = 20
 @dataclass(frozen=True)
 class DemoSettings:
     traffic: TrafficSettings = DEMO_TRAFFIC
-    visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT
+    visibility_timeout: int | None = None  # default: measured (LocalPipeline)
     pollers: int | None = None  # default: LocalPipeline's
-    timeout: float = 300  # for processing, in seconds
+    timeout: float | None = None  # for processing, in seconds; default: PROCESSING_SECONDS beyond the DLQ's time
     progress: bool = True
 
 
@@ -88,10 +90,11 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
     seconds = {}
     traffic = generate(settings.traffic)
     pipeline = LocalPipeline(spec, settings.visibility_timeout, settings.pollers)
-    say(pipeline.time_scale_line())
     with pipeline:
         resources = pipeline.resources
         seconds["engines"] = time.monotonic() - started
+        say(pipeline.time_scale_line())
+        timeout = settings.timeout or PROCESSING_SECONDS + spec.max_receive_count * resources.visibility_timeout
         say(
             f"Local stack: queue {spec.queue.name} (DLQ after {spec.max_receive_count} receives), "
             f"tables {' and '.join(resources.tables.values())}; "
@@ -118,8 +121,8 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             bar = running.enter_context(
                 tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress)
             )
-            _wait_until_drained(sqs, resources.queue_url, bar, settings.timeout, source)
-            if publisher and not publisher.wait_until_idle(time.monotonic(), settings.timeout):
+            _wait_until_drained(sqs, resources.queue_url, bar, timeout, source)
+            if publisher and not publisher.wait_until_idle(time.monotonic(), timeout):
                 error = publisher.stats.last_error
                 raise DemoError(f"the publisher's stream pollers did not catch up{f': {error!r}' if error else ''}")
         seconds["process"] = time.monotonic() - mark
@@ -239,7 +242,7 @@ def summary(report: DemoReport) -> str:
             lines.append(f"  ... and {len(report.problems) - SHOWN_PROBLEMS} more")
     timings = report.seconds
     lines.append(
-        f"Time: {timings['total']:.1f} s (engines and stack {timings['engines']:.1f} s, send {timings['send']:.1f} s, "
+        f"Time: {timings['total']:.1f} s (engines, warm-up and stack {timings['engines']:.1f} s, send {timings['send']:.1f} s, "
         f"process {timings['process']:.1f} s, check {timings['check']:.1f} s)"
     )
     return "\n".join(lines)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import boto3
@@ -32,6 +36,32 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "loc
 
 class EngineError(CommandError):
     """A local engine could not be found, started or reached."""
+
+
+# The signals that stop a command (Ctrl-C, and `kill`'s default), and so the engines it started.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block has run, then act as they would have.
+
+    Around a spawn and the line that records it, and around a stop, so that no interrupt can
+    leave a process started but unrecorded, or a stop half done. Python runs signal handlers in
+    the main thread only: elsewhere there is nothing to defer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number)) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            signal.raise_signal(number)  # the handler it would have met: KeyboardInterrupt, SystemExit, ...
 
 
 def free_loopback_port() -> int:
@@ -147,7 +177,13 @@ class _LocalEngine:
 class DynamoDBLocal(_LocalEngine):
     """Amazon's DynamoDB Local, in memory, on a free loopback port, telemetry off.
 
-    Use as a context manager; `endpoint_url` is valid inside it.
+    Use as a context manager; `endpoint_url` is valid inside it. The JVM runs in its own process
+    group (a terminal's Ctrl-C reaches only this process, which then stops it), and it exits by
+    itself when this process ends in any way, a SIGKILL included: it watches its stdin, a pipe
+    only this process holds (LoopbackDynamoDBLocal.java).
+
+    start() may run in another thread than stop(): a stop() that comes first wins, and start()
+    then starts nothing. An engine starts once.
     """
 
     service = "dynamodb"
@@ -157,6 +193,8 @@ class DynamoDBLocal(_LocalEngine):
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen | None = None
         self._log = None
+        self._spawning = threading.Lock()  # a spawn and its record, or a stop: never between the two
+        self._stopped = False
 
     def start(self) -> DynamoDBLocal:
         java = _java()
@@ -175,17 +213,26 @@ class DynamoDBLocal(_LocalEngine):
             "-sharedDb",
             "-disableTelemetry",
         ]
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the engine's life; closed by stop()
-        self._process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        self._wait_until_ready()
+        with interrupts_deferred(), self._spawning:
+            if self._stopped:
+                raise EngineError("DynamoDB Local was stopped while it was starting")
+            self._log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the engine's life; closed by stop()
+            self._process = subprocess.Popen(
+                command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, start_new_session=True
+            )
+        try:
+            self._wait_until_ready()
+        except BaseException:  # an error, or an interrupt: `with` calls no __exit__ when __enter__ raises
+            self.stop()
+            raise
         return self
 
     def _wait_until_ready(self) -> None:
         client = local_client("dynamodb", self.endpoint_url, retries={"max_attempts": 1}, connect_timeout=1)
         deadline = time.monotonic() + self.startup_timeout
         while True:
+            if self._stopped:
+                raise EngineError("DynamoDB Local was stopped while it was starting")
             if self._process.poll() is not None:
                 raise EngineError(f"DynamoDB Local exited with code {self._process.returncode}:\n{self._output()}")
             try:
@@ -193,7 +240,6 @@ class DynamoDBLocal(_LocalEngine):
                 return
             except Exception:  # not listening yet
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise EngineError(
                         f"DynamoDB Local did not answer on {self.endpoint_url} within {self.startup_timeout:.0f} s"
                     ) from None
@@ -204,17 +250,20 @@ class DynamoDBLocal(_LocalEngine):
         return self._log.read().decode(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._log:
-            self._log.close()
-            self._log = None
-
+        """Kill the JVM's process group and wait until it has exited; again, or before start(), does nothing."""
+        with interrupts_deferred(), self._spawning:
+            self._stopped = True
+            process = self._process
+            if process:
+                if process.returncode is None:  # not reaped: its group id is still its own
+                    with suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)  # in memory: nothing to save
+                    process.wait()
+                if process.stdin:
+                    process.stdin.close()
+            if self._log:
+                self._log.close()
+                self._log = None
 
 
 class _OneLineErrors(logging.Filter):
@@ -261,8 +310,10 @@ class LocalSQS(_LocalEngine):
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         for name in _MOTO_LOGGERS:
             logging.getLogger(name).addFilter(_ONE_LINE_ERRORS)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        with interrupts_deferred():  # started and recorded, or neither: stop() could not end a half-started one
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            server.start()
+            self._server = server
         return self
 
     def events_client(self):
@@ -270,6 +321,7 @@ class LocalSQS(_LocalEngine):
         return local_client("events", self.endpoint_url)
 
     def stop(self) -> None:
-        if self._server:
-            self._server.stop()
-            self._server = None
+        with interrupts_deferred():
+            if self._server:
+                self._server.stop()
+                self._server = None

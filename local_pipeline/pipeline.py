@@ -6,7 +6,10 @@ them, and the processor's pollers. Everything comes from the template except one
 value, the queue's visibility timeout: on AWS it is six times the function's
 timeout (minutes), which is how long a failed message waits before its next try;
 locally the queue uses `visibility_timeout` seconds and the batching window shrinks
-by the same factor.
+by the same factor. By default that timeout is measured, not guessed: at start-up the
+processor handles a warm-up batch per poller on scratch tables, and the handler's time
+limit is a generous multiple of the slowest (choose_visibility_timeout), so a busy
+machine makes a run slower, never sends a valid notification to the DLQ.
 
 With status-change events in the template, the tables stream on DynamoDB Local, the
 bus and its rules exist on moto's EventBridge (same server as SQS), and `publishing()`
@@ -18,34 +21,49 @@ deliver to SNS), with the rules' own patterns and input transformers.
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
 
 from deadline_sqs.local_target import LocalTarget
-from deadline_sqs.sending import queue_arn
+from deadline_sqs.sending import queue_arn, queue_depth, send_bodies
 from local_pipeline.engines import (
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
     DynamoDBLocal,
+    EngineError,
     LocalSQS,
     local_client,
 )
 from local_pipeline.event_check import alerted_statuses
 from local_pipeline.event_source import SqsEventSource
+from local_pipeline.generator import TrafficSettings, generate
 from local_pipeline.spec import PipelineSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
+from notification_processor.batch import DEADLINE_MARGIN_SECONDS
 from notification_processor.roles import HISTORY_TABLE_VARIABLE, TABLE_ROLES
 from status_events.changes import SOURCE
 from status_events.publisher import EVENT_BUS_VARIABLE, StatusEventPublisher
 
-# 4 s leaves the handler about 3 s per batch (it keeps 1 s back): enough for a batch of 100 on a
-# loaded 2-core machine, while a bad message still reaches the DLQ in 5 x 4 s.
-DEFAULT_LOCAL_VISIBILITY_TIMEOUT = 4
+# The local visibility timeout is at least this (s): a bad message still reaches the DLQ in receives x 4 s.
+MIN_LOCAL_VISIBILITY_TIMEOUT = 4
+# The handler's local time limit is this many times its slowest warm-up batch (plus the processor's
+# margin): room for what the warm-up does not do (sending, the publisher) and for load that comes later.
+LOCAL_TIME_LIMIT_FACTOR = 5
+# The warm-up: how long it may take at most (s), and its pollers' batching window (its messages are
+# all waiting, so each batch fills at once).
+WARM_UP_TIMEOUT = 300
+WARM_UP_BATCHING_WINDOW = 1.0
+# Rounds of one full batch per poller; only the last one is timed (the first warms DynamoDB Local's JVM up,
+# as it would warm up on the first batches of the run).
+WARM_UP_ROUNDS = 2
 # Locally DynamoDB Local, not the number of pollers, bounds throughput: past a few
 # concurrent invocations each batch only takes longer, and every batch must finish
 # within the (scaled) visibility timeout.
@@ -93,25 +111,42 @@ class LocalResources:
 CAPTURE_RULE = "local-capture-every-event"
 
 
-def create_local_resources(
-    spec: PipelineSpec, sqs, dynamodb, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT, events=None
-) -> LocalResources:
+def choose_visibility_timeout(slowest_batch_seconds: float, spec: PipelineSpec) -> int:
+    """The local queue's visibility timeout, in whole seconds, for a handler whose slowest batch took this long.
+
+    The handler's time limit is the visibility timeout less the batching window (which scales with
+    it), and the processor keeps DEADLINE_MARGIN_SECONDS of that back: what is left must hold
+    LOCAL_TIME_LIMIT_FACTOR such batches. Never below MIN_LOCAL_VISIBILITY_TIMEOUT.
+    """
+    window_share = spec.max_batching_window_seconds / spec.queue.visibility_timeout
+    needed = (DEADLINE_MARGIN_SECONDS + LOCAL_TIME_LIMIT_FACTOR * slowest_batch_seconds) / (1 - window_share)
+    return max(MIN_LOCAL_VISIBILITY_TIMEOUT, math.ceil(needed))
+
+
+def warm_up_bodies(count: int) -> list[str]:
+    """`count` valid notification bodies of a generated farm, in the order Deadline sent them."""
+    jobs = count // 20 + 1  # a job of about 25 tasks sends about 40 notifications
+    while len(messages := generate(TrafficSettings(seed=0, jobs=jobs, tasks_per_job=25)).messages) < count:
+        jobs *= 2
+    return [message.body for message in messages[:count]]
+
+
+def create_local_resources(spec: PipelineSpec, sqs, dynamodb, visibility_timeout: int, events=None) -> LocalResources:
     """Create the DLQ, the queue (with its redrive policy), the tables (with their streams) and, given
     an EventBridge client and a template with status-change events, the bus and its rules."""
     dlq = spec.dead_letter_queue
-    dlq_url = sqs.create_queue(
-        QueueName=dlq.name, Attributes={"MessageRetentionPeriod": str(dlq.retention_seconds)}
-    )["QueueUrl"]
+    dlq_url = _fresh_queue(sqs, dlq.name, {"MessageRetentionPeriod": str(dlq.retention_seconds)})
     dlq_arn = queue_arn(sqs, dlq_url)
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
-    queue_url = sqs.create_queue(
-        QueueName=spec.queue.name,
-        Attributes={
+    queue_url = _fresh_queue(
+        sqs,
+        spec.queue.name,
+        {
             "VisibilityTimeout": str(visibility_timeout),
             "MessageRetentionPeriod": str(spec.queue.retention_seconds),
             "RedrivePolicy": json.dumps(redrive),
         },
-    )["QueueUrl"]
+    )
     for table in spec.all_tables:
         dynamodb.create_table(**table.create_table_kwargs())
     waiter = dynamodb.get_waiter("table_exists")
@@ -132,6 +167,18 @@ def create_local_resources(
         history_table=spec.history_table.name if spec.history_table else None,
         status_events=status_events,
     )
+
+
+def _fresh_queue(sqs, name: str, attributes: dict[str, str]) -> str:
+    """An empty queue with these attributes. moto's state belongs to the process: an earlier local
+    stack in it (the tests run several) may have left the queue, with other attributes."""
+    try:
+        return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    except sqs.exceptions.QueueNameExists:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        drain(sqs, url)  # PurgeQueue allows one call a minute
+        return url
 
 
 def drain(sqs, queue_url: str) -> list[str]:
@@ -177,24 +224,29 @@ def create_local_bus(spec: StatusEventsSpec, stream_arns: list[str], sqs, events
 
 def processor_environment(spec: PipelineSpec, resources: LocalResources) -> dict[str, str]:
     """The function's environment from the template, naming the local tables."""
+    return _environment_naming(spec, resources.tables, resources.history_table)
+
+
+def _environment_naming(spec: PipelineSpec, tables: dict[str, str], history_table: str | None) -> dict[str, str]:
     return {
         **spec.environment,
-        **{TABLE_ROLES[kind].environment_variable: name for kind, name in resources.tables.items()},
-        **({HISTORY_TABLE_VARIABLE: resources.history_table} if resources.history_table else {}),
+        **{TABLE_ROLES[kind].environment_variable: name for kind, name in tables.items()},
+        **({HISTORY_TABLE_VARIABLE: history_table} if history_table else {}),
     }
 
 
 class LocalPipeline:
     """The stack's queues and tables on local engines, and the real processor behind local pollers.
 
-    As a context manager: both engines start (in parallel) and the resources are created
-    on entry; pollers, if started, and the engines are stopped on exit, whatever happens.
+    As a context manager: both engines start (in parallel), the time scale is measured (unless
+    `visibility_timeout` is given) and the resources are created on entry; pollers, if started,
+    and the engines are stopped on exit, whatever happens, an interrupt during start-up included.
     """
 
-    def __init__(self, spec: PipelineSpec, visibility_timeout: int = DEFAULT_LOCAL_VISIBILITY_TIMEOUT,
-                 pollers: int | None = None):
+    def __init__(self, spec: PipelineSpec, visibility_timeout: int | None = None, pollers: int | None = None):
         self.spec = spec
-        self.visibility_timeout = visibility_timeout
+        self.visibility_timeout = visibility_timeout  # None until measured on entry
+        self.slowest_warm_up_batch: float | None = None  # seconds; None: not measured (a timeout was given)
         # As requested, else the template's maximum concurrency up to LOCAL_POLLERS.
         self.pollers = pollers or min(spec.max_concurrency or LOCAL_POLLERS, LOCAL_POLLERS)
         self.dynamodb = DynamoDBLocal()
@@ -205,29 +257,100 @@ class LocalPipeline:
     @property
     def batching_window(self) -> float:
         """The template's batching window, shrunk by the same factor as the visibility timeout."""
+        assert self.visibility_timeout is not None, "measured on entry"
         return self.spec.max_batching_window_seconds * self.visibility_timeout / self.spec.queue.visibility_timeout
 
     def time_scale_line(self) -> str:
+        measured = (
+            f"; measured: the slowest of {self.pollers} concurrent warm-up batches of {self.spec.batch_size} took "
+            f"{self.slowest_warm_up_batch:.2f} s, the handler gets {LOCAL_TIME_LIMIT_FACTOR}x that plus its "
+            f"{DEADLINE_MARGIN_SECONDS:.0f} s margin, at least {MIN_LOCAL_VISIBILITY_TIMEOUT} s"
+            if self.slowest_warm_up_batch is not None
+            else ""
+        )
         return (
             f"Time scale: visibility timeout {self.spec.queue.visibility_timeout} s -> {self.visibility_timeout} s, "
             f"batching window {self.spec.max_batching_window_seconds} s -> {self.batching_window:.2f} s "
-            f"(a bad message reaches the DLQ after {self.spec.max_receive_count} receives in seconds, not minutes)"
+            f"(a bad message reaches the DLQ after {self.spec.max_receive_count} receives in seconds, not minutes"
+            f"{measured})"
         )
 
     def __enter__(self) -> LocalPipeline:
-        with ExitStack() as starting:
-            starting.callback(self.dynamodb.stop)
-            starting.callback(self.sqs.stop)
-            # The JVM's start-up and moto's import overlap.
-            with ThreadPoolExecutor(max_workers=1) as starter:
-                dynamodb_started = starter.submit(self.dynamodb.start)
-                self.sqs.start()
-                result_of(dynamodb_started)
-            self.resources = create_local_resources(
-                self.spec, self.sqs.client(), self.dynamodb.client(), self.visibility_timeout, self.sqs.events_client()
-            )
-            self._exit = starting.pop_all()
+        try:
+            self._start()
+        except BaseException:  # an error, or an interrupt: `with` calls no __exit__ when __enter__ raises
+            self._exit.close()
+            raise
         return self
+
+    def _start(self) -> None:
+        # Each stop is registered before its start, so an interrupt at any moment finds it.
+        starter = ThreadPoolExecutor(max_workers=1)
+        self._exit.callback(starter.shutdown)  # last: joins the start thread, which the stop has cut short
+        self._exit.callback(self.sqs.stop)
+        self._exit.callback(self.dynamodb.stop)
+        # The JVM's start-up and moto's import overlap.
+        dynamodb_started = starter.submit(self.dynamodb.start)
+        self.sqs.start()
+        result_of(dynamodb_started)
+        sqs, dynamodb = self.sqs.client(), self.dynamodb.client()
+        if self.visibility_timeout is None:
+            self.slowest_warm_up_batch = self._slowest_warm_up_batch(sqs, dynamodb)
+            self.visibility_timeout = choose_visibility_timeout(self.slowest_warm_up_batch, self.spec)
+        self.resources = create_local_resources(
+            self.spec, sqs, dynamodb, self.visibility_timeout, self.sqs.events_client()
+        )
+
+    def _slowest_warm_up_batch(self, sqs, dynamodb) -> float:
+        """Seconds the slowest handler invocation took, of one full batch per poller, all at once,
+        on scratch copies of the stack's tables and queue (deleted afterwards)."""
+        suffix = f"-warm-up-{uuid.uuid4().hex[:8]}"
+        scratch = {table.name: table.name + suffix for table in self.spec.all_tables}
+        for table in self.spec.all_tables:
+            dynamodb.create_table(**table.create_table_kwargs(scratch[table.name]))
+        waiter = dynamodb.get_waiter("table_exists")
+        for name in scratch.values():
+            waiter.wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        history = self.spec.history_table
+        environment = _environment_naming(
+            self.spec,
+            {kind: scratch[table.name] for kind, table in self.spec.tables.items()},
+            scratch[history.name] if history else None,
+        )
+        processor = BatchProcessor.from_environment(environment, self.dynamodb.client(**CLIENT_OPTIONS))
+        durations: list[float] = []
+
+        def timed(event, context):
+            started = time.monotonic()
+            try:
+                return processor.handle(event, context)
+            finally:
+                durations.append(time.monotonic() - started)
+
+        queue_url = sqs.create_queue(QueueName=self.spec.queue.name + suffix)["QueueUrl"]
+        per_round = self.pollers * self.spec.batch_size
+        bodies = warm_up_bodies(WARM_UP_ROUNDS * per_round)
+        source = SqsEventSource(
+            sqs, queue_url, queue_arn(sqs, queue_url), timed, batch_size=self.spec.batch_size,
+            batching_window=WARM_UP_BATCHING_WINDOW, pollers=self.pollers, timeout_seconds=WARM_UP_TIMEOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + WARM_UP_TIMEOUT
+        with source, redirect_stdout(io.StringIO()):  # the processor's log lines of the warm-up are no news
+            for start in range(0, len(bodies), per_round):
+                durations.clear()  # the last round counts
+                send_bodies(sqs, queue_url, bodies[start : start + per_round])
+                while queue_depth(sqs, queue_url):
+                    if time.monotonic() > deadline:
+                        raise EngineError(
+                            f"the processor's warm-up ({len(bodies)} notifications) did not finish within "
+                            f"{WARM_UP_TIMEOUT} s: is the machine overloaded? (--visibility-timeout skips the warm-up)"
+                        )
+                    time.sleep(0.1)
+        # Only on success: otherwise the engines, in memory, are stopped with everything on them.
+        sqs.delete_queue(QueueUrl=queue_url)
+        for name in scratch.values():
+            dynamodb.delete_table(TableName=name)
+        return max(durations)
 
     def __exit__(self, *exc_info) -> None:
         self._exit.close()

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 
 import boto3
 import pytest
@@ -21,13 +22,15 @@ from deadline_sqs import CommandError, cli, operations
 from deadline_sqs.dead_letters import rejection_reason
 from deadline_sqs.deployment import QUEUE_FLAGS, Deployment, table_flag
 from deadline_sqs.operations import redrive
-from deadline_sqs.sending import queue_arn
+from deadline_sqs.sending import queue_arn, queue_depth
 from local_pipeline import docs_samples
 from local_pipeline.engines import local_aws_environment
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import TrafficSettings, generate, write_messages
+from local_pipeline.spec import PipelineSpec
 from notification_processor import BatchProcessor
-from notification_processor.roles import JOB, TASK
+from notification_processor.history import History
+from notification_processor.roles import HISTORY_PARTITION_KEY, JOB, TASK
 from tests.unit.processor_support import SENT_BASE_MS, processor_client
 
 _names = itertools.count()
@@ -36,14 +39,17 @@ DEPLOYING = docs_samples.ROOT / "docs" / "deploying.md"
 
 @pytest.fixture
 def deployment(local_sqs, local_tables, monkeypatch) -> Deployment:
-    """A queue (1 s visibility, DLQ after 2 receives) and the stack's tables; the environment points at them."""
+    """A queue (3 s visibility, DLQ after 2 receives) and the stack's tables; the environment points at them.
+
+    A valid message reaches the DLQ only if the handlers of two receives in a row each take over 3 s
+    for a batch of 10: not even a loaded machine is that slow."""
     sqs = local_sqs.client()
     suffix = next(_names)
     dlq_url = sqs.create_queue(QueueName=f"operator-dlq-{suffix}")["QueueUrl"]
     redrive_policy = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": 2}
     queue_url = sqs.create_queue(
         QueueName=f"operator-{suffix}",
-        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive_policy)},
+        Attributes={"VisibilityTimeout": "3", "RedrivePolicy": json.dumps(redrive_policy)},
     )["QueueUrl"]
     environment = local_aws_environment(dynamodb_endpoint=local_tables.endpoint_url, sqs_endpoint=local_sqs.endpoint_url)
     for name, value in environment.items():
@@ -73,28 +79,95 @@ def _printed(capsys) -> str:
     return "\n".join(line for line in capsys.readouterr().out.splitlines() if not line.startswith("{"))
 
 
-def _messages(sqs, queue_url: str) -> int:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return sum(int(found[name]) for name in names)
-
-
-def _wait_until_empty(sqs, queue_url: str, timeout: float = 30) -> None:
+def _wait_until_empty(sqs, queue_url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while _messages(sqs, queue_url):
+    while queue_depth(sqs, queue_url):
         assert time.monotonic() < deadline, "the queue did not drain in time"
         time.sleep(0.1)
 
 
-def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor, local_tables, capsys):
-    assert cli.main(["smoke", *_target(deployment, "queue_url", tables=True), "--timeout", "30"]) == 0
-    output = _printed(capsys)
-    job_id = re.search(r"OK: test job (deadline-sqs-test-smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
-    job = local_tables.client.get_item(TableName=deployment.tables[JOB], Key={"job_id": {"S": job_id}})
-    task = local_tables.client.get_item(
-        TableName=deployment.tables[TASK], Key={"job_id": {"S": job_id}, "task_id": {"N": "0"}}
+def _smoke_job_id(output: str) -> str:
+    return re.search(r"OK: test job (deadline-sqs-test-smoke-[0-9a-f]+) stored after [0-9.]+ s and its task after [0-9.]+ s", output)[1]
+
+
+def _assert_no_test_items(client, deployment: Deployment, job_id: str) -> None:
+    job = client.get_item(TableName=deployment.tables[JOB], Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+    task = client.get_item(
+        TableName=deployment.tables[TASK], Key={"job_id": {"S": job_id}, "task_id": {"N": "0"}}, ConsistentRead=True
     )
     assert "Item" not in job and "Item" not in task
+
+
+def test_smoke_reports_latency_and_deletes_its_test_items(deployment, processor, local_tables, capsys):
+    assert cli.main(["smoke", *_target(deployment, "queue_url", tables=True), "--timeout", "60"]) == 0
+    output = _printed(capsys)
+    assert output.rstrip().endswith("the test items were deleted"), output  # its messages had left the queue first
+    _assert_no_test_items(local_tables.client, deployment, _smoke_job_id(output))
+
+
+def test_smoke_deletes_items_that_a_redelivered_message_would_store_again(
+    deployment, local_sqs, dynamodb_local, local_tables, capsys
+):
+    # A batch that stores its items but answers too late (as one that ran out of time does) is
+    # delivered again after the visibility timeout: smoke must delete the items after that.
+    processor = BatchProcessor(processor_client(dynamodb_local), deployment.tables)
+    deliveries = Counter()
+
+    def late_answer(event, context):
+        response = processor.handle(event, context)
+        ids = [record["messageId"] for record in event["Records"]]
+        first_time = [message_id for message_id in ids if not deliveries[message_id]]
+        deliveries.update(ids)
+        if first_time:
+            return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in first_time]}
+        return response
+
+    sqs = local_sqs.client()
+    with SqsEventSource(sqs, deployment.queue_url, queue_arn(sqs, deployment.queue_url), late_answer, pollers=1):
+        assert cli.main(["smoke", *_target(deployment, "queue_url", tables=True), "--timeout", "60"]) == 0
+        _wait_until_empty(sqs, deployment.queue_url)
+    assert len(deliveries) == 2 and min(deliveries.values()) >= 2  # both messages came back
+    _assert_no_test_items(local_tables.client, deployment, _smoke_job_id(_printed(capsys)))
+
+
+@pytest.fixture(scope="module")
+def history_spec():
+    """The stack's history table, from a template synthesized with the history on."""
+    from stacks.synth import synthesize_template
+
+    return PipelineSpec.from_template(synthesize_template({"history": "true"})).history_table
+
+
+@pytest.fixture
+def history_table(history_spec, local_tables):
+    name = f"{history_spec.name}-{next(_names)}"
+    local_tables.client.create_table(**history_spec.create_table_kwargs(name))
+    yield name
+    local_tables.client.delete_table(TableName=name)
+
+
+def test_smoke_with_the_history_deletes_its_history_entries_too(
+    deployment, local_sqs, dynamodb_local, local_tables, history_table, capsys
+):
+    processor = BatchProcessor(
+        processor_client(dynamodb_local), deployment.tables, history=History(history_table, 30)
+    )
+    sqs = local_sqs.client()
+    with SqsEventSource(sqs, deployment.queue_url, queue_arn(sqs, deployment.queue_url), processor.handle, pollers=2):
+        arguments = ["smoke", *_target(deployment, "queue_url", tables=True), "--history-table", history_table, "--timeout", "60"]
+        assert cli.main(arguments) == 0
+    output = _printed(capsys)
+    assert "the test items and their 2 history entries were deleted" in output
+    job_id = _smoke_job_id(output)
+    _assert_no_test_items(local_tables.client, deployment, job_id)
+    left = local_tables.client.query(
+        TableName=history_table,
+        KeyConditionExpression="#job = :job",
+        ExpressionAttributeNames={"#job": HISTORY_PARTITION_KEY.name},
+        ExpressionAttributeValues={":job": {HISTORY_PARTITION_KEY.type: job_id}},
+        ConsistentRead=True,
+    )
+    assert left["Items"] == []
 
 
 def test_smoke_fails_clearly_when_nothing_stores_the_notifications(deployment, capsys):

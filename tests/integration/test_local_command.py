@@ -1,6 +1,7 @@
 """`deadline-sqs local` as a user runs it: a separate process, the operator commands with --local, Ctrl-C.
 
-Each waits for what the process prints or writes, never for a fixed time.
+Each waits for what the process prints or writes, never for a fixed time; the interrupts during
+start-up come at set moments, and what they must leave (nothing) is found by process id.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +34,7 @@ from deadline_sqs.verify import (
 )
 from local_pipeline import docs_samples
 from local_pipeline.docs_samples import ROOT
+from local_pipeline.engines import REPO_ROOT
 from tests.conftest import write_cdk_out
 
 COMMAND = [sys.executable, "-m", "deadline_sqs"]
@@ -83,7 +89,7 @@ def running_local(tmp_path_factory, cdk_out_folder):
         _read_until(process, STARTED_LINE)
         yield folder
     finally:
-        # Ctrl-C, not a kill: a killed `local` would leave its DynamoDB Local (its own session) running.
+        # Ctrl-C, as a user stops it (a kill would stop its DynamoDB Local too, a moment later).
         if process.poll() is None:
             _interrupt(process)
 
@@ -197,15 +203,193 @@ def test_without_a_running_local_pipeline_the_flag_says_how_to_start_one(tmp_pat
     assert result.returncode == 2 and "has stopped" in result.stderr
 
 
-def test_ctrl_c_while_the_engines_start_ends_quietly_and_leaves_nothing(tmp_path, cdk_out_folder):
-    process = _start_local(tmp_path, cdk_out_folder)
-    _read_until(process, "Time scale:")  # printed just before the engines start
-    code, error = _interrupt(process)
-    assert code == INTERRUPTED and "Traceback" not in error
+# Every process the command starts inherits this variable from it, with a value unique to the run: a
+# scan of /proc for it finds each one by its id, whatever it was reparented to and whatever its name.
+MARK_VARIABLE = "DEADLINE_SQS_TEST_RUN"
+JVM_CLASS = "LoopbackDynamoDBLocal"
+BOUND = 120  # seconds: generous, for a loaded machine
+WATCH_INTERVAL = 0.05  # seconds between two looks at the processes (a look reads all of /proc)
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name: [state, ppid, ...]; [] once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _marked_processes(mark: str) -> dict[tuple[int, str], str]:
+    """(pid, start time) -> command line of every running process whose environment carries the mark."""
+    needle = f"{MARK_VARIABLE}={mark}".encode()
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = Path(entry.path, "environ").read_bytes().split(b"\0")
+            command = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # it ended meanwhile
+            continue
+        stat = _stat(int(entry.name))
+        if needle in environment and stat:
+            found[(int(entry.name), stat[19])] = command  # field 22 of stat: the start time
+    return found
+
+
+def _running(process: tuple[int, str]) -> bool:
+    """Whether that process (pid, start time) still runs: a zombie has ended, a new one with its pid is another."""
+    pid, started = process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = _stat(pid)
+    return bool(stat) and stat[0] != "Z" and stat[19] == started
+
+
+def _until(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + BOUND
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {BOUND} s: {what}"
+        time.sleep(0.01)
+
+
+class _Run:
+    """A command in its own process, its output lines as they come, and every marked process it ever had."""
+
+    def __init__(self, command: list[str], folder: Path):
+        self.mark = uuid.uuid4().hex
+        self.process = subprocess.Popen(
+            command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", MARK_VARIABLE: self.mark},
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.error = ""
+        self.seen: dict[tuple[int, str], str] = {}  # (pid, start time) -> command line
+        self._threads = [
+            threading.Thread(target=self._read_lines, daemon=True),
+            threading.Thread(target=self._read_error, daemon=True),
+            threading.Thread(target=self._watch, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_lines(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def _read_error(self) -> None:
+        self.error = self.process.stderr.read()
+
+    def _watch(self) -> None:
+        # Samples: a process that starts and ends between two is missed here, but not by the scan at the end.
+        while self.process.poll() is None:
+            self.seen.update(_marked_processes(self.mark))
+            time.sleep(WATCH_INTERVAL)
+
+    def printed(self, start: str) -> bool:
+        return any(line.startswith(start) for line in self.lines)
+
+    def jvm_seen(self) -> bool:
+        return any(JVM_CLASS in command for command in self.seen.values())
+
+    def end(self, signal_number: int) -> int:
+        """Send the signal, wait for the end of the command and of its output; its exit code."""
+        self.process.send_signal(signal_number)
+        try:
+            code = self.process.wait(timeout=BOUND)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"still running {BOUND} s after signal {signal_number}") from None
+        for thread in self._threads:
+            thread.join(BOUND)
+        return code
+
+
+def _at(moment: str, run: _Run) -> None:
+    """Wait for the moment: a number of seconds after the start, the JVM's appearance, or a line printed."""
+    if moment == "jvm":
+        _until(run.jvm_seen, "the DynamoDB Local JVM started")
+    elif moment[0].isdigit():
+        time.sleep(float(moment))  # not a wait for something: this moment of the start-up is what is tested
+    else:
+        _until(lambda: run.printed(moment), f"the command printed {moment!r}")
+    assert run.process.poll() is None, f"ended by itself: {run.lines} {run.error}"
+
+
+LOCAL_MOMENTS = {
+    "SIGINT-0.1s": ("0.1", signal.SIGINT),
+    "SIGINT-0.5s": ("0.5", signal.SIGINT),
+    "SIGINT-1s": ("1", signal.SIGINT),
+    "SIGINT-2s": ("2", signal.SIGINT),
+    "SIGINT-as-the-JVM-starts": ("jvm", signal.SIGINT),
+    "SIGINT-after-the-warm-up": ("Time scale:", signal.SIGINT),
+    "SIGINT-once-started": (STARTED_LINE, signal.SIGINT),
+    "SIGTERM-as-the-JVM-starts": ("jvm", signal.SIGTERM),
+    "SIGTERM-once-started": (STARTED_LINE, signal.SIGTERM),
+}
+
+
+# Where the warm-up is not what is tested, a given visibility timeout skips it: a shorter start-up.
+NO_WARM_UP = ["--visibility-timeout", "4"]
+
+
+@pytest.mark.parametrize("moment, signal_number", LOCAL_MOMENTS.values(), ids=LOCAL_MOMENTS.keys())
+def test_an_interrupt_at_any_moment_of_local_leaves_no_process(tmp_path, cdk_out_folder, moment, signal_number):
+    warm_up = signal_number == signal.SIGINT or moment != STARTED_LINE
+    command = [*COMMAND, "local", "--cdk-out", str(cdk_out_folder), *([] if warm_up else NO_WARM_UP)]
+    run = _Run(command, tmp_path)
+    _at(moment, run)
+    code = run.end(signal_number)
+    _assert_ended_cleanly(run, code)
     assert not (tmp_path / LOCAL_TARGET_FILE).exists()
+    if moment in ("jvm", STARTED_LINE):
+        assert run.jvm_seen()  # so the check below had something to find
 
 
-def test_ctrl_c_at_once_ends_quietly(tmp_path, cdk_out_folder):
-    process = _start_local(tmp_path, cdk_out_folder)  # interrupted while Python is still starting or importing
-    code, error = _interrupt(process)
-    assert code != 0 and "Traceback" not in error
+@pytest.mark.parametrize(
+    "moment, signal_number",
+    [("jvm", signal.SIGINT), ("Traffic", signal.SIGTERM)],
+    ids=["SIGINT-as-the-JVM-starts", "SIGTERM-while-it-processes"],
+)
+def test_an_interrupt_of_the_demo_leaves_no_process(tmp_path, cdk_out_folder, moment, signal_number):
+    run = _Run([*COMMAND, "demo", "--cdk-out", str(cdk_out_folder), "--no-progress", *NO_WARM_UP], tmp_path)
+    _at(moment, run)
+    _assert_ended_cleanly(run, run.end(signal_number))
+    assert run.jvm_seen()
+
+
+def test_an_interrupt_while_a_fixture_starts_its_engine_leaves_no_process(tmp_path):
+    # As the tests' session fixture does: the engine as a context manager, in the main thread.
+    script = "import signal\nfrom local_pipeline.engines import DynamoDBLocal\nwith DynamoDBLocal():\n    signal.pause()\n"
+    run = _Run([sys.executable, "-c", script], REPO_ROOT)
+    _at("jvm", run)
+    code = run.end(signal.SIGINT)
+    assert code == -signal.SIGINT and "KeyboardInterrupt" in run.error  # Python's own end on an uncaught Ctrl-C
+    _assert_none_left(run)
+
+
+def test_a_killed_local_leaves_no_engine_behind(tmp_path, cdk_out_folder):
+    # A kill gives the command no chance to stop anything: its DynamoDB Local ends by itself.
+    run = _Run([*COMMAND, "local", "--cdk-out", str(cdk_out_folder), *NO_WARM_UP], tmp_path)
+    _at(STARTED_LINE, run)
+    assert run.end(signal.SIGKILL) == -signal.SIGKILL and run.jvm_seen()
+    _until(lambda: not any(map(_running, run.seen)), "every process of the killed command ended")
+    assert _marked_processes(run.mark) == {}
+
+
+def _assert_ended_cleanly(run: _Run, code: int) -> None:
+    # Once it has started anything, it ends as interrupted, quietly. Before (while Python itself starts, or
+    # imports before the command has set its SIGTERM handler) it may end as Python does: nothing to stop.
+    if any(pid != run.process.pid for pid, _ in run.seen):
+        assert code == INTERRUPTED and "Traceback" not in run.error, (code, run.lines, run.error)
+    assert code != 0
+    _assert_none_left(run)
+
+
+def _assert_none_left(run: _Run) -> None:
+    """Nothing the command started is running once it has ended: not one of the processes seen while it ran
+    (each by its id), and no process at all with its mark."""
+    assert [run.seen[process] for process in run.seen if _running(process)] == []
+    assert _marked_processes(run.mark) == {}

@@ -10,22 +10,27 @@ import time
 
 import pytest
 
-from deadline_sqs.sending import queue_arn
+from deadline_sqs.sending import queue_arn, queue_depth
 from local_pipeline.event_source import SqsEventSource
 
 MAX_RECEIVE_COUNT = 3
+VISIBILITY_TIMEOUT = 3
+BOUND = 120  # seconds a condition may take: generous, for a loaded machine
 _names = itertools.count()
 
 
 @pytest.fixture
 def queues(local_sqs):
-    """A queue with a 1 s visibility timeout whose redrive policy moves a message to a DLQ after 3 receives."""
+    """A queue with a 3 s visibility timeout whose redrive policy moves a message to a DLQ after 3 receives.
+
+    3 s: a message the handler succeeded on is deleted before it reappears even when a loaded machine
+    holds the poller up that long between receiving and deleting it."""
     sqs = local_sqs.client()
     suffix = next(_names)
     dlq_url = sqs.create_queue(QueueName=f"events-dlq-{suffix}")["QueueUrl"]
     redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": MAX_RECEIVE_COUNT}
     queue_url = sqs.create_queue(
-        QueueName=f"events-{suffix}", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)}
+        QueueName=f"events-{suffix}", Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT), "RedrivePolicy": json.dumps(redrive)}
     )["QueueUrl"]
     return sqs, queue_url, queue_arn(sqs, queue_url), dlq_url
 
@@ -34,14 +39,7 @@ def _count(sqs, queue_url: str, attribute: str = "ApproximateNumberOfMessages") 
     return int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[attribute])["Attributes"][attribute])
 
 
-def _remaining(sqs, queue_url: str) -> int:
-    """Messages visible or in flight, counted in one call: two calls could each miss a message that changed state."""
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return sum(int(found[name]) for name in names)
-
-
-def _wait_for(condition, timeout: float = 20) -> None:
+def _wait_for(condition, timeout: float = BOUND) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -90,7 +88,7 @@ def test_events_are_lambda_sqs_events_of_the_received_messages(queues):
     assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == arn
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert int(record["attributes"]["SentTimestamp"]) > 0
-    assert _remaining(sqs, queue_url) == 0  # deleted after success
+    assert queue_depth(sqs, queue_url) == 0  # deleted after success
 
 
 def test_a_reported_failure_reappears_until_the_redrive_policy_moves_it_to_the_dlq(queues):
@@ -99,7 +97,7 @@ def test_a_reported_failure_reappears_until_the_redrive_policy_moves_it_to_the_d
     _send(sqs, queue_url, bodies)
     handler = RecordingHandler(poison={"poison"})
     with SqsEventSource(sqs, queue_url, arn, handler, batch_size=10, pollers=2):
-        _wait_for(lambda: _count(sqs, dlq_url) == 1 and _remaining(sqs, queue_url) == 0)
+        _wait_for(lambda: _count(sqs, dlq_url) == 1 and queue_depth(sqs, queue_url) == 0)
     assert handler.receives("poison") == list(range(1, MAX_RECEIVE_COUNT + 1))
     assert all(handler.receives(body) == [1] for body in bodies[:-1])
     (dead,) = sqs.receive_message(QueueUrl=dlq_url, VisibilityTimeout=0)["Messages"]
@@ -114,8 +112,8 @@ def test_a_handler_that_raises_fails_its_whole_batch(queues):
     source = SqsEventSource(sqs, queue_url, arn, handler, batch_size=10)
     _wait_for(lambda: source.poll_once() is not None)
     first_batch = [record["body"] for record in handler.records]
-    assert first_batch and _remaining(sqs, queue_url) == len(bodies)  # nothing was deleted
-    _wait_for(lambda: (source.poll_once(), _remaining(sqs, queue_url) == 0)[1])
+    assert first_batch and queue_depth(sqs, queue_url) == len(bodies)  # nothing was deleted
+    _wait_for(lambda: (source.poll_once(), queue_depth(sqs, queue_url) == 0)[1])
     for body in first_batch:
         assert handler.receives(body) == [1, 2]
     assert _count(sqs, dlq_url) == 0
@@ -125,7 +123,7 @@ def test_pollers_invoke_the_handler_concurrently(queues):
     sqs, queue_url, arn, _ = queues
     _send(sqs, queue_url, [f"message-{n}" for n in range(20)])
     # Two invocations must be inside the handler at once to pass the barrier; one alone would time out.
-    barrier = threading.Barrier(2, timeout=10)
+    barrier = threading.Barrier(2, timeout=BOUND)
     passed = []
 
     def handler(event, context):
