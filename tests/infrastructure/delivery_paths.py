@@ -97,6 +97,13 @@ UNMODELLED_PROPERTIES = (
 EXTERNAL_PROTOCOLS = ("email", "email-json", "http", "https", "sms")
 # What a rule's target is sent with, by the target's type.
 TARGET_ACTIONS = {"AWS::SNS::Topic": "sns:Publish", "AWS::SQS::Queue": "sqs:SendMessage"}
+# What switches a path off: the property of a resource on it and the value that does.
+SWITCHES = {
+    "AWS::CloudWatch::Alarm": ("ActionsEnabled", False),
+    "AWS::Events::Rule": ("State", "DISABLED"),
+    "AWS::Lambda::EventSourceMapping": ("Enabled", False),
+    "AWS::KMS::Key": ("Enabled", False),
+}
 # The kinds of path (DeliveryPath.kind).
 ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS = "alarm action", "rule target", "rule dead letters"
 EVENT_SOURCE, ON_FAILURE = "event source mapping", "on-failure destination"
@@ -404,7 +411,10 @@ class Walk:
                 values = [self.render(v) for v in as_list(expected)]
                 if actual is None:
                     missing.append(key)
-                elif operator in ("ArnLike", "StringLike"):
+                elif operator == "ArnLike":
+                    if not any(_arn_like(actual, v) for v in values):
+                        return False
+                elif operator == "StringLike":
                     if not any(_like(actual, v) for v in values):
                         return False
                 elif operator == "Bool":
@@ -433,6 +443,13 @@ class Walk:
             if why_not:
                 path.problems.append(f"{path.description}: {principal} may not {action}: {why_not}")
 
+    def _switched_on(self, path: DeliveryPath, logical_id: str) -> None:
+        """A disabled alarm action, rule, mapping or key delivers nothing, however the policies read."""
+        prop, off = SWITCHES[self.resources[logical_id]["Type"]]
+        value = self.resources[logical_id].get("Properties", {}).get(prop)
+        if str(value).lower() == str(off).lower():
+            path.problems.append(f"{path.description}: {logical_id} has {prop} {value}: nothing goes along this path")
+
     def _service_context(self, source_arn: str) -> dict[str, str]:
         return {"aws:sourcearn": source_arn, "aws:sourceaccount": ACCOUNT, "aws:sourceowner": ACCOUNT}
 
@@ -453,6 +470,7 @@ class Walk:
         key_id = referenced_resource(key)
         if self._type(key_id) != "AWS::KMS::Key":
             raise WalkError(f"{target} is encrypted with {key!r}, which is not a key of the stack: the walk cannot read its policy")
+        self._switched_on(path, key_id)
         self._check(path, principal, actions, key_id, context)
 
     def _of_type(self, value, kind: str, what: str) -> str:
@@ -476,6 +494,7 @@ class Walk:
                 for action in alarm["Properties"].get(prop, []):
                     topic = self._of_type(action, "AWS::SNS::Topic", f"alarm {alarm_id} ({prop})")
                     path = self._path(ALARM_ACTION, f"alarm {alarm_id} ({prop}) -> topic {topic}")
+                    self._switched_on(path, alarm_id)
                     context = self._service_context(self.attribute(alarm_id, "Arn"))
                     self._check(path, cloudwatch, ["sns:Publish"], topic, context)
                     self._check_key_of(path, topic, cloudwatch, SEND_KEY_ACTIONS, context)
@@ -493,6 +512,7 @@ class Walk:
                 if "RoleArn" in target:
                     sender = Principal(role=self._of_type(target["RoleArn"], "AWS::IAM::Role", f"rule {rule_id}'s target role"))
                 path = self._path(RULE_TARGET, f"rule {rule_id} -> target {target_id}")
+                self._switched_on(path, rule_id)
                 self._check(path, sender, [TARGET_ACTIONS[kind]], target_id, context)
                 self._check_key_of(path, target_id, sender, SEND_KEY_ACTIONS, context)
                 dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
@@ -518,6 +538,7 @@ class Walk:
             source = properties["EventSourceArn"]
             source_id, attribute = source["Fn::GetAtt"] if isinstance(source, dict) and "Fn::GetAtt" in source else (None, None)
             path = self._path(EVENT_SOURCE, f"event source mapping {mapping_id} ({function_id}) <- {source_id}.{attribute}")
+            self._switched_on(path, mapping_id)
             if self._type(source_id) == "AWS::SQS::Queue" and attribute == "Arn":
                 self._check(path, role, QUEUE_READ_ACTIONS, source_id, {})
             elif self._type(source_id) == "AWS::DynamoDB::Table" and attribute == "StreamArn":
@@ -597,6 +618,13 @@ def _like(value: str, pattern: str, *, ignore_case: bool = False) -> bool:
     """IAM's wildcards: * is any run of characters, ? one character; nothing else is special."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
+
+
+def _arn_like(arn: str, pattern: str) -> bool:
+    """ArnLike: each of the six colon-delimited parts on its own (the last, the resource, keeps its colons),
+    so a wildcard never spans parts and a pattern of fewer parts matches nothing."""
+    arn_parts, pattern_parts = arn.split(":", 5), pattern.split(":", 5)
+    return len(arn_parts) == len(pattern_parts) == 6 and all(map(_like, arn_parts, pattern_parts))
 
 
 def _nested(properties: dict, names: tuple[str, ...]):

@@ -422,3 +422,31 @@ def test_what_the_walk_cannot_prove_fails_it_loudly(templates, mutate, message):
     mutate(template)
     with pytest.raises(WalkError, match=message):
         delivery_paths(template, stack_name)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "prop", "value", "failing"),
+    [
+        ("AWS::CloudWatch::Alarm", "ActionsEnabled", False, {ALARM_ACTION}),
+        ("AWS::Events::Rule", "State", "DISABLED", {RULE_TARGET}),
+        ("AWS::Lambda::EventSourceMapping", "Enabled", "false", {EVENT_SOURCE}),
+        ("AWS::KMS::Key", "Enabled", False, {ALARM_ACTION, RULE_TARGET}),  # the alarm topic's key
+    ],
+)
+def test_a_path_switched_off_fails_however_its_policies_read(templates, resource_type, prop, value, failing):
+    template, stack_name = _broken(templates, "default")
+    switched_off = next(iter(resources(template, resource_type)))
+    template["Resources"][switched_off]["Properties"][prop] = value
+    paths = delivery_paths(template, stack_name)
+    assert {path.kind for path in paths if path.problems} == failing
+    assert all(f"{switched_off} has {prop} {value}: nothing goes along this path" in p for p in problems(paths))
+
+
+def test_an_arn_like_wildcard_spans_no_part_of_the_arn(templates):
+    template, stack_name = _broken(templates, "default")
+    condition = _service_statement(_topic_statements(template), "cloudwatch.amazonaws.com")["Condition"]
+    condition["ArnLike"] = {"aws:SourceArn": "arn:aws:cloudwatch:*"}  # four parts: matches no alarm
+    del condition["ArnEquals"]
+    assert {path.kind for path in delivery_paths(template, stack_name) if path.problems} == {ALARM_ACTION}
+    condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:cloudwatch:*:*:alarm:{stack_name}-*"}
+    assert _problems(template, stack_name) == []
