@@ -17,7 +17,8 @@ Conditions are evaluated against the request's context (ArnEquals, ArnLike, Stri
 StringLike, Bool); wildcards are IAM's (* and ?). What the walk cannot prove raises WalkError
 rather than being passed over: another operator, a Deny on a context key the request's model
 lacks, an unread policy or permissions boundary, a resource or policy attachment outside the
-template, a target, subscription or key it has no model for. Pseudo parameters take sample
+template, a resource type, target, subscription or key it has no model for. A disabled alarm
+action, rule, mapping or key fails its paths. Pseudo parameters take sample
 values; a resource without a name has the name CloudFormation generates (GENERATED_NAME).
 """
 
@@ -39,6 +40,7 @@ NAME_PROPERTIES = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::CompositeAlarm": "AlarmName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Events::EventBus": "Name",
@@ -82,6 +84,15 @@ ENVIRONMENT_ACTIONS = {
     "AWS::SQS::Queue": "sqs:SendMessage",
     "AWS::SNS::Topic": "sns:Publish",
 }
+# Every resource type the walk has a model for: those it walks paths from and policies of, and those
+# reached only along those paths or on none. Any other type fails the walk until its paths are added.
+MODELLED_TYPES = (
+    "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::CloudWatch::Dashboard", "AWS::DynamoDB::Table",
+    "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::Role",
+    "AWS::KMS::Key", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::Function", "AWS::Logs::LogGroup",
+    "AWS::SNS::Subscription", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
+)  # fmt: skip
+ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 # The policy types the walk reads; any other "Policy" or "Permission" type (a Lambda permission,
 # an EventBridge bus policy, an inline queue, topic or role policy, a log resource policy) fails it.
 READ_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
@@ -90,6 +101,7 @@ UNMODELLED_PROPERTIES = (
     ("ResourcePolicy",),  # a table's, among others
     ("StreamSpecification", "ResourcePolicy"),  # a table's stream
     ("Policy",),  # an event bus's
+    ("DeadLetterConfig",),  # a function's (a rule target's is in its Targets): the role sends there
     ("PermissionsBoundary",),  # a role's: it would limit what its policies allow
     ("KmsKeyIdentifier",),  # an event bus's key: no model of what its senders and targets need of it
 )
@@ -100,6 +112,7 @@ TARGET_ACTIONS = {"AWS::SNS::Topic": "sns:Publish", "AWS::SQS::Queue": "sqs:Send
 # What switches a path off: the property of a resource on it and the value that does.
 SWITCHES = {
     "AWS::CloudWatch::Alarm": ("ActionsEnabled", False),
+    "AWS::CloudWatch::CompositeAlarm": ("ActionsEnabled", False),
     "AWS::Events::Rule": ("State", "DISABLED"),
     "AWS::Lambda::EventSourceMapping": ("Enabled", False),
     "AWS::KMS::Key": ("Enabled", False),
@@ -152,6 +165,9 @@ class Walk:
             kind, properties = resource["Type"], resource.get("Properties", {})
             if ("Policy" in kind or "Permission" in kind) and kind not in READ_POLICY_TYPES:
                 raise WalkError(f"{logical_id} ({kind}) holds a policy the walk does not read: add it to the walk")
+            if kind not in MODELLED_TYPES:
+                raise WalkError(f"{logical_id}: the walk has no model of a {kind} (the paths from it, to it, "
+                                "its policies): add it")  # fmt: skip
             if kind == "AWS::SNS::Subscription" and properties.get("Protocol") not in EXTERNAL_PROTOCOLS:
                 raise WalkError(f"{logical_id}: a {properties.get('Protocol')} subscription delivers to a resource, "
                                 "which the walk has no model for: add it")  # fmt: skip
@@ -197,6 +213,7 @@ class Walk:
             "AWS::SQS::Queue": {"Arn": region.format("sqs") + name, "Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"},
             "AWS::SNS::Topic": {"Ref": region.format("sns") + name, "TopicArn": region.format("sns") + name},
             "AWS::CloudWatch::Alarm": {"Arn": region.format("cloudwatch") + f"alarm:{name}", "Ref": name},
+            "AWS::CloudWatch::CompositeAlarm": {"Arn": region.format("cloudwatch") + f"alarm:{name}", "Ref": name},
             "AWS::Logs::LogGroup": {"Arn": region.format("logs") + f"log-group:{name}:*", "Ref": name},
             "AWS::DynamoDB::Table": {
                 "Arn": region.format("dynamodb") + f"table/{name}",
@@ -489,7 +506,8 @@ class Walk:
 
     def _alarm_actions(self) -> None:
         cloudwatch = Principal(service="cloudwatch.amazonaws.com")
-        for alarm_id, alarm in resources(self.template, "AWS::CloudWatch::Alarm").items():
+        alarms = {k: v for kind in ALARM_TYPES for k, v in resources(self.template, kind).items()}
+        for alarm_id, alarm in alarms.items():
             for prop in ("AlarmActions", "OKActions", "InsufficientDataActions"):
                 for action in alarm["Properties"].get(prop, []):
                     topic = self._of_type(action, "AWS::SNS::Topic", f"alarm {alarm_id} ({prop})")

@@ -450,3 +450,33 @@ def test_an_arn_like_wildcard_spans_no_part_of_the_arn(templates):
     assert {path.kind for path in delivery_paths(template, stack_name) if path.problems} == {ALARM_ACTION}
     condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:cloudwatch:*:*:alarm:{stack_name}-*"}
     assert _problems(template, stack_name) == []
+
+
+def test_a_composite_alarm_is_walked_like_any_alarm(templates):
+    template, stack_name = _broken(templates, "default")
+    topic = {"Ref": _topic_id(template)}
+    template["Resources"]["PipelineDown"] = {
+        "Type": "AWS::CloudWatch::CompositeAlarm",
+        "Properties": {"AlarmRule": "ALARM(x)", "AlarmActions": [topic], "OKActions": [topic]},
+    }
+    found = _problems(template, stack_name)  # the topic policy names the other alarms only
+    assert len(found) == 2 and all(problem.startswith("alarm PipelineDown (") for problem in found)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "properties"),
+    [("AWS::S3::Bucket", {}), ("AWS::Pipes::Pipe", {}), ("AWS::Lambda::EventInvokeConfig", {})],
+)
+def test_a_resource_type_without_a_model_fails_the_walk(templates, resource_type, properties):
+    template, stack_name = _broken(templates, "default")
+    template["Resources"]["Added"] = {"Type": resource_type, "Properties": properties}
+    with pytest.raises(WalkError, match=f"no model of a {resource_type}"):
+        delivery_paths(template, stack_name)
+
+
+def test_a_function_dead_letter_queue_fails_the_walk_until_modelled(templates):
+    template, stack_name = _broken(templates, "default")
+    function = next(iter(resources(template, "AWS::Lambda::Function").values()))
+    function["Properties"]["DeadLetterConfig"] = {"TargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE.logical_id, "Arn"]}}
+    with pytest.raises(WalkError, match="DeadLetterConfig"):
+        delivery_paths(template, stack_name)
