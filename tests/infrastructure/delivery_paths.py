@@ -102,6 +102,7 @@ UNMODELLED_PROPERTIES = (
     ("StreamSpecification", "ResourcePolicy"),  # a table's stream
     ("Policy",),  # an event bus's
     ("DeadLetterConfig",),  # a function's (a rule target's is in its Targets): the role sends there
+    ("KmsKeyArn",),  # a function's environment key: the role must decrypt with it to start
     ("PermissionsBoundary",),  # a role's: it would limit what its policies allow
     ("KmsKeyIdentifier",),  # an event bus's key: no model of what its senders and targets need of it
 )

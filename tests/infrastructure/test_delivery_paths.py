@@ -474,9 +474,16 @@ def test_a_resource_type_without_a_model_fails_the_walk(templates, resource_type
         delivery_paths(template, stack_name)
 
 
-def test_a_function_dead_letter_queue_fails_the_walk_until_modelled(templates):
+@pytest.mark.parametrize(
+    ("prop", "value"),
+    [
+        ("DeadLetterConfig", {"TargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE.logical_id, "Arn"]}}),
+        ("KmsKeyArn", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+    ],
+)
+def test_a_function_property_that_makes_a_path_fails_the_walk_until_modelled(templates, prop, value):
     template, stack_name = _broken(templates, "default")
     function = next(iter(resources(template, "AWS::Lambda::Function").values()))
-    function["Properties"]["DeadLetterConfig"] = {"TargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE.logical_id, "Arn"]}}
-    with pytest.raises(WalkError, match="DeadLetterConfig"):
+    function["Properties"][prop] = value
+    with pytest.raises(WalkError, match=prop):
         delivery_paths(template, stack_name)
