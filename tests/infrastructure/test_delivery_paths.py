@@ -125,13 +125,8 @@ def test_a_topic_under_the_aws_managed_sns_key_fails(templates):
 
 def test_a_rule_dead_letter_queue_without_its_eventbridge_statement_fails(templates):
     template, stack_name = _broken(templates, "default")
-    queue_policy = next(
-        policy["Properties"]
-        for policy in resources(template, "AWS::SQS::QueuePolicy").values()
-        if {"Ref": PUBLISH_FAILURE_QUEUE.logical_id} in policy["Properties"]["Queues"]
-    )
-    statements = queue_policy["PolicyDocument"]["Statement"]
-    queue_policy["PolicyDocument"]["Statement"] = [s for s in statements if "Service" not in s["Principal"]]
+    statements = _statements(template, "AWS::SQS::QueuePolicy", PUBLISH_FAILURE_QUEUE.logical_id)
+    statements[:] = [s for s in statements if "Service" not in s["Principal"]]
     (found,) = _problems(template, stack_name)
     assert f"dead-letter queue {PUBLISH_FAILURE_QUEUE.logical_id}" in found
     assert "events.amazonaws.com may not sqs:SendMessage" in found
