@@ -14,14 +14,17 @@ request's context), each evaluated the way AWS evaluates a request within one ac
   delegating to IAM (the account root's statement) together with the identity policy.
 
 Conditions are evaluated against the request's context (ArnEquals, ArnLike, StringEquals,
-StringLike, Bool); any other operator, an unread policy and a target type without a model
-raise WalkError rather than being passed over. Pseudo parameters take sample values; a
-resource without a name has the name CloudFormation generates (GENERATED_NAME).
+StringLike, Bool); wildcards are IAM's (* and ?). What the walk cannot prove raises WalkError
+rather than being passed over: another operator, a Deny on a context key the request's model
+lacks, an unread policy or permissions boundary, a resource or policy attachment outside the
+template, a resource type, target, subscription or key it has no model for. A disabled alarm
+action, rule, mapping or key fails its paths. Pseudo parameters take sample
+values; a resource without a name has the name CloudFormation generates (GENERATED_NAME).
 """
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,6 +40,7 @@ NAME_PROPERTIES = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::CompositeAlarm": "AlarmName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Events::EventBus": "Name",
@@ -46,12 +50,22 @@ NAME_PROPERTIES = {
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
 }
 OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike", "Bool")
+SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")  # one ${...} of Fn::Sub
 # SNS's default topic policy (what a topic has without an AWS::SNS::TopicPolicy): the account's own publishers.
 SNS_DEFAULT_POLICY = [
     {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish", "Resource": "*",
      "Condition": {"StringEquals": {"AWS:SourceOwner": ACCOUNT}}},
 ]  # fmt: skip
-AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+# An AWS managed key's policy lets the account's own principals use it through its service, and no
+# service principal (SNS, SQS and EventBridge document that a service cannot send to what it encrypts).
+AWS_MANAGED_KEY_PREFIX = "alias/aws/"
+# Where a resource names its key, by type.
+KEY_PROPERTIES = {
+    "AWS::SQS::Queue": ("KmsMasterKeyId",),
+    "AWS::SNS::Topic": ("KmsMasterKeyId",),
+    "AWS::DynamoDB::Table": ("SSESpecification", "KMSMasterKeyId"),
+    "AWS::Logs::LogGroup": ("KmsKeyId",),
+}
 # What each service needs of an encrypted queue or topic it sends to (SQS's and SNS's key documentation).
 SEND_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 # What an event source mapping reads its source with (Lambda's documented execution roles).
@@ -70,10 +84,46 @@ ENVIRONMENT_ACTIONS = {
     "AWS::SQS::Queue": "sqs:SendMessage",
     "AWS::SNS::Topic": "sns:Publish",
 }
-# Resource policies the walk has no model for (the stack has none): a template with one fails the walk.
-UNREAD_POLICY_TYPES = ("AWS::Events::EventBusPolicy", "AWS::Lambda::Permission", "AWS::SQS::QueueInlinePolicy")
+# Every resource type the walk has a model for: those it walks paths from and policies of, and those
+# reached only along those paths or on none. Any other type fails the walk until its paths are added.
+MODELLED_TYPES = (
+    "AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::CloudWatch::Dashboard", "AWS::DynamoDB::Table",
+    "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::Role",
+    "AWS::KMS::Key", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::Function", "AWS::Logs::LogGroup",
+    "AWS::SNS::Subscription", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
+)  # fmt: skip
+ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+# The policy types the walk reads; any other "Policy" or "Permission" type (a Lambda permission,
+# an EventBridge bus policy, an inline queue, topic or role policy, a log resource policy) fails it.
+READ_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
+# Properties the walk has no model for: policies in a resource's own properties, a boundary, a bus key.
+UNMODELLED_PROPERTIES = (
+    ("ResourcePolicy",),  # a table's, among others
+    ("StreamSpecification", "ResourcePolicy"),  # a table's stream
+    ("Policy",),  # an event bus's
+    ("DeadLetterConfig",),  # a function's (a rule target's is in its Targets): the role sends there
+    ("KmsKeyArn",),  # a function's environment key: the role must decrypt with it to start
+    ("PermissionsBoundary",),  # a role's: it would limit what its policies allow
+    ("KmsKeyIdentifier",),  # an event bus's key: no model of what its senders and targets need of it
+)
+# A subscription's protocol that delivers out of AWS (no resource of the stack at the other end).
+EXTERNAL_PROTOCOLS = ("email", "email-json", "http", "https", "sms")
 # What a rule's target is sent with, by the target's type.
 TARGET_ACTIONS = {"AWS::SNS::Topic": "sns:Publish", "AWS::SQS::Queue": "sqs:SendMessage"}
+# What switches a path off: the property of a resource on it and the value that does.
+SWITCHES = {
+    "AWS::CloudWatch::Alarm": ("ActionsEnabled", False),
+    "AWS::CloudWatch::CompositeAlarm": ("ActionsEnabled", False),
+    "AWS::Events::Rule": ("State", "DISABLED"),
+    "AWS::Lambda::EventSourceMapping": ("Enabled", False),
+    "AWS::KMS::Key": ("Enabled", False),
+}
+# The kinds of path (DeliveryPath.kind).
+ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS = "alarm action", "rule target", "rule dead letters"
+EVENT_SOURCE, ON_FAILURE = "event source mapping", "on-failure destination"
+PRODUCER, ENVIRONMENT, FUNCTION_LOGS, LOG_GROUP_KEY = "producer", "environment", "function log group", "log group key"
+PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, FUNCTION_LOGS,
+              LOG_GROUP_KEY)  # fmt: skip
 
 
 class WalkError(AssertionError):
@@ -94,6 +144,7 @@ class Principal:
 
 @dataclass
 class DeliveryPath:
+    kind: str  # one of PATH_KINDS
     description: str
     requests: int = 0
     problems: list[str] = field(default_factory=list)
@@ -112,8 +163,41 @@ class Walk:
         self.stack_name = stack_name
         self.paths: list[DeliveryPath] = []
         for logical_id, resource in self.resources.items():
-            if resource["Type"] in UNREAD_POLICY_TYPES or "ResourcePolicy" in resource.get("Properties", {}):
-                raise WalkError(f"{logical_id} ({resource['Type']}) holds a policy the walk does not read: add it to the walk")
+            kind, properties = resource["Type"], resource.get("Properties", {})
+            if ("Policy" in kind or "Permission" in kind) and kind not in READ_POLICY_TYPES:
+                raise WalkError(f"{logical_id} ({kind}) holds a policy the walk does not read: add it to the walk")
+            if kind not in MODELLED_TYPES:
+                raise WalkError(f"{logical_id}: the walk has no model of a {kind} (the paths from it, to it, "
+                                "its policies): add it")  # fmt: skip
+            if kind == "AWS::SNS::Subscription" and properties.get("Protocol") not in EXTERNAL_PROTOCOLS:
+                raise WalkError(f"{logical_id}: a {properties.get('Protocol')} subscription delivers to a resource, "
+                                "which the walk has no model for: add it")  # fmt: skip
+            for names in UNMODELLED_PROPERTIES:
+                if _nested(properties, names) is not None:
+                    raise WalkError(f"{logical_id} ({kind}) has {'.'.join(names)}, which the walk has no model for: add it")
+        self._attached_policies = {
+            policy_type: self._attachments(policy_type, key, target_type)
+            for policy_type, key, target_type in (
+                ("AWS::SQS::QueuePolicy", "Queues", "AWS::SQS::Queue"),
+                ("AWS::SNS::TopicPolicy", "Topics", "AWS::SNS::Topic"),
+            )
+        }
+
+    def _attachments(self, policy_type: str, key: str, target_type: str) -> dict[str, str]:
+        """Each queue or topic with its one policy. A policy sets the resource's whole policy, so a
+        second one on the same resource, or one attached to what the walk cannot identify, fails."""
+        found: dict[str, str] = {}
+        for policy_id, policy in resources(self.template, policy_type).items():
+            for entry in policy["Properties"][key]:
+                target = entry["Ref"] if isinstance(entry, dict) and list(entry) == ["Ref"] else None
+                if self._type(target) != target_type:
+                    raise WalkError(f"{policy_id} is attached to {entry!r}, not a Ref to a {target_type} of the stack: "
+                                    "the walk cannot tell whose policy it replaces")  # fmt: skip
+                if target in found:
+                    raise WalkError(f"{target} has two policies, {found[target]} and {policy_id}: each replaces the "
+                                    "other, and the walk cannot tell which CloudFormation applies last")  # fmt: skip
+                found[target] = policy_id
+        return found
 
     # --- rendering intrinsics into the strings AWS would see ------------------------------
 
@@ -130,6 +214,7 @@ class Walk:
             "AWS::SQS::Queue": {"Arn": region.format("sqs") + name, "Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"},
             "AWS::SNS::Topic": {"Ref": region.format("sns") + name, "TopicArn": region.format("sns") + name},
             "AWS::CloudWatch::Alarm": {"Arn": region.format("cloudwatch") + f"alarm:{name}", "Ref": name},
+            "AWS::CloudWatch::CompositeAlarm": {"Arn": region.format("cloudwatch") + f"alarm:{name}", "Ref": name},
             "AWS::Logs::LogGroup": {"Arn": region.format("logs") + f"log-group:{name}:*", "Ref": name},
             "AWS::DynamoDB::Table": {
                 "Arn": region.format("dynamodb") + f"table/{name}",
@@ -161,7 +246,20 @@ class Walk:
         if isinstance(value, dict) and list(value) == ["Fn::Join"]:
             separator, parts = value["Fn::Join"]
             return separator.join(self.render(part) for part in parts)
+        if isinstance(value, dict) and list(value) == ["Fn::Sub"]:
+            text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+            return SUB_VARIABLE.sub(lambda found: self._substitute(found.group(1), variables), text)
         raise WalkError(f"the walk cannot render {value!r}")
+
+    def _substitute(self, variable: str, variables: dict) -> str:
+        """One ${...} of Fn::Sub: a variable of its own, ${!literal}, a Ref or a GetAtt."""
+        if variable.startswith("!"):
+            return "${" + variable[1:] + "}"
+        if variable in variables:
+            return self.render(variables[variable])
+        if "." in variable:
+            return self.attribute(*variable.split(".", 1))
+        return self.render({"Ref": variable})
 
     def _resource(self, logical_id: str) -> dict:
         if logical_id not in self.resources:
@@ -209,20 +307,18 @@ class Walk:
                 f"the key policy of {logical_id}"
             )
         attached = {
-            "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "Queues", "queue policy"),
-            "AWS::SNS::Topic": ("AWS::SNS::TopicPolicy", "Topics", "topic policy"),
+            "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "queue policy"),
+            "AWS::SNS::Topic": ("AWS::SNS::TopicPolicy", "topic policy"),
         }
         if kind in attached:
-            policy_type, key, what = attached[kind]
-            policies = [
-                policy_id
-                for policy_id, policy in resources(self.template, policy_type).items()
-                if {"Ref": logical_id} in policy["Properties"][key]
-            ]
-            if not policies and kind == "AWS::SNS::Topic":
+            policy_type, what = attached[kind]
+            policy_id = self._attached_policies[policy_type].get(logical_id)
+            if policy_id is None and kind == "AWS::SNS::Topic":
                 return [_Statement("SNS's default topic policy", b) for b in SNS_DEFAULT_POLICY], "SNS's default topic policy"
-            found = [_Statement(p, b) for p in policies for b in self.resources[p]["Properties"]["PolicyDocument"]["Statement"]]
-            return found, (f"the {what} {', '.join(policies)}" if policies else f"no policy on {logical_id}")
+            if policy_id is None:
+                return [], f"no policy on {logical_id}"
+            found = [_Statement(policy_id, b) for b in self.resources[policy_id]["Properties"]["PolicyDocument"]["Statement"]]
+            return found, f"the {what} {policy_id}"
         return None
 
     # --- evaluating a request -----------------------------------------------------------------
@@ -233,6 +329,7 @@ class Walk:
         """None if AWS would allow ``principal`` to ``action`` on ``target`` (a logical id, whose policy
         applies; None: none) at ``arn`` (default: the target's ARN, or "*"), else why not."""
         resource_arn = arn or ("*" if target is None else self._arn(target))
+        context = {**self._principal_context(principal), **context}
         identity = self.identity_statements(principal)
         policy = self.resource_statements(target) if target else None
         on_resource, policy_name = policy if policy else ([], "")
@@ -250,7 +347,7 @@ class Walk:
         if self._type(target) == "AWS::KMS::Key":
             delegated = any(
                 s.body["Effect"] == "Allow" and self._is_account_root(s.body.get("Principal"))
-                and self._action_matches(s.body, action) for s in on_resource
+                and self._applies(s, principal, action, resource_arn, context) for s in on_resource
             )
             if directly or (delegated and by_identity and not principal.service):
                 return None
@@ -268,6 +365,15 @@ class Walk:
             return f"no statement of {policy_name}{replaced} allows {principal} to {action}"
         where = f" or {policy_name}" if policy_name else ""
         return f"no identity policy of {principal}{where} allows {action} on {resource_arn}"
+
+    def _principal_context(self, principal: Principal) -> dict[str, str]:
+        """The keys AWS puts in every request of ``principal`` (every path here uses TLS)."""
+        if principal.service:
+            return {"aws:principalservicename": principal.service, "aws:securetransport": "true"}
+        found = {"aws:principalaccount": ACCOUNT, "aws:securetransport": "true"}
+        if principal.role:
+            found["aws:principalarn"] = self.attribute(principal.role, "Arn")
+        return found
 
     def _arn(self, logical_id: str) -> str:
         kind = self._type(logical_id)
@@ -287,13 +393,13 @@ class Walk:
             return False
         patterns = [self.render(r) for r in as_list(body.get("Resource", "*"))]
         is_key_policy = in_resource_policy and statement.policy in self.resources and self._type(statement.policy) == "AWS::KMS::Key"
-        if not is_key_policy and not any(fnmatch.fnmatchcase(resource_arn, p) for p in patterns):
+        if not is_key_policy and not any(_like(resource_arn, p) for p in patterns):
             return False  # (in a key policy, "*" is the key itself)
         return self._conditions_hold(statement, context)
 
     @staticmethod
     def _action_matches(body: dict, action: str) -> bool:
-        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in as_list(body.get("Action", [])))
+        return any(_like(action, a, ignore_case=True) for a in as_list(body.get("Action", [])))
 
     def _principal_matches(self, value, principal: Principal, direct: bool) -> bool:
         if value == "*" or value == {"AWS": "*"}:
@@ -312,6 +418,9 @@ class Walk:
         )
 
     def _conditions_hold(self, statement: _Statement, context: dict[str, str]) -> bool:
+        """Whether every condition holds for the request. A key the request lacks fails an Allow's
+        condition (as in AWS); on a Deny it raises: the request's model may lack a key AWS sends."""
+        missing = []
         for operator, tests in statement.body.get("Condition", {}).items():
             if operator not in OPERATORS:
                 raise WalkError(f"{statement.policy}: condition operator {operator} is unknown to the walk: add it")
@@ -319,21 +428,27 @@ class Walk:
                 actual = context.get(key.lower())
                 values = [self.render(v) for v in as_list(expected)]
                 if actual is None:
-                    return False
-                if operator in ("ArnLike", "StringLike"):
-                    held = any(fnmatch.fnmatchcase(actual, v) for v in values)
+                    missing.append(key)
+                elif operator == "ArnLike":
+                    if not any(_arn_like(actual, v) for v in values):
+                        return False
+                elif operator == "StringLike":
+                    if not any(_like(actual, v) for v in values):
+                        return False
                 elif operator == "Bool":
-                    held = actual.lower() in [v.lower() for v in values]
-                else:
-                    held = actual in values
-                if not held:
+                    if actual.lower() not in [v.lower() for v in values]:
+                        return False
+                elif actual not in values:
                     return False
-        return True
+        if missing and statement.body["Effect"] == "Deny":
+            raise WalkError(f"{statement.policy}: a Deny on {', '.join(missing)}, which the walk's model of the request "
+                            f"lacks: add the key to the request's context")  # fmt: skip
+        return not missing
 
     # --- the paths ----------------------------------------------------------------------------
 
-    def _path(self, description: str) -> DeliveryPath:
-        path = DeliveryPath(description)
+    def _path(self, kind: str, description: str) -> DeliveryPath:
+        path = DeliveryPath(kind, description)
         self.paths.append(path)
         return path
 
@@ -346,25 +461,43 @@ class Walk:
             if why_not:
                 path.problems.append(f"{path.description}: {principal} may not {action}: {why_not}")
 
+    def _switched_on(self, path: DeliveryPath, logical_id: str) -> None:
+        """A disabled alarm action, rule, mapping or key delivers nothing, however the policies read."""
+        prop, off = SWITCHES[self.resources[logical_id]["Type"]]
+        value = self.resources[logical_id].get("Properties", {}).get(prop)
+        if str(value).lower() == str(off).lower():
+            path.problems.append(f"{path.description}: {logical_id} has {prop} {value}: nothing goes along this path")
+
     def _service_context(self, source_arn: str) -> dict[str, str]:
-        return {"aws:sourcearn": source_arn, "aws:sourceaccount": ACCOUNT, "aws:sourceowner": ACCOUNT, "aws:securetransport": "true"}
+        return {"aws:sourcearn": source_arn, "aws:sourceaccount": ACCOUNT, "aws:sourceowner": ACCOUNT}
 
     def _check_key_of(self, path: DeliveryPath, target: str, principal: Principal, actions, context: dict) -> None:
-        """The key a queue, topic or table is encrypted with, for ``actions`` by ``principal``."""
+        """The key a queue, topic, table or log group is encrypted with, for ``actions`` by ``principal``."""
         properties = self.resources[target].get("Properties", {})
-        key = properties.get("KmsMasterKeyId") or properties.get("SSESpecification", {}).get("KMSMasterKeyId")
+        key = _nested(properties, KEY_PROPERTIES.get(self._type(target) or "", ("KmsMasterKeyId",)))
         if key is None:
             return  # SQS- or DynamoDB-managed encryption, or none: no key policy to satisfy
-        if isinstance(key, str) and AWS_MANAGED_SNS_KEY in key:
-            path.problems.append(
-                f"{path.description}: {target} is encrypted with the AWS managed key {AWS_MANAGED_SNS_KEY}, whose key "
-                f"policy no service may use: encrypt it with a customer managed key that lets {principal} use it"
-            )
-            return
+        if isinstance(key, str) and AWS_MANAGED_KEY_PREFIX in key:
+            path.requests += len(actions)
+            if principal.service:
+                path.problems.append(
+                    f"{path.description}: {target} is encrypted with the AWS managed key {key}, whose key policy no "
+                    f"service may use: encrypt it with a customer managed key that lets {principal} use it"
+                )
+            return  # the account's own principals may use it through its service
         key_id = referenced_resource(key)
         if self._type(key_id) != "AWS::KMS::Key":
             raise WalkError(f"{target} is encrypted with {key!r}, which is not a key of the stack: the walk cannot read its policy")
+        self._switched_on(path, key_id)
         self._check(path, principal, actions, key_id, context)
+
+    def _of_type(self, value, kind: str, what: str) -> str:
+        """The logical id ``value`` refers to, which must be a ``kind`` of the stack: the walk cannot
+        prove a path to anything else (an imported ARN, a name written out)."""
+        logical_id = referenced_resource(value)
+        if self._type(logical_id) != kind:
+            raise WalkError(f"{what}: {value!r} is not a {kind} of the stack: the walk cannot prove this path")
+        return logical_id
 
     def walk(self) -> list[DeliveryPath]:
         for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
@@ -374,13 +507,13 @@ class Walk:
 
     def _alarm_actions(self) -> None:
         cloudwatch = Principal(service="cloudwatch.amazonaws.com")
-        for alarm_id, alarm in resources(self.template, "AWS::CloudWatch::Alarm").items():
+        alarms = {k: v for kind in ALARM_TYPES for k, v in resources(self.template, kind).items()}
+        for alarm_id, alarm in alarms.items():
             for prop in ("AlarmActions", "OKActions", "InsufficientDataActions"):
                 for action in alarm["Properties"].get(prop, []):
-                    topic = referenced_resource(action)
-                    if self._type(topic) != "AWS::SNS::Topic":
-                        raise WalkError(f"alarm {alarm_id}: action {action!r} is not a topic of the stack: the walk has no model for it")
-                    path = self._path(f"alarm {alarm_id} ({prop}) -> topic {topic}")
+                    topic = self._of_type(action, "AWS::SNS::Topic", f"alarm {alarm_id} ({prop})")
+                    path = self._path(ALARM_ACTION, f"alarm {alarm_id} ({prop}) -> topic {topic}")
+                    self._switched_on(path, alarm_id)
                     context = self._service_context(self.attribute(alarm_id, "Arn"))
                     self._check(path, cloudwatch, ["sns:Publish"], topic, context)
                     self._check_key_of(path, topic, cloudwatch, SEND_KEY_ACTIONS, context)
@@ -394,21 +527,24 @@ class Walk:
                 kind = self._type(target_id)
                 if kind not in TARGET_ACTIONS:
                     raise WalkError(f"rule {rule_id}: target {target['Arn']!r} ({kind}) has no model in the walk")
-                sender = Principal(role=referenced_resource(target["RoleArn"])) if "RoleArn" in target else events
-                path = self._path(f"rule {rule_id} -> target {target_id}")
+                sender = events
+                if "RoleArn" in target:
+                    sender = Principal(role=self._of_type(target["RoleArn"], "AWS::IAM::Role", f"rule {rule_id}'s target role"))
+                path = self._path(RULE_TARGET, f"rule {rule_id} -> target {target_id}")
+                self._switched_on(path, rule_id)
                 self._check(path, sender, [TARGET_ACTIONS[kind]], target_id, context)
                 self._check_key_of(path, target_id, sender, SEND_KEY_ACTIONS, context)
                 dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
                 if dead_letters is not None:
-                    queue = referenced_resource(dead_letters)
-                    path = self._path(f"rule {rule_id} -> dead-letter queue {queue}")
+                    queue = self._of_type(dead_letters, "AWS::SQS::Queue", f"rule {rule_id}'s dead-letter queue")
+                    path = self._path(RULE_DEAD_LETTERS, f"rule {rule_id} -> dead-letter queue {queue}")
                     self._check(path, events, ["sqs:SendMessage"], queue, context)
                     self._check_key_of(path, queue, events, SEND_KEY_ACTIONS, context)
 
     def _function_role(self, function_ref) -> tuple[str, str]:
-        function_id = referenced_resource(function_ref)
-        role_id = referenced_resource(self._resource(function_id)["Properties"]["Role"])
-        trust = self._resource(role_id)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        function_id = self._of_type(function_ref, "AWS::Lambda::Function", "a function")
+        role_id = self._of_type(self.resources[function_id]["Properties"]["Role"], "AWS::IAM::Role", f"{function_id}'s role")
+        trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         if not any("lambda.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
             raise WalkError(f"role {role_id} of {function_id} is not assumable by Lambda")
         return function_id, role_id
@@ -418,42 +554,39 @@ class Walk:
             properties = mapping["Properties"]
             function_id, role_id = self._function_role(properties["FunctionName"])
             role = Principal(role=role_id)
-            context = {"aws:securetransport": "true"}
-            source = properties["EventSourceArn"].get("Fn::GetAtt", [None, None])
-            source_id, attribute = source
-            path = self._path(f"event source mapping {mapping_id} ({function_id}) <- {source_id}.{attribute}")
+            source = properties["EventSourceArn"]
+            source_id, attribute = source["Fn::GetAtt"] if isinstance(source, dict) and "Fn::GetAtt" in source else (None, None)
+            path = self._path(EVENT_SOURCE, f"event source mapping {mapping_id} ({function_id}) <- {source_id}.{attribute}")
+            self._switched_on(path, mapping_id)
             if self._type(source_id) == "AWS::SQS::Queue" and attribute == "Arn":
-                self._check(path, role, QUEUE_READ_ACTIONS, source_id, context)
+                self._check(path, role, QUEUE_READ_ACTIONS, source_id, {})
             elif self._type(source_id) == "AWS::DynamoDB::Table" and attribute == "StreamArn":
                 # A stream is no resource of the template (no policy of its own): the table's StreamArn.
-                self._check(path, role, STREAM_READ_ACTIONS, None, context, self.attribute(source_id, "StreamArn"))
-                self._check(path, role, [LIST_STREAMS], None, context)
+                self._check(path, role, STREAM_READ_ACTIONS, None, {}, self.attribute(source_id, "StreamArn"))
+                self._check(path, role, [LIST_STREAMS], None, {})
             else:
-                raise WalkError(f"mapping {mapping_id}: source {properties['EventSourceArn']!r} has no model in the walk")
-            self._check_key_of(path, source_id, role, ["kms:Decrypt"], context)
+                raise WalkError(f"mapping {mapping_id}: source {source!r} has no model in the walk")
+            self._check_key_of(path, source_id, role, ["kms:Decrypt"], {})
             failures = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
             if failures is not None:
-                queue = referenced_resource(failures)
-                if self._type(queue) != "AWS::SQS::Queue":
-                    raise WalkError(f"mapping {mapping_id}: on-failure destination {failures!r} has no model in the walk")
-                path = self._path(f"event source mapping {mapping_id} -> on-failure queue {queue}")
-                self._check(path, role, ["sqs:SendMessage"], queue, context)
-                self._check_key_of(path, queue, role, SEND_KEY_ACTIONS, context)
+                queue = self._of_type(failures, "AWS::SQS::Queue", f"mapping {mapping_id}'s on-failure destination")
+                path = self._path(ON_FAILURE, f"event source mapping {mapping_id} -> on-failure queue {queue}")
+                self._check(path, role, ["sqs:SendMessage"], queue, {})
+                self._check_key_of(path, queue, role, SEND_KEY_ACTIONS, {})
 
     def _producer(self) -> None:
         output = self.template.get("Outputs", {}).get(PRODUCER_POLICY_OUTPUT)
         if output is None:
             return
-        policy_id = referenced_resource(output["Value"])
+        policy_id = self._of_type(output["Value"], "AWS::IAM::ManagedPolicy", f"output {PRODUCER_POLICY_OUTPUT}")
         producer = Principal(managed_policy=policy_id)
-        path = self._path(f"producer policy {policy_id} -> queue {QUEUE.logical_id}")
-        context = {"aws:securetransport": "true"}
-        self._check(path, producer, ["sqs:SendMessage"], QUEUE.logical_id, context)
-        self._check_key_of(path, QUEUE.logical_id, producer, SEND_KEY_ACTIONS, context)
+        path = self._path(PRODUCER, f"producer policy {policy_id} -> queue {QUEUE.logical_id}")
+        self._check(path, producer, ["sqs:SendMessage"], QUEUE.logical_id, {})
+        self._check_key_of(path, QUEUE.logical_id, producer, SEND_KEY_ACTIONS, {})
 
     def _environments(self) -> None:
         for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
-            _, role_id = self._function_role({"Ref": function_id})
+            role = Principal(role=self._function_role({"Ref": function_id})[1])
             variables = function["Properties"].get("Environment", {}).get("Variables", {})
             for variable, value in sorted(variables.items()):
                 target = referenced_resource(value)
@@ -462,29 +595,63 @@ class Walk:
                 kind = self._type(target)
                 if kind not in ENVIRONMENT_ACTIONS:
                     raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
-                path = self._path(f"function {function_id} ({variable}) -> {target}")
-                self._check(path, Principal(role=role_id), [ENVIRONMENT_ACTIONS[kind]], target, {"aws:securetransport": "true"})
+                path = self._path(ENVIRONMENT, f"function {function_id} ({variable}) -> {target}")
+                self._check(path, role, [ENVIRONMENT_ACTIONS[kind]], target, {})
+                if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
+                    self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
 
     def _log_groups(self) -> None:
         for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
-            log_group = referenced_resource(function["Properties"].get("LoggingConfig", {}).get("LogGroup"))
-            if log_group is None:
-                continue
+            # Without a log group of its own, a function logs to Lambda's default group, which the walk has no model for.
+            log_group = self._of_type(
+                _nested(function["Properties"], ("LoggingConfig", "LogGroup")), "AWS::Logs::LogGroup", f"{function_id}'s log group"
+            )
             _, role_id = self._function_role({"Ref": function_id})
-            path = self._path(f"function {function_id} -> its log group {log_group}")
+            path = self._path(FUNCTION_LOGS, f"function {function_id} -> its log group {log_group}")
             stream = self.attribute(log_group, "Arn").removesuffix("*") + "log-stream:2026/01/01/a-stream"
-            self._check(path, Principal(role=role_id), LOG_WRITE_ACTIONS, None, {"aws:securetransport": "true"}, stream)
+            self._check(path, Principal(role=role_id), LOG_WRITE_ACTIONS, None, {}, stream)
         logs = Principal(service=f"logs.{REGION}.amazonaws.com")
         for log_group_id, log_group in resources(self.template, "AWS::Logs::LogGroup").items():
             key = log_group["Properties"].get("KmsKeyId")
             if key is None:
                 continue
             key_id = referenced_resource(key)
-            if self._type(key_id) != "AWS::KMS::Key":
-                raise WalkError(f"log group {log_group_id} is encrypted with {key!r}, which is not a key of the stack")
-            path = self._path(f"log group {log_group_id} (named {self.name(log_group_id)}) -> key {key_id}")
-            arn = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{self.name(log_group_id)}"
-            self._check(path, logs, LOGS_KEY_ACTIONS, key_id, {LOGS_CONTEXT_KEY: arn, "aws:securetransport": "true"})
+            name = self.name(log_group_id)
+            path = self._path(LOG_GROUP_KEY, f"log group {log_group_id} (named {name}) -> key {key_id or key}")
+            self._check_key_of(path, log_group_id, logs, LOGS_KEY_ACTIONS, {LOGS_CONTEXT_KEY: self._log_group_arn(name)})
+            # The key's condition must name this stack's log groups, not a sandbox stack's ("<stack name>-sandbox").
+            other = GENERATED_NAME.format(stack=f"{self.stack_name}-sandbox", logical_id=log_group_id)
+            path.requests += 1
+            if self.allowed(logs, LOGS_KEY_ACTIONS[0], key_id, {LOGS_CONTEXT_KEY: self._log_group_arn(other)}) is None:
+                path.problems.append(
+                    f"{path.description}: the key policy of {key_id} also lets {logs} use the key for {other}, a log group "
+                    "of another stack: its condition must name this stack's own log groups"
+                )
+
+    @staticmethod
+    def _log_group_arn(name: str) -> str:
+        return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+
+
+def _like(value: str, pattern: str, *, ignore_case: bool = False) -> bool:
+    """IAM's wildcards: * is any run of characters, ? one character; nothing else is special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
+
+
+def _arn_like(arn: str, pattern: str) -> bool:
+    """ArnLike: each of the six colon-delimited parts on its own (the last, the resource, keeps its colons),
+    so a wildcard never spans parts and a pattern of fewer parts matches nothing."""
+    arn_parts, pattern_parts = arn.split(":", 5), pattern.split(":", 5)
+    return len(arn_parts) == len(pattern_parts) == 6 and all(map(_like, arn_parts, pattern_parts))
+
+
+def _nested(properties: dict, names: tuple[str, ...]):
+    """properties[names[0]][names[1]]..., or None where a level is missing."""
+    value = properties
+    for name in names:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
 
 
 def delivery_paths(template: dict, stack_name: str) -> list[DeliveryPath]:

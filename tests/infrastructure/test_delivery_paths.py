@@ -1,18 +1,43 @@
 """The delivery-path walk (delivery_paths.py) over the defaults and every studio config: each path
 by which a service or a principal reaches a resource of the stack is allowed where AWS enforces it.
-And the walk can fail: a kept fixture (the alarm topic as it was before issue 15) and a few broken
-copies of real templates."""
+And the walk can fail: a kept fixture (the alarm topic as it was before issue 15), broken copies of
+real templates that AWS would refuse, and copies with what the walk cannot prove, which must raise."""
 
 from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from stacks.roles import PIPELINE_KEY_LOGICAL_ID, PUBLISH_FAILURE_QUEUE, PUBLISHER_HANDLER
-from tests.infrastructure.delivery_paths import LIST_STREAMS, WalkError, delivery_paths, problems
+from notification_processor.roles import JOB
+from stacks.config import StudioConfig, load_config, project_context
+from stacks.roles import (
+    DEAD_LETTER_QUEUE,
+    PIPELINE_KEY_LOGICAL_ID,
+    PROCESSOR_HANDLER,
+    PUBLISH_FAILURE_QUEUE,
+    PUBLISHER_HANDLER,
+    TABLES,
+)
+from tests.infrastructure.delivery_paths import (
+    ALARM_ACTION,
+    ENVIRONMENT,
+    EVENT_SOURCE,
+    FUNCTION_LOGS,
+    LIST_STREAMS,
+    LOG_GROUP_KEY,
+    ON_FAILURE,
+    PATH_KINDS,
+    PRODUCER,
+    RULE_DEAD_LETTERS,
+    RULE_TARGET,
+    WalkError,
+    delivery_paths,
+    problems,
+)
 from tests.infrastructure.studio_configs import studio_contexts
 from tests.infrastructure.template_tools import as_list, function_with_handler, only, resources, role_policy
 
@@ -22,37 +47,53 @@ CONFIGS = ["default", *sorted(studio_contexts())]
 
 
 @pytest.fixture(scope="module")
-def templates(pipeline_template, studio_synthesis) -> dict[str, tuple[dict, str]]:
-    """Each config's template and stack name: the defaults (cdk.json) and every studio."""
-    found = {"default": (pipeline_template, DEFAULT_STACK)}
+def templates(pipeline_template, studio_synthesis) -> dict[str, tuple[dict, StudioConfig]]:
+    """Each config's template and config: the defaults (cdk.json) and every studio."""
+    found = {"default": (pipeline_template, load_config(project_context()))}
     for name, studio in studio_synthesis.studios.items():
-        found[name] = (studio.template, studio.config.stack_name)
+        found[name] = (studio.template, studio.config)
     return found
 
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_every_delivery_path_is_allowed(templates, config):
-    template, stack_name = templates[config]
-    paths = delivery_paths(template, stack_name)
+    template, studio = templates[config]
+    paths = delivery_paths(template, studio.stack_name)
     requests = sum(path.requests for path in paths)
     print(f"delivery paths of {config}: {len(paths)} paths, {requests} requests")
     assert paths, f"{config}: the walk found no delivery path"
     assert list(problems(paths)) == []
 
 
-def test_the_walk_reaches_every_kind_of_path_and_sums_them_up(templates, capsys):
+def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
+    """How many paths of each kind a config's stack has, from its settings: a kind that went
+    missing (no event source mapping, no log group key) fails, whatever the total."""
+    events, alerts = config.status_events, config.status_events and bool(config.alert_status_list)
+    functions = 1 + events  # the processor, and the publisher with status-change events
+    return {
+        ALARM_ACTION: 2 * (4 + 2 * events),  # ALARM and OK of 4 alarms, and the publisher's 2
+        RULE_TARGET: alerts,
+        RULE_DEAD_LETTERS: alerts,
+        EVENT_SOURCE: 1 + 2 * events,  # the queue, and each table's stream
+        ON_FAILURE: 2 * events,
+        PRODUCER: 1,
+        ENVIRONMENT: 2 + config.history + events,  # the tables (and the history), the bus
+        FUNCTION_LOGS: functions,
+        LOG_GROUP_KEY: functions if config.customer_managed_key else 0,
+    }
+
+
+def test_each_config_has_every_kind_of_path_its_settings_make_and_sums_them_up(templates, capsys):
     counts = {}
     for config in CONFIGS:
-        template, stack_name = templates[config]
-        counts[config] = len(delivery_paths(template, stack_name))
+        template, studio = templates[config]
+        paths = delivery_paths(template, studio.stack_name)
+        counts[config] = len(paths)
+        found = Counter(path.kind for path in paths)
+        assert {kind: found[kind] for kind in PATH_KINDS} == expected_path_kinds(studio), config
     with capsys.disabled():
         print("\ndelivery paths per config: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
-    template, stack_name = templates["example"]
-    kinds = {path.description.split(" ")[0] for path in delivery_paths(template, stack_name)}
-    assert kinds == {"alarm", "rule", "event", "producer", "function", "log"}
-    # 6 alarms x 2 actions, the rule's target and dead letters, 3 mappings and 2 on-failure
-    # queues, the producer, 4 environment references, 2 function log groups and 2 log groups' key
-    assert counts["example"] == 12 + 2 + 5 + 1 + 4 + 4
+    assert all(expected_path_kinds(templates["example"][1]).values())  # one config has every kind
 
 
 def test_the_alarm_topic_as_it_was_before_fails_naming_the_alarm_the_topic_and_the_missing_statement():
@@ -66,8 +107,8 @@ def test_the_alarm_topic_as_it_was_before_fails_naming_the_alarm_the_topic_and_t
 
 
 def _broken(templates, config: str) -> tuple[dict, str]:
-    template, stack_name = templates[config]
-    return copy.deepcopy(template), stack_name
+    template, studio = templates[config]
+    return copy.deepcopy(template), studio.stack_name
 
 
 def _problems(template: dict, stack_name: str) -> list[str]:
@@ -84,13 +125,8 @@ def test_a_topic_under_the_aws_managed_sns_key_fails(templates):
 
 def test_a_rule_dead_letter_queue_without_its_eventbridge_statement_fails(templates):
     template, stack_name = _broken(templates, "default")
-    queue_policy = next(
-        policy["Properties"]
-        for policy in resources(template, "AWS::SQS::QueuePolicy").values()
-        if {"Ref": PUBLISH_FAILURE_QUEUE.logical_id} in policy["Properties"]["Queues"]
-    )
-    statements = queue_policy["PolicyDocument"]["Statement"]
-    queue_policy["PolicyDocument"]["Statement"] = [s for s in statements if "Service" not in s["Principal"]]
+    statements = _statements(template, "AWS::SQS::QueuePolicy", PUBLISH_FAILURE_QUEUE.logical_id)
+    statements[:] = [s for s in statements if "Service" not in s["Principal"]]
     (found,) = _problems(template, stack_name)
     assert f"dead-letter queue {PUBLISH_FAILURE_QUEUE.logical_id}" in found
     assert "events.amazonaws.com may not sqs:SendMessage" in found
@@ -121,4 +157,328 @@ def test_an_unknown_condition_operator_fails_the_walk_loudly(templates):
     statement = next(s for s in policy["PolicyDocument"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
     statement["Condition"]["DateGreaterThan"] = {"aws:CurrentTime": "2026-01-01T00:00:00Z"}
     with pytest.raises(WalkError, match="DateGreaterThan"):
+        delivery_paths(template, stack_name)
+
+
+# --- broken copies the walk must fail: what AWS would refuse ---------------------------------
+
+
+def _statements(template: dict, policy_type: str, attached_to: str) -> list[dict]:
+    """The statements of the one policy of ``policy_type`` on a queue or topic (they may be edited)."""
+    key = {"AWS::SQS::QueuePolicy": "Queues", "AWS::SNS::TopicPolicy": "Topics"}[policy_type]
+    (policy,) = [p for p in resources(template, policy_type).values() if {"Ref": attached_to} in p["Properties"][key]]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _topic_statements(template: dict) -> list[dict]:
+    return _statements(template, "AWS::SNS::TopicPolicy", only(template, "AWS::SNS::Topic")[0])
+
+
+def _service_statement(statements: list[dict], service: str) -> dict:
+    (statement,) = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == {"Service": service}]
+    return statement
+
+
+def _alarms(template: dict) -> list[str]:
+    return sorted(resources(template, "AWS::CloudWatch::Alarm"))
+
+
+def test_a_topic_policy_that_misses_one_alarm_fails_for_that_alarm_only(templates):
+    template, stack_name = _broken(templates, "default")
+    condition = _service_statement(_topic_statements(template), "cloudwatch.amazonaws.com")["Condition"]
+    missed = condition["ArnEquals"]["aws:SourceArn"].pop(0)["Fn::GetAtt"][0]
+    found = _problems(template, stack_name)
+    assert len(found) == 2 and all(problem.startswith(f"alarm {missed} (") for problem in found)  # its ALARM and OK
+
+
+@pytest.mark.parametrize(
+    ("service", "condition", "failing"),
+    [
+        # another account's alarms: every alarm action fails
+        ("cloudwatch.amazonaws.com", {"StringEquals": {"aws:SourceAccount": "210987654321"}}, ALARM_ACTION),
+        # another alarm's ARN where the rule's should be: the job alerts fail
+        ("events.amazonaws.com", {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["MonitoringDeadLetterAlarmC2330FE2", "Arn"]}}},
+         RULE_TARGET),
+        # another rule's
+        ("events.amazonaws.com", {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/other-stack-*"}}, RULE_TARGET),
+    ],
+)  # fmt: skip
+def test_a_topic_policy_conditioned_on_another_source_fails(templates, service, condition, failing):
+    template, stack_name = _broken(templates, "default")
+    _service_statement(_topic_statements(template), service)["Condition"] = condition
+    paths = delivery_paths(template, stack_name)
+    failed = {path.kind for path in paths if path.problems}
+    assert failed == {failing}
+    assert all(path.problems for path in paths if path.kind == failing)
+
+
+@pytest.mark.parametrize("principal", [{"Service": "events.amazonaws.com"}, "*"])
+def test_an_explicit_deny_on_a_path_fails_it(templates, principal):
+    template, stack_name = _broken(templates, "default")
+    statements = _statements(template, "AWS::SQS::QueuePolicy", PUBLISH_FAILURE_QUEUE.logical_id)
+    statements.append({"Sid": "NoEvents", "Effect": "Deny", "Principal": principal, "Action": "sqs:SendMessage",
+                       "Resource": {"Fn::GetAtt": [PUBLISH_FAILURE_QUEUE.logical_id, "Arn"]}})  # fmt: skip
+    found = _problems(template, stack_name)
+    assert found and all("explicitly denied by StatusEventsFailureQueuePolicy" in problem and "(NoEvents)" in problem for problem in found)
+    # The rule's dead letters, and with Principal "*" the publisher's on-failure deliveries too.
+    assert len(found) == (1 if principal != "*" else 3)
+
+
+def test_a_deny_on_the_calling_service_fails_every_path_it_names(templates):
+    template, stack_name = _broken(templates, "default")
+    _topic_statements(template).append(
+        {"Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"}}}
+    )  # fmt: skip
+    paths = delivery_paths(template, stack_name)
+    assert {path.kind for path in paths if path.problems} == {ALARM_ACTION}
+
+
+@pytest.mark.parametrize(
+    ("deny", "message"),
+    [
+        ({"NotPrincipal": {"Service": "events.amazonaws.com"}}, "NotPrincipal"),
+        ({"Principal": "*", "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}, "StringNotEquals"),
+        ({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}, "aws:PrincipalOrgID"),
+    ],
+)
+def test_a_deny_the_walk_cannot_evaluate_fails_it_loudly(templates, deny, message):
+    template, stack_name = _broken(templates, "default")
+    _topic_statements(template).append({"Effect": "Deny", "Action": "sns:Publish", "Resource": "*", **deny})
+    with pytest.raises(WalkError, match=message):
+        delivery_paths(template, stack_name)
+
+
+@pytest.mark.parametrize(
+    "account_statement",
+    [
+        None,  # removed: IAM policies on the key count for nothing
+        {"Condition": {"StringEquals": {"kms:CallerAccount": "210987654321"}}},  # another account's callers only
+    ],
+)
+def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templates, account_statement):
+    template, stack_name = _broken(templates, "example")
+    statements = template["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]["KeyPolicy"]["Statement"]
+    (root,) = [s for s in statements if s["Action"] == "kms:*"]
+    if account_statement is None:
+        statements.remove(root)
+    else:
+        root.update(account_statement)
+    paths = delivery_paths(template, stack_name)
+    # The processor and the publisher read their sources and the producer sends, each with the key (the
+    # on-failure queue has SQS's own). CloudWatch Logs has its own statement: the log groups' keys still pass.
+    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER}
+    assert all("nor delegates to IAM" in problem for problem in problems(paths))
+
+
+def _role_statement(template: dict, handler: str, action: str) -> dict:
+    role_id = function_with_handler(template, handler)[1]["Role"]["Fn::GetAtt"][0]
+    (statement,) = [s for s in role_policy(template, role_id)[1]["PolicyDocument"]["Statement"] if action in as_list(s["Action"])]
+    return statement
+
+
+@pytest.mark.parametrize(
+    ("handler", "action", "resource", "failing"),
+    [
+        # another queue's ARN
+        (PROCESSOR_HANDLER, "sqs:ReceiveMessage", {"Fn::GetAtt": [DEAD_LETTER_QUEUE.logical_id, "Arn"]}, 1),
+        # the tables' ARNs instead of their StreamArns
+        (PUBLISHER_HANDLER, "dynamodb:GetRecords", [{"Fn::GetAtt": [t.logical_id, "Arn"]} for t in TABLES.values()], 2),
+        # IAM's wildcards are * and ? only: "[s]" is no character class
+        (PROCESSOR_HANDLER, "sqs:ReceiveMessage",
+         {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:DeadlineNotifications-default-notification[s]"}, 1),
+    ],
+)  # fmt: skip
+def test_an_identity_policy_on_the_wrong_resource_fails(templates, handler, action, resource, failing):
+    template, stack_name = _broken(templates, "default")
+    _role_statement(template, handler, action)["Resource"] = resource
+    paths = delivery_paths(template, stack_name)
+    assert [path.kind for path in paths if path.problems] == [EVENT_SOURCE] * failing
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {"Fn::Sub": "${NotificationQueue.Arn}"},
+        {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:DeadlineNotifications-default-notification?"},
+        {"Fn::Sub": ["arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Name}",
+                     {"Name": "DeadlineNotifications-default-notifications"}]},
+    ],
+)  # fmt: skip
+def test_an_identity_policy_resource_written_with_fn_sub_is_read(templates, resource):
+    template, stack_name = _broken(templates, "default")
+    _role_statement(template, PROCESSOR_HANDLER, "sqs:ReceiveMessage")["Resource"] = resource
+    assert _problems(template, stack_name) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ({"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}, "events.amazonaws.com may not kms:"),
+        ("alias/aws/sqs", "AWS managed key alias/aws/sqs"),
+    ],
+)
+def test_a_rule_dead_letter_queue_under_a_key_eventbridge_cannot_use_fails(templates, key, message):
+    template, stack_name = _broken(templates, "example")
+    queue = template["Resources"][PUBLISH_FAILURE_QUEUE.logical_id]["Properties"]
+    del queue["SqsManagedSseEnabled"]
+    queue["KmsMasterKeyId"] = key
+    paths = delivery_paths(template, stack_name)
+    (dead_letters,) = [path for path in paths if path.kind == RULE_DEAD_LETTERS]
+    assert dead_letters.problems and all(message in problem for problem in dead_letters.problems)
+
+
+def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(templates):
+    template, stack_name = _broken(templates, "example")
+    statements = template["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if "Service" in s["Principal"]]
+    logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] = f"arn:aws:logs:*:*:log-group:{stack_name}-*"
+    found = _problems(template, stack_name)
+    assert len(found) == 2  # each function's log group
+    assert all(f"for {stack_name}-sandbox-" in problem and "a log group of another stack" in problem for problem in found)
+
+
+# --- what the walk cannot prove fails it, never passes silently ------------------------------
+
+
+def _topic_id(template: dict) -> str:
+    return only(template, "AWS::SNS::Topic")[0]
+
+
+def _imported_alarm_topic(template: dict) -> None:
+    alarm = template["Resources"][_alarms(template)[0]]["Properties"]
+    alarm["AlarmActions"] = ["arn:aws:sns:eu-west-1:123456789012:a-topic-of-another-stack"]
+
+
+def _imported_dead_letters(template: dict) -> None:
+    (rule,) = resources(template, "AWS::Events::Rule").values()
+    rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
+
+
+def _imported_mapping_source(template: dict) -> None:
+    mapping = next(iter(resources(template, "AWS::Lambda::EventSourceMapping").values()))
+    mapping["Properties"]["EventSourceArn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
+
+
+def _topic_policy_by_arn(template: dict) -> None:
+    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    policy["Topics"] = ["arn:aws:sns:eu-west-1:123456789012:the-alarm-topic"]
+
+
+def _second_topic_policy(template: dict) -> None:
+    template["Resources"]["AnotherTopicPolicy"] = {
+        "Type": "AWS::SNS::TopicPolicy",
+        "Properties": {"Topics": [{"Ref": _topic_id(template)}], "PolicyDocument": {"Statement": []}},
+    }
+
+
+def _added(resource_type: str, **properties):
+    def add(template: dict) -> None:
+        template["Resources"]["Added"] = {"Type": resource_type, "Properties": properties}
+
+    return add
+
+
+def _stream_policy(template: dict) -> None:
+    table = template["Resources"][TABLES[JOB].logical_id]["Properties"]
+    table["StreamSpecification"]["ResourcePolicy"] = {"PolicyDocument": {"Statement": []}}
+
+
+def _boundary(template: dict) -> None:
+    role = next(iter(resources(template, "AWS::IAM::Role").values()))
+    role["Properties"]["PermissionsBoundary"] = "arn:aws:iam::123456789012:policy/boundary"
+
+
+def _default_log_group(template: dict) -> None:
+    function = next(iter(resources(template, "AWS::Lambda::Function").values()))
+    del function["Properties"]["LoggingConfig"]["LogGroup"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_imported_alarm_topic, "is not a AWS::SNS::Topic of the stack"),
+        (_imported_dead_letters, "dead-letter queue.*is not a AWS::SQS::Queue of the stack"),
+        (_imported_mapping_source, "source 'arn:aws:sqs.*has no model"),
+        (_topic_policy_by_arn, "cannot tell whose policy it replaces"),
+        (_second_topic_policy, "has two policies"),
+        (_added("AWS::SNS::TopicInlinePolicy"), "AWS::SNS::TopicInlinePolicy"),
+        (_added("AWS::IAM::RolePolicy"), "AWS::IAM::RolePolicy"),
+        (_added("AWS::Logs::ResourcePolicy"), "AWS::Logs::ResourcePolicy"),
+        (_added("AWS::SNS::Subscription", Protocol="sqs"), "a sqs subscription"),
+        (_stream_policy, r"StreamSpecification\.ResourcePolicy"),
+        (_boundary, "PermissionsBoundary"),
+        (_default_log_group, "log group: None is not a AWS::Logs::LogGroup"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
+)
+def test_what_the_walk_cannot_prove_fails_it_loudly(templates, mutate, message):
+    template, stack_name = _broken(templates, "default")
+    mutate(template)
+    with pytest.raises(WalkError, match=message):
+        delivery_paths(template, stack_name)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "prop", "value", "failing"),
+    [
+        ("AWS::CloudWatch::Alarm", "ActionsEnabled", False, {ALARM_ACTION}),
+        ("AWS::Events::Rule", "State", "DISABLED", {RULE_TARGET}),
+        ("AWS::Lambda::EventSourceMapping", "Enabled", "false", {EVENT_SOURCE}),
+        ("AWS::KMS::Key", "Enabled", False, {ALARM_ACTION, RULE_TARGET}),  # the alarm topic's key
+    ],
+)
+def test_a_path_switched_off_fails_however_its_policies_read(templates, resource_type, prop, value, failing):
+    template, stack_name = _broken(templates, "default")
+    switched_off = next(iter(resources(template, resource_type)))
+    template["Resources"][switched_off]["Properties"][prop] = value
+    paths = delivery_paths(template, stack_name)
+    assert {path.kind for path in paths if path.problems} == failing
+    assert all(f"{switched_off} has {prop} {value}: nothing goes along this path" in p for p in problems(paths))
+
+
+def test_an_arn_like_wildcard_spans_no_part_of_the_arn(templates):
+    template, stack_name = _broken(templates, "default")
+    condition = _service_statement(_topic_statements(template), "cloudwatch.amazonaws.com")["Condition"]
+    condition["ArnLike"] = {"aws:SourceArn": "arn:aws:cloudwatch:*"}  # four parts: matches no alarm
+    del condition["ArnEquals"]
+    assert {path.kind for path in delivery_paths(template, stack_name) if path.problems} == {ALARM_ACTION}
+    condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:cloudwatch:*:*:alarm:{stack_name}-*"}
+    assert _problems(template, stack_name) == []
+
+
+def test_a_composite_alarm_is_walked_like_any_alarm(templates):
+    template, stack_name = _broken(templates, "default")
+    topic = {"Ref": _topic_id(template)}
+    template["Resources"]["PipelineDown"] = {
+        "Type": "AWS::CloudWatch::CompositeAlarm",
+        "Properties": {"AlarmRule": "ALARM(x)", "AlarmActions": [topic], "OKActions": [topic]},
+    }
+    found = _problems(template, stack_name)  # the topic policy names the other alarms only
+    assert len(found) == 2 and all(problem.startswith("alarm PipelineDown (") for problem in found)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "properties"),
+    [("AWS::S3::Bucket", {}), ("AWS::Pipes::Pipe", {}), ("AWS::Lambda::EventInvokeConfig", {})],
+)
+def test_a_resource_type_without_a_model_fails_the_walk(templates, resource_type, properties):
+    template, stack_name = _broken(templates, "default")
+    template["Resources"]["Added"] = {"Type": resource_type, "Properties": properties}
+    with pytest.raises(WalkError, match=f"no model of a {resource_type}"):
+        delivery_paths(template, stack_name)
+
+
+@pytest.mark.parametrize(
+    ("prop", "value"),
+    [
+        ("DeadLetterConfig", {"TargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE.logical_id, "Arn"]}}),
+        ("KmsKeyArn", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+    ],
+)
+def test_a_function_property_that_makes_a_path_fails_the_walk_until_modelled(templates, prop, value):
+    template, stack_name = _broken(templates, "default")
+    function = next(iter(resources(template, "AWS::Lambda::Function").values()))
+    function["Properties"][prop] = value
+    with pytest.raises(WalkError, match=prop):
         delivery_paths(template, stack_name)

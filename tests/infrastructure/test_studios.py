@@ -160,7 +160,15 @@ def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(product
     assert logs["Principal"]["Service"]["Fn::Join"][1] == ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]
     assert "kms:GenerateDataKey" in logs["Action"] and not any("*" in action for action in logs["Action"])
     (log_groups,) = logs["Condition"]["ArnLike"].values()
-    assert log_groups["Fn::Join"][1][-1] == ":log-group:DeadlineNotifications-example-*"
+    # One pattern per log group the key encrypts, by its logical id: no other stack's log group matches.
+    names = [pattern["Fn::Join"][1][-1] for pattern in log_groups]
+    encrypted = [
+        logical_id
+        for logical_id, log_group in resources(production, "AWS::Logs::LogGroup").items()
+        if log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
+    ]
+    assert len(encrypted) == 2  # both functions'
+    assert names == [f":log-group:DeadlineNotifications-example-{logical_id}-*" for logical_id in encrypted]
 
 
 def test_tracing_turns_on_active_x_ray_with_only_its_two_resourceless_actions(production, sandbox):
