@@ -11,13 +11,13 @@ import pytest
 
 from deadline_sqs.deployment import Deployment
 from deadline_sqs.operations import marked_job_id, marked_job_keys
-from deadline_sqs.verify import (
+from deadline_sqs.verify import recipients
+from deadline_sqs.verify_resources import (
     Clients,
     Temporaries,
     VerifyTarget,
     create_temporaries,
     find_leftovers,
-    recipients,
     remove_leftovers,
     remove_temporaries,
     temporary_base,
