@@ -64,6 +64,7 @@ PROBE_TYPE = "deadline-sqs verify probe"
 _JOB_EVENT_OF_STATUS = {status: event for event, (_, status, _) in JOB_EVENTS.items()}
 PREFERRED_ALERT_STATUS = "Failed"
 DLQ_MARGIN_SECONDS = 60
+HOLD_SECONDS = 30  # how long a message that is not verify's stays hidden once read
 
 
 # --- results -------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ def announcement(target: VerifyTarget, people: list[Recipient], dead_letters: bo
         lines += [f"  {person.protocol:<10} {person.endpoint}" for person in people] or ["  (none)"]
         lines.append(
             f"They receive the test job's alert, and an ALARM notification (reason: a test) from each of the "
-            f"{len(target.alarm_names)} alarms not in ALARM, then an OK one when the alarm re-evaluates."
+            f"stack's {len(target.alarm_names)} alarms that is not in ALARM, then an OK one when it re-evaluates."
         )
     if dead_letters:
         lines.append(
@@ -171,8 +172,8 @@ def confirm(target: VerifyTarget, yes: bool, stdin: TextIO, stdout: TextIO) -> N
 class Inbox:
     """The messages of one queue that `wanted(body)` picks, read and removed as they come.
 
-    Others are made visible again at once (the alert stand-in and the dead-letter queue may
-    hold messages that are not verify's).
+    Others (the alert stand-in and the dead-letter queue may hold messages that are not
+    verify's) stay hidden while verify reads on, so it gets past them, until `release()`.
     """
 
     def __init__(self, sqs, queue_url: str, wanted: Callable[[str], bool] = lambda body: True):
@@ -180,23 +181,34 @@ class Inbox:
         self.queue_url = queue_url
         self.wanted = wanted
         self.bodies: list[str] = []
+        self._held: dict[str, str] = {}  # others' message id -> their latest receipt handle
 
     def check(self, wait_seconds: int = 1) -> None:
         with needs(COMMAND, "sqs:ReceiveMessage", f"queue {self.queue_url}"):
             messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=SQS_BATCH_ENTRIES, WaitTimeSeconds=wait_seconds
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=SQS_BATCH_ENTRIES,
+                WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=HOLD_SECONDS,
             ).get("Messages", [])
         mine = [message for message in messages if self.wanted(message["Body"])]
-        others = [message for message in messages if not self.wanted(message["Body"])]
         self.bodies += [message["Body"] for message in mine]
+        self._held |= {m["MessageId"]: m["ReceiptHandle"] for m in messages if not self.wanted(m["Body"])}
         if mine:
             with needs(COMMAND, "sqs:DeleteMessage", f"queue {self.queue_url}"):
                 self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=_handles(mine))
-        if others:
+
+    def release(self) -> None:
+        """Make the others visible again (a handle whose hold has ended already is just refused)."""
+        handles = list(self._held.values())
+        self._held = {}
+        for start in range(0, len(handles), SQS_BATCH_ENTRIES):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for n, handle in enumerate(handles[start : start + SQS_BATCH_ENTRIES])
+            ]
             with needs(COMMAND, "sqs:ChangeMessageVisibility", f"queue {self.queue_url}"):
-                self.sqs.change_message_visibility_batch(
-                    QueueUrl=self.queue_url, Entries=[entry | {"VisibilityTimeout": 0} for entry in _handles(others)]
-                )
+                self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def json_bodies(self) -> list[dict]:
         found = []
@@ -490,7 +502,10 @@ def check_dead_letters(run: Run, expected_seconds: float) -> None:
         run.clients.sqs.send_message(QueueUrl=deployment.queue_url, MessageBody=json.dumps({"verify": marker}))
     inbox = Inbox(run.clients.sqs, deployment.dead_letter_queue_url, lambda body: marker in body)
     deadline = started + expected_seconds + max(run.timeout, DLQ_MARGIN_SECONDS)
-    found = wait_for(lambda: inbox.bodies, [inbox], deadline)
+    try:
+        found = wait_for(lambda: inbox.bodies, [inbox], deadline)
+    finally:
+        inbox.release()
     seconds = time.monotonic() - started
     if found:
         run.add(PathResult(DEAD_LETTERS, PASS, seconds, "received there and removed"))
@@ -534,13 +549,18 @@ def verify(
             run.alert_inbox = Inbox(clients.sqs, target.alert_queue_url, lambda body: job_id in body)
         _run_paths(run, dead_letters)
     finally:
-        problems = remove_temporaries(clients, made)
-        problems += each([("dynamodb:DeleteItem and dynamodb:Query", f"the items of test job {job_id}",
-                            lambda: delete_marked_job(clients.dynamodb, target.deployment, job_id))])
-        if not problems:
+        left = remove_temporaries(clients, made)
+        steps = [("dynamodb:DeleteItem and dynamodb:Query", f"the items of test job {job_id}",
+                  lambda: delete_marked_job(clients.dynamodb, target.deployment, job_id))]
+        if run.alert_inbox:
+            steps.append(("sqs:ChangeMessageVisibility", f"queue {target.alert_queue_url}", run.alert_inbox.release))
+        problems = each(steps)
+        if not left and not problems:
             out.write(f"Removed what verify made ({', '.join(made.kinds())}) and the test job's items.\n")
-        for problem in problems:
+        for problem in left:
             out.write(f"Not removed ({problem}); the next verify run removes it.\n")
+        for problem in problems:
+            out.write(f"Not done ({problem}).\n")
     return run.results
 
 
