@@ -305,6 +305,26 @@ def prove_rule_delivers(run: Run) -> str:
     )
 
 
+def confirm_subscription(run: Run, topic_arn: str) -> str:
+    """Confirm the temporary subscription with the token SNS sent to the queue: its ARN, or '' if
+    no token came (the job alert and alarm lines then say nothing arrived).
+
+    SNS confirms a same-account SQS subscription by itself; this covers an account where it asks.
+    """
+    assert run.inbox is not None
+    inbox = run.inbox
+
+    def token() -> str:
+        requests = [b for b in inbox.json_bodies() if b.get("Type") == "SubscriptionConfirmation" and b.get("TopicArn") == topic_arn]
+        return requests[0]["Token"] if requests else ""
+
+    found = wait_for(token, [inbox], time.monotonic() + run.timeout)
+    if not found:
+        return ""
+    with needs(COMMAND, "sns:ConfirmSubscription", f"topic {topic_arn}"):
+        return run.clients.sns.confirm_subscription(TopicArn=topic_arn, Token=found)["SubscriptionArn"]
+
+
 def _events_of(run: Run, detail_type: str) -> list[dict]:
     assert run.inbox is not None
     return [e for e in run.inbox.events() if e["detail-type"] == detail_type and e["detail"].get("jobId") == run.job_id]
@@ -545,6 +565,8 @@ def verify(
     try:
         create_temporaries(clients, target, made, job_id)
         run.inbox = Inbox(clients.sqs, made.queue_url)
+        if made.subscription_arn and not made.subscription_arn.startswith("arn:"):
+            made.subscription_arn = confirm_subscription(run, target.alarm_topic_arn) or made.subscription_arn
         if target.alert_queue_url:
             run.alert_inbox = Inbox(clients.sqs, target.alert_queue_url, lambda body: job_id in body)
         _run_paths(run, dead_letters)
