@@ -89,10 +89,6 @@ def result_line(result: PathResult) -> str:
     return f"{line}  {result.note}" if result.note else line.rstrip()
 
 
-def results_table(results: list[PathResult]) -> str:
-    return "\n".join(result_line(result) for result in results)
-
-
 def all_passed(results: list[PathResult]) -> bool:
     return all(result.outcome in FINE for result in results)
 
