@@ -29,18 +29,8 @@ from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.preflight import aws_session, configuration_problem
 from deadline_sqs.sending import queue_depth, read_message_lines, send_bodies
-from deadline_sqs.verify import (
-    Clients,
-    all_passed,
-    announcement,
-    confirm,
-    dead_letter_seconds,
-    recipients,
-    target_from_local,
-    target_from_stack,
-    temporary_base,
-    verify,
-)
+from deadline_sqs.verify import all_passed, announcement, confirm, dead_letter_seconds, recipients, verify
+from deadline_sqs.verify_resources import Clients, target_from_local, target_from_stack, temporary_base
 from stacks.roles import DEAD_LETTER_QUEUE, HISTORY_TABLE, QUEUE, TABLES
 
 PLUGIN_GROUP = "deadline_sqs.commands"

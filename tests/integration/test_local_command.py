@@ -22,16 +22,8 @@ import pytest
 
 from deadline_sqs import INTERRUPTED
 from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
-from deadline_sqs.verify import (
-    DEAD_LETTERS,
-    FAIL,
-    JOB_ALERT,
-    NOT_LOCAL,
-    PASS,
-    QUEUE_TO_TABLES,
-    TABLES_TO_BUS,
-    temporary_base,
-)
+from deadline_sqs.verify import DEAD_LETTERS, FAIL, JOB_ALERT, NOT_LOCAL, PASS, QUEUE_TO_TABLES, TABLES_TO_BUS
+from deadline_sqs.verify_resources import temporary_base
 from local_pipeline import docs_samples
 from local_pipeline.docs_samples import ROOT
 from local_pipeline.engines import REPO_ROOT

@@ -20,17 +20,11 @@ from datetime import UTC, datetime
 import pytest
 
 from deadline_sqs.deployment import Deployment
-from deadline_sqs.verify import (
-    FAIL,
-    PASS,
-    SKIP,
+from deadline_sqs.verify import FAIL, PASS, SKIP, Inbox, Run, alarm_path, check_alarms
+from deadline_sqs.verify_resources import (
     Clients,
-    Inbox,
-    Run,
     Temporaries,
     VerifyTarget,
-    alarm_path,
-    check_alarms,
     create_temporaries,
     remove_temporaries,
     temporary_base,

@@ -1,4 +1,5 @@
-"""verify's clean-up on local engines: what an interrupted run left is found (and only that) and removed.
+"""verify's clean-up on local engines: what an interrupted run left is found (and only that) and removed;
+and how it reads a queue others use.
 
 moto (server mode) answers SQS, EventBridge and SNS; the test job's items are on DynamoDB Local.
 """
@@ -6,18 +7,19 @@ moto (server mode) answers SQS, EventBridge and SNS; the test job's items are on
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
 from deadline_sqs.deployment import Deployment
 from deadline_sqs.operations import marked_job_id, marked_job_keys
-from deadline_sqs.verify import (
+from deadline_sqs.verify import Inbox, recipients, wait_for
+from deadline_sqs.verify_resources import (
     Clients,
     Temporaries,
     VerifyTarget,
     create_temporaries,
     find_leftovers,
-    recipients,
     remove_leftovers,
     remove_temporaries,
     temporary_base,
@@ -99,3 +101,16 @@ def test_the_listing_of_recipients_leaves_out_verifys_own_subscription(clients, 
     _interrupted_run(clients, target)
     listed = recipients(clients.sns, target.alarm_topic_arn, temporary_base(target.name))
     assert [(r.protocol, r.endpoint) for r in listed] == [("https", "https://oncall.example.com/...")]
+
+
+def test_reading_a_shared_queue_gets_past_others_messages_and_gives_them_back(clients):
+    url = clients.sqs.create_queue(QueueName=f"verify-inbox-{next(_stacks)}")["QueueUrl"]
+    for n in range(25):  # more than one receive returns
+        clients.sqs.send_message(QueueUrl=url, MessageBody=f"someone else's alert {n}")
+    clients.sqs.send_message(QueueUrl=url, MessageBody="the alert of deadline-sqs-test-verify-1")
+    inbox = Inbox(clients.sqs, url, lambda body: "deadline-sqs-test-verify-1" in body)
+    assert wait_for(lambda: inbox.bodies, [inbox], time.monotonic() + 60) == ["the alert of deadline-sqs-test-verify-1"]
+    inbox.release()
+    visible = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert visible["Attributes"]["ApproximateNumberOfMessages"] == "25"
+    clients.sqs.delete_queue(QueueUrl=url)

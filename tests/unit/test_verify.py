@@ -6,29 +6,33 @@ import io
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from deadline_sqs import CommandError
+from deadline_sqs.aws_errors import needs
 from deadline_sqs.deployment import Deployment
 from deadline_sqs.verify import (
     ALARM_REASON,
     FAIL,
-    NAME_LIMIT,
     NOT_DEPLOYED,
     NOT_LOCAL,
     PASS,
     SKIP,
     PathResult,
-    VerifyTarget,
     _action_error,
     _failed,
     alarm_failure_cause,
     all_passed,
     confirm,
-    is_temporary,
     masked,
+    result_line,
+)
+from deadline_sqs.verify_resources import (
+    NAME_LIMIT,
+    VerifyTarget,
+    is_temporary,
     new_run_id,
     queue_policy,
-    results_table,
     template_alert_statuses,
     temporary_base,
     temporary_name,
@@ -39,13 +43,11 @@ LOCAL_TARGET = VerifyTarget("local", Deployment())
 
 
 def test_the_table_has_one_aligned_line_per_path_with_its_seconds_and_note():
-    table = results_table([
+    lines = [result_line(result) for result in [
         PathResult("queue -> processor -> tables", PASS, 1.234, "test job x"),
         PathResult("alarms -> alarm topic", NOT_LOCAL, None, "CloudWatch alarms exist only in AWS"),
         PathResult("job alert -> alarm topic", FAIL, 60.0, "no alert within 60 s"),
-    ])  # fmt: skip
-    lines = table.splitlines()
-    assert len(lines) == 3
+    ]]  # fmt: skip
     assert lines[0].split() == ["PASS", "1.2", "s", "queue", "->", "processor", "->", "tables", "test", "job", "x"]
     assert lines[1].startswith("NOT CHECKED LOCALLY") and " s " not in lines[1]
     # The paths start in one column, so the outcomes and seconds line up.
@@ -143,3 +145,14 @@ def test_the_temporary_queue_takes_only_tls_and_only_the_temporary_rule_and_the_
     }
     assert all(a["Action"] == "sqs:SendMessage" and a["Resource"] == "arn:q" for a in allows)
     assert len(queue_policy("arn:q", "arn:rule", "")["Statement"]) == 2  # locally: no topic
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "AccessDeniedException", "AuthorizationError"])
+def test_an_operator_without_a_permission_is_told_which_action_on_what(code):
+    refused = ClientError({"Error": {"Code": code, "Message": "User: x is not authorized"}}, "SetAlarmState")
+    action = ("verify", "cloudwatch:SetAlarmState", "alarm A")
+    with pytest.raises(CommandError, match=r"^verify needs cloudwatch:SetAlarmState on alarm A: grant it"), needs(*action):
+        raise refused
+    throttled = ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "SetAlarmState")
+    with pytest.raises(CommandError, match=r"^alarm A: Throttling: slow down"), needs(*action):  # AWS's words
+        raise throttled
