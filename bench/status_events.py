@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 from bench import costmodel, lambda_logs, results
 from local_pipeline.demo import DemoSettings, run_demo
@@ -33,11 +34,12 @@ HISTORY_DAYS = 90  # an entry's expiry does not change its size in write units
 def history_write_units(bodies: list[str]) -> int:
     """Write units of the history for these message bodies (duplicates included, bad ones skipped)."""
     units = 0
+    now = time.time()  # SQS's receipt after the generated Timestamps: an earlier one would refuse them all
     for number, body in enumerate(bodies):
-        record = {"messageId": str(number), "body": body, "attributes": {"SentTimestamp": "1700000000000"}}
+        record = {"messageId": str(number), "body": body, "attributes": {"SentTimestamp": str(int(now * 1000))}}
         notification = parse_record(record)
         if isinstance(notification, Notification):
-            (entry,) = history_entries([notification], 1_700_000_000, HISTORY_DAYS)
+            (entry,) = history_entries([notification], now, HISTORY_DAYS)
             units += math.ceil(item_size(entry.item) / WRITE_UNIT_BYTES)
     return units
 
