@@ -568,7 +568,7 @@ def verify(
         _run_paths(run, dead_letters)
     finally:
         left = remove_temporaries(clients, made)
-        steps = [("dynamodb:DeleteItem and dynamodb:Query", f"the items of test job {job_id}",
+        steps: list[tuple[str, str, Callable[[], object]]] = [("dynamodb:DeleteItem and dynamodb:Query", f"the items of test job {job_id}",
                   lambda: delete_marked_job(clients.dynamodb, target.deployment, job_id))]
         if run.alert_inbox:
             steps.append(("sqs:ChangeMessageVisibility", f"queue {target.alert_queue_url}", run.alert_inbox.release))
