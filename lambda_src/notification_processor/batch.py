@@ -226,7 +226,9 @@ class BatchProcessor:
                 unfinished_messages += sum(len(entry.message_ids) for entry in group)
                 unrecorded.update(message_id for entry in group for message_id in entry.message_ids)
                 continue
-            for entry, result in zip(group, future.result(), strict=True):
+            error = future.exception()  # write_entries answers for DynamoDB; this is anything else
+            results = [WriteResult(Outcome.FAILED, error_text(error))] * len(group) if error else future.result()
+            for entry, result in zip(group, results, strict=True):
                 if result.outcome in (Outcome.FAILED, Outcome.REFUSED):
                     unrecorded.update(entry.message_ids)
                     self._telemetry.failed_write(table, entry.key, entry.message_ids, result.error)

@@ -145,7 +145,7 @@ def _failure(error: ClientError) -> Outcome:
     return Outcome.REFUSED if code in REFUSED_ERROR_CODES else Outcome.FAILED
 
 
-def error_text(error: Exception) -> str:
+def error_text(error: BaseException) -> str:
     """DynamoDB's error code and message, or the exception's name and text, shortened."""
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
