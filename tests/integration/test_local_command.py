@@ -38,6 +38,13 @@ def cdk_out_folder(pipeline_template, tmp_path_factory) -> Path:
     return write_cdk_out(tmp_path_factory.mktemp("cdk.out"), pipeline_template)
 
 
+def _interruptible() -> None:
+    # In the child, before exec: Ctrl-C acts as in a terminal, even when the tests themselves were started
+    # in the background by a non-interactive shell, which starts them with SIGINT ignored (POSIX), an
+    # ignored signal that Python, and so the command, would inherit and keep.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_local(folder: Path, cdk_out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [*COMMAND, "local", "--cdk-out", str(cdk_out)],
@@ -46,6 +53,7 @@ def _start_local(folder: Path, cdk_out: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=_interruptible,  # only signal.signal runs there: safe with threads
     )
 
 
@@ -254,7 +262,7 @@ class _Run:
         self.mark = uuid.uuid4().hex
         self.process = subprocess.Popen(
             command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", MARK_VARIABLE: self.mark},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", MARK_VARIABLE: self.mark}, preexec_fn=_interruptible,
         )  # fmt: skip
         self.lines: list[str] = []
         self.error = ""
