@@ -40,7 +40,8 @@ class NotificationProcessor(Construct):
 
     With ``history_table``, the function also records every distinct notification there,
     each kept ``history_days``. ``key``, the stack's customer managed key if any, encrypts
-    the log group and lets the function read the queue's messages.
+    the log group; the function may decrypt with it, which reading the queue's messages and
+    writing the tables (encrypted with it) need.
     """
 
     def __init__(
@@ -88,7 +89,9 @@ class NotificationProcessor(Construct):
         )
         self.function, self.log_group = own.function, own.log_group
         queue.grant(own.role, *QUEUE_ACTIONS)
-        if key is not None:  # to read the queue's messages; DynamoDB uses the key on its own grant
+        if key is not None:
+            # To read the queue's messages, and to write the tables: DynamoDB decrypts each table's key as
+            # its caller (AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS"), not on a grant of its own.
             key.grant(own.role, "kms:Decrypt")
         for table in tables.values():
             table.grant(own.role, *TABLE_ACTIONS)

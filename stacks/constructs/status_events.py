@@ -118,7 +118,7 @@ class StatusEvents(Construct):
             removal_policy=removal_policy,
         )
         self.function = own.function
-        if key is not None:  # the tables' streams are encrypted with the tables' key
+        if key is not None:  # the streams' records are encrypted with their tables' key, decrypted as the reader
             key.grant(own.role, "kms:Decrypt")
         self.bus.grant_put_events_to(own.role)
         streams = [table.table_stream_arn for table in tables.values()]

@@ -76,8 +76,18 @@ LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")  # what a func
 # What CloudWatch Logs does with a log group's key (its documented key policy, in concrete actions).
 LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 LOGS_CONTEXT_KEY = "kms:encryptioncontext:aws:logs:arn"
-# What a function does with what its environment names. No key request for a table: DynamoDB uses
-# a table's key through its own grant, not the caller's permissions.
+# The item reads and writes, any of which makes DynamoDB use the table's key for the caller.
+TABLE_ITEM_ACTIONS = (
+    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem",
+    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLSelect", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete",
+)  # fmt: skip
+# What a caller of a table under a customer managed key needs of the key: DynamoDB decrypts the table
+# key as "the principal in your AWS account who is accessing the table" (AWS KMS Developer Guide, "How
+# Amazon DynamoDB uses AWS KMS", Decrypt), on first access and after 5 minutes idle; it generates the
+# table key itself. The CDK's grantReadData adds kms:DescribeKey too, its grantWriteData more: not needed.
+TABLE_KEY_ACTIONS = ("kms:Decrypt",)
+# What a function does with what its environment names (a table's key is the TABLE_KEY path's).
 ENVIRONMENT_ACTIONS = {
     "AWS::DynamoDB::Table": "dynamodb:PutItem",
     "AWS::Events::EventBus": "events:PutEvents",
@@ -121,9 +131,10 @@ SWITCHES = {
 # The kinds of path (DeliveryPath.kind).
 ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS = "alarm action", "rule target", "rule dead letters"
 EVENT_SOURCE, ON_FAILURE = "event source mapping", "on-failure destination"
-PRODUCER, ENVIRONMENT, FUNCTION_LOGS, LOG_GROUP_KEY = "producer", "environment", "function log group", "log group key"
-PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, FUNCTION_LOGS,
-              LOG_GROUP_KEY)  # fmt: skip
+PRODUCER, ENVIRONMENT, TABLE_KEY = "producer", "environment", "table key"
+FUNCTION_LOGS, LOG_GROUP_KEY = "function log group", "log group key"
+PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, TABLE_KEY,
+              FUNCTION_LOGS, LOG_GROUP_KEY)  # fmt: skip
 
 
 class WalkError(AssertionError):
@@ -501,7 +512,7 @@ class Walk:
 
     def walk(self) -> list[DeliveryPath]:
         for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
-                       self._environments, self._log_groups):  # fmt: skip
+                       self._environments, self._table_keys, self._log_groups):  # fmt: skip
             method()
         return self.paths
 
@@ -566,6 +577,7 @@ class Walk:
                 self._check(path, role, [LIST_STREAMS], None, {})
             else:
                 raise WalkError(f"mapping {mapping_id}: source {source!r} has no model in the walk")
+            # A queue's messages, or a stream's records (encrypted with its table's key, read as the role).
             self._check_key_of(path, source_id, role, ["kms:Decrypt"], {})
             failures = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
             if failures is not None:
@@ -599,6 +611,22 @@ class Walk:
                 self._check(path, role, [ENVIRONMENT_ACTIONS[kind]], target, {})
                 if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
                     self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
+
+    def _table_keys(self) -> None:
+        """Each function's role to the key of each table its identity policies let it read or write items of."""
+        tables = {
+            table_id: key
+            for table_id, table in resources(self.template, "AWS::DynamoDB::Table").items()
+            if (key := _nested(table.get("Properties", {}), KEY_PROPERTIES["AWS::DynamoDB::Table"])) is not None
+        }
+        for function_id in resources(self.template, "AWS::Lambda::Function"):
+            role = Principal(role=self._function_role({"Ref": function_id})[1])
+            for table_id, key in tables.items():
+                if all(self.allowed(role, action, table_id, {}) for action in TABLE_ITEM_ACTIONS):
+                    continue  # no item of it is read or written: DynamoDB never uses its key for this role
+                key_name = referenced_resource(key) or key
+                path = self._path(TABLE_KEY, f"function {function_id} -> table {table_id} under key {key_name}")
+                self._check_key_of(path, table_id, role, TABLE_KEY_ACTIONS, {})
 
     def _log_groups(self) -> None:
         for function_id, function in resources(self.template, "AWS::Lambda::Function").items():

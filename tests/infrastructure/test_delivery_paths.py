@@ -16,6 +16,7 @@ from notification_processor.roles import JOB
 from stacks.config import StudioConfig, load_config, project_context
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
+    HISTORY_TABLE,
     PIPELINE_KEY_LOGICAL_ID,
     PROCESSOR_HANDLER,
     PUBLISH_FAILURE_QUEUE,
@@ -34,6 +35,8 @@ from tests.infrastructure.delivery_paths import (
     PRODUCER,
     RULE_DEAD_LETTERS,
     RULE_TARGET,
+    TABLE_KEY,
+    TABLE_KEY_ACTIONS,
     WalkError,
     delivery_paths,
     problems,
@@ -78,6 +81,7 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
         ON_FAILURE: 2 * events,
         PRODUCER: 1,
         ENVIRONMENT: 2 + config.history + events,  # the tables (and the history), the bus
+        TABLE_KEY: 2 + config.history if config.customer_managed_key else 0,  # the processor's tables
         FUNCTION_LOGS: functions,
         LOG_GROUP_KEY: functions if config.customer_managed_key else 0,
     }
@@ -265,10 +269,50 @@ def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templ
     else:
         root.update(account_statement)
     paths = delivery_paths(template, stack_name)
-    # The processor and the publisher read their sources and the producer sends, each with the key (the
-    # on-failure queue has SQS's own). CloudWatch Logs has its own statement: the log groups' keys still pass.
-    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER}
+    # The processor and the publisher read their sources, the processor writes its tables and the producer
+    # sends, each with the key (the on-failure queue has SQS's own). CloudWatch Logs has its own statement:
+    # the log groups' keys still pass.
+    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY}
     assert all("nor delegates to IAM" in problem for problem in problems(paths))
+
+
+@pytest.mark.parametrize(
+    ("handler", "failing"),
+    [
+        # its queue's messages, and each table it writes (the job, task and history tables)
+        (PROCESSOR_HANDLER, {EVENT_SOURCE: 1, TABLE_KEY: 3}),
+        # each table's stream records, encrypted with the table's key
+        (PUBLISHER_HANDLER, {EVENT_SOURCE: 2}),
+    ],
+)
+def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_table_and_the_key(
+    templates, handler, failing
+):
+    template, stack_name = _broken(templates, "example")
+    function_id, function = function_with_handler(template, handler)
+    document = role_policy(template, function["Role"]["Fn::GetAtt"][0])[1]["PolicyDocument"]
+    document["Statement"] = [s for s in document["Statement"] if as_list(s["Action"]) != list(TABLE_KEY_ACTIONS)]
+    paths = delivery_paths(template, stack_name)
+    assert Counter(path.kind for path in paths if path.problems) == failing
+    found = [problem for path in paths if path.kind == TABLE_KEY for problem in path.problems]
+    assert sorted(problem.split(":")[0] for problem in found) == [
+        f"function {function_id} -> table {table} under key {PIPELINE_KEY_LOGICAL_ID}"
+        for table in sorted(resources(template, "AWS::DynamoDB::Table"))
+    ] * (handler == PROCESSOR_HANDLER)
+    assert all(
+        "may not kms:Decrypt: no identity policy of role" in problem and f"kms:Decrypt on {PIPELINE_KEY_LOGICAL_ID}" in problem
+        for problem in problems(paths)
+    )
+
+
+def test_a_table_whose_items_the_role_neither_reads_nor_writes_has_no_key_path(templates):
+    template, stack_name = _broken(templates, "example")
+    _role_statement(template, PROCESSOR_HANDLER, "dynamodb:DescribeTable")["Action"] = "dynamodb:DescribeTable"
+    function_id, _ = function_with_handler(template, PROCESSOR_HANDLER)
+    paths = delivery_paths(template, stack_name)
+    assert [path.description for path in paths if path.kind == TABLE_KEY] == [
+        f"function {function_id} -> table {HISTORY_TABLE.logical_id} under key {PIPELINE_KEY_LOGICAL_ID}"
+    ]
 
 
 def _role_statement(template: dict, handler: str, action: str) -> dict:
