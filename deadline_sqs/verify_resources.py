@@ -201,9 +201,11 @@ def create_temporaries(clients: Clients, target: VerifyTarget, made: Temporaries
         if answer.get("FailedEntryCount"):
             raise CommandError(f"rule {made.name}: its target was refused: {answer['FailedEntries'][0].get('ErrorMessage')}")
     if target.alarm_topic_arn:
+        # Without ReturnSubscriptionArn, SNS answers "pending confirmation" instead of an ARN when the
+        # subscription waits for its confirmation (verify then confirms it with the token it receives).
         with needs(COMMAND, "sns:Subscribe", f"topic {target.alarm_topic_arn}"):
             made.subscription_arn = clients.sns.subscribe(
-                TopicArn=target.alarm_topic_arn, Protocol="sqs", Endpoint=made.queue_arn, ReturnSubscriptionArn=True
+                TopicArn=target.alarm_topic_arn, Protocol="sqs", Endpoint=made.queue_arn
             )["SubscriptionArn"]
 
 
