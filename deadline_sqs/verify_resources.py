@@ -212,7 +212,7 @@ def create_temporaries(clients: Clients, target: VerifyTarget, made: Temporaries
 def remove_temporaries(clients: Clients, made: Temporaries) -> list[str]:
     """Remove what `made` holds, each step on its own: the problems, one line each (none: all removed)."""
     steps: list[tuple[str, str, Callable[[], object]]] = []
-    if made.subscription_arn.startswith("arn:"):  # an unconfirmed one delivers nothing and lapses by itself
+    if made.subscription_arn.startswith("arn:"):  # an unconfirmed one cannot be: SNS deletes it in 48 hours
         steps.append(("sns:Unsubscribe", f"subscription {made.subscription_arn}",
                       lambda: clients.sns.unsubscribe(SubscriptionArn=made.subscription_arn)))
     if made.rule_bus:
