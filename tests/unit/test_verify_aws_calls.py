@@ -13,7 +13,17 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from deadline_sqs.deployment import Deployment
-from deadline_sqs.verify import ALARM_REASON, FAIL, PASS, SKIP, Inbox, Run, alarm_path, check_alarms
+from deadline_sqs.verify import (
+    ALARM_REASON,
+    FAIL,
+    PASS,
+    SKIP,
+    Inbox,
+    Run,
+    alarm_path,
+    check_alarms,
+    confirm_subscription,
+)
 from deadline_sqs.verify_resources import (
     JOB_TAG,
     Clients,
@@ -189,3 +199,20 @@ def test_leftovers_are_found_over_every_page_and_a_pending_subscription_is_left_
     leftovers = find_leftovers(Clients(sqs, None, events=events, sns=sns), target, base)
     assert leftovers.queues == {QUEUE_URL + old: "old-job"}
     assert (leftovers.rules, leftovers.subscriptions) == ((old,), (subscription,))
+
+
+def test_a_subscription_that_waits_is_confirmed_with_the_token_sns_sent_to_the_queue(stubbed):
+    sqs, queue = stubbed("sqs")
+    sns, topic = stubbed("sns")
+    request = {"Type": "SubscriptionConfirmation", "MessageId": "c-1", "Token": "2336412f37fb687f5d51e6e2425f004a",
+               "TopicArn": TOPIC, "Message": "You have chosen to subscribe to the topic ...", "SubscribeURL": "https://..."}  # fmt: skip
+    received = {"MessageId": "c-1", "ReceiptHandle": "handle-c", "Body": json.dumps(request), "MD5OfBody": "x"}
+    queue.add_response("receive_message", {"Messages": [received]}, {
+        "QueueUrl": QUEUE_URL + "verify", "MaxNumberOfMessages": ANY, "WaitTimeSeconds": ANY, "VisibilityTimeout": ANY,
+    })  # fmt: skip
+    queue.add_response("delete_message_batch", {"Successful": [{"Id": "0"}], "Failed": []}, {"QueueUrl": ANY, "Entries": ANY})
+    confirmed = ACCOUNT_ARN.format("sns", f"{STACK}-MonitoringAlarmTopic-AbC:9d2c")
+    topic.add_response("confirm_subscription", {"SubscriptionArn": confirmed}, {"TopicArn": TOPIC, "Token": request["Token"]})
+    target = VerifyTarget(STACK, Deployment(), alarm_topic_arn=TOPIC, alarm_names=())
+    run = Run(Clients(sqs, None, sns=sns), target, 60, "job", inbox=Inbox(sqs, QUEUE_URL + "verify"))
+    assert confirm_subscription(run, TOPIC) == confirmed
