@@ -72,7 +72,8 @@ class CloudWatchStandIn:
             "AlarmName": AlarmName,
             "Timestamp": datetime.now(UTC),
             "HistoryItemType": "Action",
-            "HistorySummary": f"{'Successfully executed' if state == 'Succeeded' else 'Failed to execute'} action {self.topic_arn}",
+            "HistorySummary": f"Successfully executed action {self.topic_arn}" if state == "Succeeded" else
+                              f'Failed to execute action {self.topic_arn}. Received error: "{data["error"]}"',
             "HistoryData": json.dumps({"actionState": state, "notificationResource": self.topic_arn, **data}),
         })  # fmt: skip
 
