@@ -64,6 +64,7 @@ PROBE_TYPE = "deadline-sqs verify probe"
 _JOB_EVENT_OF_STATUS = {status: event for event, (_, status, _) in JOB_EVENTS.items()}
 PREFERRED_ALERT_STATUS = "Failed"
 DLQ_MARGIN_SECONDS = 60
+ALARM_NAMES_PER_REQUEST = 100  # DescribeAlarms' limit on AlarmNames
 HOLD_SECONDS = 30  # how long a message that is not verify's stays hidden once read
 
 
@@ -401,9 +402,10 @@ def check_alarms(run: Run) -> None:
     cloudwatch = run.clients.cloudwatch
     states: dict[str, str] = {}
     with needs(COMMAND, "cloudwatch:DescribeAlarms", f"the alarms of stack {run.target.name}"):
-        for start in range(0, len(names), 100):
-            for alarm in cloudwatch.describe_alarms(AlarmNames=list(names[start : start + 100]))["MetricAlarms"]:
-                states[alarm["AlarmName"]] = alarm["StateValue"]
+        for start in range(0, len(names), ALARM_NAMES_PER_REQUEST):
+            chunk = list(names[start : start + ALARM_NAMES_PER_REQUEST])
+            for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=chunk):
+                states |= {alarm["AlarmName"]: alarm["StateValue"] for alarm in page["MetricAlarms"]}
     to_test = []
     for name in names:
         if states.get(name) == "ALARM":

@@ -201,16 +201,18 @@ def create_temporaries(clients: Clients, target: VerifyTarget, made: Temporaries
         if answer.get("FailedEntryCount"):
             raise CommandError(f"rule {made.name}: its target was refused: {answer['FailedEntries'][0].get('ErrorMessage')}")
     if target.alarm_topic_arn:
+        # Without ReturnSubscriptionArn, SNS answers "pending confirmation" instead of an ARN when the
+        # subscription waits for its confirmation (verify then confirms it with the token it receives).
         with needs(COMMAND, "sns:Subscribe", f"topic {target.alarm_topic_arn}"):
             made.subscription_arn = clients.sns.subscribe(
-                TopicArn=target.alarm_topic_arn, Protocol="sqs", Endpoint=made.queue_arn, ReturnSubscriptionArn=True
+                TopicArn=target.alarm_topic_arn, Protocol="sqs", Endpoint=made.queue_arn
             )["SubscriptionArn"]
 
 
 def remove_temporaries(clients: Clients, made: Temporaries) -> list[str]:
     """Remove what `made` holds, each step on its own: the problems, one line each (none: all removed)."""
     steps: list[tuple[str, str, Callable[[], object]]] = []
-    if made.subscription_arn.startswith("arn:"):  # an unconfirmed one delivers nothing and lapses by itself
+    if made.subscription_arn.startswith("arn:"):  # an unconfirmed one cannot be: SNS deletes it in 48 hours
         steps.append(("sns:Unsubscribe", f"subscription {made.subscription_arn}",
                       lambda: clients.sns.unsubscribe(SubscriptionArn=made.subscription_arn)))
     if made.rule_bus:

@@ -16,6 +16,7 @@ import itertools
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -52,6 +53,10 @@ class CloudWatchStandIn:
     def describe_alarms(self, AlarmNames: list[str]) -> dict:
         return {"MetricAlarms": [{"AlarmName": n, "StateValue": self.states[n]} for n in AlarmNames if n in self.states]}
 
+    def get_paginator(self, operation: str) -> SimpleNamespace:
+        assert operation == "describe_alarms", operation
+        return SimpleNamespace(paginate=lambda **request: iter([self.describe_alarms(**request)]))
+
     def set_alarm_state(self, AlarmName: str, StateValue: str, StateReason: str) -> None:
         self.states[AlarmName] = StateValue
         if AlarmName in self.refused:
@@ -67,7 +72,8 @@ class CloudWatchStandIn:
             "AlarmName": AlarmName,
             "Timestamp": datetime.now(UTC),
             "HistoryItemType": "Action",
-            "HistorySummary": f"{'Successfully executed' if state == 'Succeeded' else 'Failed to execute'} action {self.topic_arn}",
+            "HistorySummary": f"Successfully executed action {self.topic_arn}" if state == "Succeeded" else
+                              f'Failed to execute action {self.topic_arn}. Received error: "{data["error"]}"',
             "HistoryData": json.dumps({"actionState": state, "notificationResource": self.topic_arn, **data}),
         })  # fmt: skip
 
