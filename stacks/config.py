@@ -26,7 +26,13 @@ from typing import Any, get_type_hints
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
 from stacks.roles import DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
-from status_events.changes import NOTIFIED_JOB_STATUSES, PUBLISH_MODES, STATUS_CHANGES
+from status_events.changes import (
+    DEFAULT_OPT_OUT_FIELD,
+    NOTIFIED_JOB_STATUSES,
+    OPT_OUT_FIELDS,
+    PUBLISH_MODES,
+    STATUS_CHANGES,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_KEY = "studio"
@@ -146,6 +152,11 @@ class StudioConfig:
         _optional(_matches(_EVENT_BUS_NAME)),
     )
     publish: str = _setting(STATUS_CHANGES, " or ".join(PUBLISH_MODES), lambda value: value in PUBLISH_MODES)
+    notify_opt_out_field: str = _setting(
+        DEFAULT_OPT_OUT_FIELD,
+        f"one of JobDetails' {', '.join(OPT_OUT_FIELDS)}",
+        lambda value: value in OPT_OUT_FIELDS,
+    )
     alert_statuses: str = _setting(
         "Failed",
         f"a comma-separated list of job statuses from {', '.join(NOTIFIED_JOB_STATUSES)}, or empty for no alerts",

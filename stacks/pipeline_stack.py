@@ -107,6 +107,7 @@ class DeadlineNotificationsStack(Stack):
                 bus_name=config.event_bus,
                 studio_name=config.studio_name,
                 publish=config.publish,
+                notify_opt_out_field=config.notify_opt_out_field,
                 failure_queue_name=config.queue_names[PUBLISH_FAILURE_QUEUE.logical_id],
                 late_threshold=late_threshold,
                 log_retention_days=config.log_retention_days,

@@ -51,7 +51,19 @@ DETAIL_FIELDS = {
     "NumberOfErrors": "errors",
 }
 # A job event carries only job fields, even from a JobDetails that happens to hold a task's.
-JOB_DETAIL_FIELDS = {name: label for name, label in DETAIL_FIELDS.items() if name not in ("TaskID", "WorkerName")}
+JOB_DETAIL_FIELDS = {
+    **{name: label for name, label in DETAIL_FIELDS.items() if name not in ("TaskID", "WorkerName")},
+    "Department": "department",
+    "BatchName": "batchName",
+    "FrameRange": "frameRange",
+    "NumberOfTasks": "taskCount",
+}
+# JobDetails.ExtraInfo's fields, which submitters can set per job; the one the studio names
+# (config notify_opt_out_field) is carried as notifyOptOut, for senders to honour "off".
+EXTRA_INFO = "ExtraInfo"
+OPT_OUT_FIELDS = tuple(f"{EXTRA_INFO}{n}" for n in range(10))
+DEFAULT_OPT_OUT_FIELD = "ExtraInfo9"
+OPT_OUT_LABEL = "notifyOptOut"
 INFO_FIELDS = {"Name": "notification", "StatusReason": "statusReason", "StopReason": "statusReason"}
 # An event carries at most 256 KB; no field of a notification's summary needs more than this.
 MAX_TEXT = 2048
@@ -81,8 +93,18 @@ def role_of(keys: dict) -> TableRole | None:
     return next((role for role in TABLE_ROLES.values() if set(role.key_names) == set(keys)), None)
 
 
-def change_event(record: dict, *, studio: str, bus_name: str, publish: str = STATUS_CHANGES) -> Change | None:
-    """The entry to publish for one stream record (a Lambda DynamoDB event record), or None."""
+def change_event(
+    record: dict,
+    *,
+    studio: str,
+    bus_name: str,
+    publish: str = STATUS_CHANGES,
+    opt_out_field: str = DEFAULT_OPT_OUT_FIELD,
+) -> Change | None:
+    """The entry to publish for one stream record (a Lambda DynamoDB event record), or None.
+
+    A job's event carries JobDetails.ExtraInfo's ``opt_out_field`` (one of OPT_OUT_FIELDS) as notifyOptOut.
+    """
     stream = record["dynamodb"]
     new = stream.get("NewImage")
     role = role_of(stream.get("Keys", {}))
@@ -98,7 +120,7 @@ def change_event(record: dict, *, studio: str, bus_name: str, publish: str = STA
     else:
         return None
     event_id = notification_id(new)
-    detail = {"studio": studio, **_summary(new, role)}
+    detail = {"studio": studio, **_summary(new, role, opt_out_field)}
     if previous is not None:
         detail["previousStatus"] = previous
     if status is not None:
@@ -124,13 +146,18 @@ def _status(image: dict, role: TableRole) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _summary(image: dict, role: TableRole) -> dict:
+def _summary(image: dict, role: TableRole, opt_out_field: str) -> dict:
     """The notification's fields an event carries, where the notification has them (not empty, not NULL)."""
     details = image.get(KEY_MAPPING[role.details_field], {}).get("M", {})
     info = image.get(KEY_MAPPING["NotificationInfo"], {}).get("M", {})
     summary = {}
-    detail_fields = JOB_DETAIL_FIELDS if role.kind == JOB else DETAIL_FIELDS
-    for fields, source in ((detail_fields, details), (INFO_FIELDS, info)):
+    sources = [(INFO_FIELDS, info)]
+    if role.kind == JOB:
+        extra_info = details.get(EXTRA_INFO, {}).get("M", {})
+        sources = [(JOB_DETAIL_FIELDS, details), ({opt_out_field: OPT_OUT_LABEL}, extra_info), *sources]
+    else:
+        sources = [(DETAIL_FIELDS, details), *sources]
+    for fields, source in sources:
         for name, label in fields.items():
             value = _scalar(source.get(name, {"NULL": True}))
             if value is not None and value != "":

@@ -3,7 +3,8 @@
     main(event, context) -> {"batchItemFailures": [{"itemIdentifier": sequenceNumber}]}  (or [])
 
 Configured by environment variables, which the stack sets: EVENT_BUS_NAME and
-STUDIO_NAME (required), PUBLISH (status_changes, the default, or all_changes). Built
+STUDIO_NAME (required), PUBLISH (status_changes, the default, or all_changes),
+NOTIFY_OPT_OUT_FIELD (ExtraInfo0 ... ExtraInfo9, default ExtraInfo9: carried as notifyOptOut). Built
 on the first event and reused for the container's life.
 """
 

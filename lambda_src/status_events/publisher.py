@@ -28,11 +28,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .changes import PUBLISH_MODES, STATUS_CHANGES, Change, change_event
+from .changes import DEFAULT_OPT_OUT_FIELD, OPT_OUT_FIELDS, PUBLISH_MODES, STATUS_CHANGES, Change, change_event
 
 EVENT_BUS_VARIABLE = "EVENT_BUS_NAME"
 STUDIO_VARIABLE = "STUDIO_NAME"
 PUBLISH_VARIABLE = "PUBLISH"
+OPT_OUT_FIELD_VARIABLE = "NOTIFY_OPT_OUT_FIELD"
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limits
 MAX_BYTES_PER_CALL = 256 * 1024
@@ -83,6 +84,7 @@ class StatusEventPublisher:
         bus_name: str,
         studio: str,
         publish: str = STATUS_CHANGES,
+        opt_out_field: str = DEFAULT_OPT_OUT_FIELD,
         *,
         attempts: int = PUT_ATTEMPTS,
         backoff_seconds: float = BACKOFF_SECONDS,
@@ -91,10 +93,15 @@ class StatusEventPublisher:
     ):
         if publish not in PUBLISH_MODES:
             raise ConfigurationError(f"{PUBLISH_VARIABLE} must be one of {', '.join(PUBLISH_MODES)}, not {publish!r}")
+        if opt_out_field not in OPT_OUT_FIELDS:
+            raise ConfigurationError(
+                f"{OPT_OUT_FIELD_VARIABLE} must be one of {', '.join(OPT_OUT_FIELDS)}, not {opt_out_field!r}"
+            )
         self._client = client
         self.bus_name = bus_name
         self.studio = studio
         self.publish = publish
+        self.opt_out_field = opt_out_field
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
@@ -110,6 +117,7 @@ class StatusEventPublisher:
             environ[EVENT_BUS_VARIABLE],
             environ[STUDIO_VARIABLE],
             environ.get(PUBLISH_VARIABLE, STATUS_CHANGES),
+            environ.get(OPT_OUT_FIELD_VARIABLE, DEFAULT_OPT_OUT_FIELD),
         )
 
     def handle(self, event: dict, context=None) -> dict:
@@ -119,7 +127,13 @@ class StatusEventPublisher:
         unreadable = None
         for record in records:
             try:
-                change = change_event(record, studio=self.studio, bus_name=self.bus_name, publish=self.publish)
+                change = change_event(
+                    record,
+                    studio=self.studio,
+                    bus_name=self.bus_name,
+                    publish=self.publish,
+                    opt_out_field=self.opt_out_field,
+                )
             except Exception as error:  # a defect here must not skip the record: stop and report it
                 unreadable = record
                 self._log("ERROR", "record_unreadable", sequenceNumber=_sequence_number(record),

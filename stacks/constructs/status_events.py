@@ -23,7 +23,7 @@ from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function
 from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.roles import EVENT_BUS, PUBLISH_FAILURE_QUEUE, PUBLISHER_HANDLER
-from status_events.publisher import EVENT_BUS_VARIABLE, PUBLISH_VARIABLE, STUDIO_VARIABLE
+from status_events.publisher import EVENT_BUS_VARIABLE, OPT_OUT_FIELD_VARIABLE, PUBLISH_VARIABLE, STUDIO_VARIABLE
 
 # What the event source mapping reads a stream with, on the streams' ARNs.
 STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
@@ -48,7 +48,8 @@ class StatusEvents(Construct):
     an event source mapping from the stream's start (partial batch responses, bisection on
     errors, bounded retries); a batch it gives up on is described in ``failure_queue``
     (encrypted, TLS-only). ``alarms``: anything in the failure queue, and events later than
-    ``late_threshold``.
+    ``late_threshold``. ``notify_opt_out_field`` (one of JobDetails' ExtraInfo0 ... ExtraInfo9)
+    is carried on job events as notifyOptOut; it is a plain setting, no secret.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class StatusEvents(Construct):
         bus_name: str,
         studio_name: str,
         publish: str,
+        notify_opt_out_field: str,
         failure_queue_name: str,
         late_threshold: Duration,
         log_retention_days: int,
@@ -107,6 +109,7 @@ class StatusEvents(Construct):
                 EVENT_BUS_VARIABLE: self.bus.event_bus_name,
                 STUDIO_VARIABLE: studio_name,
                 PUBLISH_VARIABLE: publish,
+                OPT_OUT_FIELD_VARIABLE: notify_opt_out_field,
             },
             log_retention_days=log_retention_days,
             key=key,

@@ -135,6 +135,7 @@ BAD_VALUES = {
     "status_events": ("on", "true or false"),
     "event_bus_name": ("default", "not 'default'"),
     "publish": ("everything", "status_changes or all_changes"),
+    "notify_opt_out_field": ("ExtraInfo", "one of JobDetails' ExtraInfo0, ExtraInfo1"),
     "alert_statuses": ("Failed,Exploded", "from Failed, Completed, Suspended, Deleted"),
     "history": ("yes", "true or false"),
     "history_table_name": ("h", "3-255"),
@@ -247,6 +248,13 @@ def test_status_events_default_to_a_bus_named_after_the_stack_and_alerts_on_fail
     assert (config.status_events, config.event_bus, config.publish) == (True, "DeadlineNotifications-default", "status_changes")
     assert config.alert_status_list == ["Failed"]
     assert load(event_bus_name="render-events").event_bus == "render-events"
+
+
+def test_the_opt_out_field_defaults_to_extra_info_9_and_may_be_any_extra_info():
+    assert (load().notify_opt_out_field, load(notify_opt_out_field="ExtraInfo0").notify_opt_out_field) == (
+        "ExtraInfo9",
+        "ExtraInfo0",
+    )
 
 
 @pytest.mark.parametrize("value, statuses", [("Failed, Completed", ["Failed", "Completed"]), ("", [])])

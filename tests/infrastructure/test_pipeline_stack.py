@@ -284,12 +284,13 @@ def test_publisher_reads_only_the_two_streams_and_puts_events_only_on_its_bus(te
     ]  # the streams, not the tables
 
 
-def test_publisher_environment_names_the_bus_the_studio_and_what_to_publish(template):
+def test_publisher_environment_names_the_bus_the_studio_what_to_publish_and_the_opt_out_field(template):
     _, function = publisher(template)
     assert function["Environment"]["Variables"] == {
         "EVENT_BUS_NAME": {"Ref": "StatusEventBus"},
         "STUDIO_NAME": "default",
         "PUBLISH": "status_changes",
+        "NOTIFY_OPT_OUT_FIELD": "ExtraInfo9",
     }
     assert props(template, "StatusEventBus")["Name"] == "DeadlineNotifications-default"
 

@@ -36,8 +36,8 @@ T = DOCUMENTED_TASK_TICKS
 BUS = "DeadlineNotifications-test"
 
 
-def event_for(record: dict, publish: str = STATUS_CHANGES):
-    return change_event(record, studio="acme", bus_name=BUS, publish=publish)
+def event_for(record: dict, publish: str = STATUS_CHANGES, **options):
+    return change_event(record, studio="acme", bus_name=BUS, publish=publish, **options)
 
 
 # --- which records publish what ------------------------------------------------------------
@@ -61,6 +61,8 @@ def test_an_insert_publishes_a_status_change_without_a_previous_status(documente
         "pool": "none",
         "group": "none",
         "errors": 3,
+        "frameRange": "1-3",
+        "taskCount": 3,
         "notification": "JobStoppedNotification",
         "statusReason": "Job was suspended",
         "timestamp": "2020-08-13T20:56:59.1013786Z",
@@ -76,6 +78,56 @@ def test_a_job_event_carries_only_job_fields_even_if_its_job_details_hold_task_f
     detail = details(event_for(stream_record("INSERT", new=item)).entry)
     assert "taskId" not in detail and "workerName" not in detail
     assert (detail["jobId"], detail["status"]) == ("job-1", "Failed")
+
+
+def test_a_job_event_carries_department_batch_frames_and_task_count_where_the_job_has_them(documented_job_message):
+    item = job_item(
+        documented_job_message, "job-1", T, "Failed", Department="lighting", BatchName="sq010", FrameRange="1-100",
+        NumberOfTasks=25,
+    )  # fmt: skip
+    detail = details(event_for(stream_record("INSERT", new=item)).entry)
+    assert {name: detail[name] for name in ("department", "batchName", "frameRange", "taskCount")} == {
+        "department": "lighting",
+        "batchName": "sq010",
+        "frameRange": "1-100",
+        "taskCount": 25,
+    }
+
+
+def test_a_job_without_those_fields_or_with_them_empty_carries_none_of_them(documented_job_message):
+    body = _job_body(documented_job_message, "job-1", T, "Failed")
+    for name in ("FrameRange", "NumberOfTasks"):
+        del body["JobDetails"][name]
+    missing = details(event_for(stream_record("INSERT", new=documented_lambda_item(body))).entry)
+    empty = details(event_for(stream_record("INSERT", new=job_item(documented_job_message, "job-1", T, "Failed"))).entry)
+    assert not {"department", "batchName", "frameRange", "taskCount"} & set(missing)
+    assert not {"department", "batchName"} & set(empty)  # Deadline sends "" for a job without them
+
+
+def _opted_out_job(template: dict, field: str, value: str) -> dict:
+    return job_item(template, "job-1", T, "Completed", ExtraInfo={**template["JobDetails"]["ExtraInfo"], field: value})
+
+
+def test_a_job_event_carries_the_opt_out_field_it_is_configured_with_by_default_extra_info_9(documented_job_message):
+    default = details(event_for(stream_record("INSERT", new=_opted_out_job(documented_job_message, "ExtraInfo9", "off"))).entry)
+    chosen = event_for(
+        stream_record("INSERT", new=_opted_out_job(documented_job_message, "ExtraInfo3", "off")), opt_out_field="ExtraInfo3"
+    )
+    other = details(event_for(stream_record("INSERT", new=_opted_out_job(documented_job_message, "ExtraInfo3", "off"))).entry)
+    assert (default["notifyOptOut"], details(chosen.entry)["notifyOptOut"]) == ("off", "off")
+    assert "notifyOptOut" not in other  # ExtraInfo3 is not the field ExtraInfo9's studio reads
+    empty = details(event_for(stream_record("INSERT", new=job_item(documented_job_message, "job-1", T, "Failed"))).entry)
+    assert "notifyOptOut" not in empty  # "" like any other empty field
+
+
+def test_task_events_carry_no_job_only_fields(documented_task_message):
+    item = task_item(
+        documented_task_message, "job-1", 4, T, "Failed", Department="lighting", BatchName="sq010", NumberOfTasks=25,
+        ExtraInfo={"ExtraInfo9": "off"},
+    )  # fmt: skip
+    detail = details(event_for(stream_record("INSERT", new=item)).entry)
+    assert not {"department", "batchName", "frameRange", "taskCount", "notifyOptOut"} & set(detail)
+    assert (detail["taskId"], detail["status"]) == (4, "Failed")
 
 
 def test_a_modify_that_changes_the_status_publishes_previous_and_new(documented_task_message):
@@ -365,8 +417,21 @@ def test_records_without_a_change_to_publish_make_no_call(documented_task_messag
         ({"STUDIO_NAME": "acme"}, "set EVENT_BUS_NAME"),
         ({"EVENT_BUS_NAME": BUS}, "set STUDIO_NAME"),
         ({"EVENT_BUS_NAME": BUS, "STUDIO_NAME": "acme", "PUBLISH": "everything"}, "PUBLISH must be one of"),
+        (
+            {"EVENT_BUS_NAME": BUS, "STUDIO_NAME": "acme", "NOTIFY_OPT_OUT_FIELD": "ExtraInfo10"},
+            "NOTIFY_OPT_OUT_FIELD must be one of ExtraInfo0, .*ExtraInfo9, not 'ExtraInfo10'",
+        ),
     ],
 )
 def test_a_publisher_without_its_settings_refuses_to_start(environment, message):
     with pytest.raises(ConfigurationError, match=message):
         StatusEventPublisher.from_environment(environment, client=FakeEvents())
+
+
+def test_a_publisher_carries_the_opt_out_field_its_environment_names(documented_job_message):
+    client = FakeEvents()
+    environment = {"EVENT_BUS_NAME": BUS, "STUDIO_NAME": "acme", "NOTIFY_OPT_OUT_FIELD": "ExtraInfo2"}
+    record = stream_record("INSERT", new=_opted_out_job(documented_job_message, "ExtraInfo2", "off"))
+    StatusEventPublisher.from_environment(environment, client=client).handle({"Records": [record]})
+    ((entry,),) = client.calls
+    assert details(entry)["notifyOptOut"] == "off"
