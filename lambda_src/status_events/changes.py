@@ -151,12 +151,11 @@ def _summary(image: dict, role: TableRole, opt_out_field: str) -> dict:
     details = image.get(KEY_MAPPING[role.details_field], {}).get("M", {})
     info = image.get(KEY_MAPPING["NotificationInfo"], {}).get("M", {})
     summary = {}
-    sources = [(INFO_FIELDS, info)]
     if role.kind == JOB:
         extra_info = details.get(EXTRA_INFO, {}).get("M", {})
-        sources = [(JOB_DETAIL_FIELDS, details), ({opt_out_field: OPT_OUT_LABEL}, extra_info), *sources]
+        sources = [(JOB_DETAIL_FIELDS, details), ({opt_out_field: OPT_OUT_LABEL}, extra_info), (INFO_FIELDS, info)]
     else:
-        sources = [(DETAIL_FIELDS, details), *sources]
+        sources = [(DETAIL_FIELDS, details), (INFO_FIELDS, info)]
     for fields, source in sources:
         for name, label in fields.items():
             value = _scalar(source.get(name, {"NULL": True}))

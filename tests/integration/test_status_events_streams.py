@@ -103,6 +103,7 @@ def test_one_event_per_stored_status_change_and_none_for_duplicates_stale_or_unc
     task = [task_body(documented_task_message, "job-e", 3, T + n, status)
             for n, status in enumerate(["Rendering", "Failed", "Rendering", "Rendering", "Completed"])]
     job = [job_body(documented_job_message, "job-e", T + 10, "Completed")]
+    job[0]["JobDetails"].update(Department="lighting", ExtraInfo={"ExtraInfo9": "off"})  # stored, then carried
     # One batch each, in this order: the Failed attempt again (a duplicate), then the first
     # Rendering after the Failed one (stale), then a Rendering without a status change.
     for batch in ([task[0]], [task[1]], [task[1]], [task[0]], [task[2]], [task[3]], [task[4], *job]):
@@ -118,6 +119,9 @@ def test_one_event_per_stored_status_change_and_none_for_duplicates_stale_or_unc
     assert (job_event.detail_type, job_event.detail["status"], job_event.detail["studio"]) == (
         "Deadline Job Status Change", "Completed", "acme"
     )
+    assert {name: job_event.detail.get(name) for name in ("department", "frameRange", "taskCount", "notifyOptOut")} == {
+        "department": "lighting", "frameRange": "1-3", "taskCount": 3, "notifyOptOut": "off"
+    }
     stored_ids = {notification_id(parse_record(sqs_record(body)).item) for body in [task[0], task[1], task[2], task[4], *job]}
     assert {e.detail["eventId"] for e in events} == stored_ids  # each event names the notification stored
     assert stats.records == 6  # five task writes (the unchanged Rendering too) and the job's
