@@ -72,9 +72,44 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names every offending key and value."""
 
 
-def _setting(default: Any, allowed: str, check: Callable[[Any], bool] = lambda _: True):
-    """A config field: its default, what values it allows (in words) and the check for them."""
-    return field(default=default, metadata={"allowed": allowed, "check": check})
+def _setting(
+    default: Any,
+    allowed: str,
+    check: Callable[[Any], bool] = lambda _: True,
+    *,
+    requires: tuple[str, ...] = (),
+    implied_by: tuple[str, ...] = (),
+    problems: Callable[[Any], list[str]] | None = None,
+):
+    """A config field: its default, what values it allows (in words) and the check for them.
+
+    A switch (``bool | None``, default None: "follow the others") either ``requires`` other
+    switches (None becomes true when all of them are on; an explicit true with one of them off is
+    an error naming both) or is ``implied_by`` them (None becomes true when any is on; an
+    explicit false with one of them on is an error naming both). A list of objects has
+    ``problems``: every problem of its items, each naming the item and its key.
+    """
+    metadata = {"allowed": allowed, "check": check, "requires": requires, "implied_by": implied_by, "problems": problems}
+    return field(default=default, metadata=metadata)
+
+
+def _switch(allowed: str, **relations: tuple[str, ...]):
+    """An on/off key whose default follows other keys (see _setting)."""
+    return _setting(None, f"true or false, or empty for the default ({allowed})", **relations)
+
+
+def _objects(what: str, problems: Callable[[Any], list[str]]):
+    """A list of JSON objects (a tuple of dicts, immutable like the rest), empty by default."""
+    return _setting((), f"a JSON list of {what}", problems=problems)
+
+
+def _each_an_object(key: str) -> Callable[[Any], list[str]]:
+    """The basic problems of a list of objects: an item that is no JSON object."""
+    return lambda items: [
+        f"{key}[{number}]={item!r} is not allowed; allowed: a JSON object"
+        for number, item in enumerate(items)
+        if not isinstance(item, dict)
+    ]
 
 
 def _between(low: int, high: int) -> tuple[str, Callable[[int], bool]]:
@@ -162,11 +197,29 @@ class StudioConfig:
         f"a comma-separated list of job statuses from {', '.join(NOTIFIED_JOB_STATUSES)}, or empty for no alerts",
         lambda value: set(_listed(value)) <= set(NOTIFIED_JOB_STATUSES),
     )
-    history: bool = _setting(False, "true or false")
+    history: bool | None = _switch(
+        "on with failing_workers or reports, else off", implied_by=("failing_workers", "reports")
+    )
     history_table_name: str = _setting(
         "DeadlineNotificationHistory", "3-255 letters, digits, '_', '.' and '-'", _matches(_TABLE_NAME)
     )
     history_days: int = _setting(90, *_between(1, 3650))
+    # Per-artist notifications, chat channels and webhooks (docs/notifications.md): from the bus.
+    job_notifications: bool | None = _switch("on with status_events", requires=("status_events",))
+    job_notification_statuses: str = _setting(
+        "Completed,Failed",
+        f"a comma-separated list of job statuses from {', '.join(NOTIFIED_JOB_STATUSES)}",
+        lambda value: bool(_listed(value)) and set(_listed(value)) <= set(NOTIFIED_JOB_STATUSES),
+    )
+    chat_channels: tuple = _objects("chat channel objects (docs/notifications.md)", _each_an_object("chat_channels"))
+    webhooks: tuple = _objects("webhook objects (docs/notifications.md)", _each_an_object("webhooks"))
+    # Farm health (docs/farm-health.md): failing workers from the history's stream, reports from its archive.
+    failing_workers: bool | None = _switch("on with status_events", requires=("status_events",))
+    failing_worker_jobs: int = _setting(3, *_between(2, 100))
+    failing_worker_minutes: int = _setting(30, *_between(1, 1440))
+    alert_failing_workers: bool | None = _switch("on with failing_workers", requires=("failing_workers",))
+    reports: bool = _setting(False, "true or false")
+    reports_retention_days: int = _setting(400, *_between(1, 3650))
 
     @property
     def stack_name(self) -> str:
@@ -219,8 +272,45 @@ class StudioConfig:
             for f in fields(self)
             if not (_has_type(getattr(self, f.name), hints[f.name]) and f.metadata["check"](getattr(self, f.name)))
         ]
-        # Cross-field rules assume every field is valid on its own.
-        _raise_if_any(problems or self._cross_field_problems())
+        for f in fields(self):
+            if f.metadata["problems"] is not None and _has_type(getattr(self, f.name), hints[f.name]):
+                problems += f.metadata["problems"](getattr(self, f.name))
+        _raise_if_any(problems)
+        # Cross-field rules assume every field is valid on its own, and every switch resolved.
+        _raise_if_any(self._resolve_switches() or self._cross_field_problems())
+
+    def _resolve_switches(self) -> list[str]:
+        """Set each switch left at None from the keys it follows (see _setting); the conflicts of explicit ones.
+
+        Those that require others first, in declaration order (a required key is declared before), then
+        those implied by others."""
+        problems = []
+        for f in fields(self):
+            required = f.metadata["requires"]
+            if not required:
+                continue
+            off = [name for name in required if not getattr(self, name)]
+            value = getattr(self, f.name)
+            if value is None:
+                object.__setattr__(self, f.name, not off)
+            elif value and off:
+                problems.append(
+                    f"{f.name}=True is not allowed with {off[0]}=False: {f.name} needs {off[0]}; "
+                    f"turn {off[0]} on, or leave {f.name} out (its default follows {off[0]})"
+                )
+        for f in fields(self):
+            if not f.metadata["implied_by"]:
+                continue
+            implied = [name for name in f.metadata["implied_by"] if getattr(self, name)]
+            value = getattr(self, f.name)
+            if value is None:
+                object.__setattr__(self, f.name, bool(implied))
+            elif value is False and implied:
+                problems.append(
+                    f"{f.name}=False is not allowed with {implied[0]}=True: {implied[0]} needs {f.name}; "
+                    f"turn {implied[0]} off, or leave {f.name} out (its default follows {implied[0]})"
+                )
+        return problems
 
     def _cross_field_problems(self) -> list[str]:
         problems = []
@@ -279,18 +369,20 @@ def _raise_if_any(problems: list[str]) -> None:
 
 
 def _has_type(value: Any, kind: Any) -> bool:
-    if kind == (str | None):
-        return value is None or isinstance(value, str)
+    if kind in (str | None, bool | None):
+        return value is None or isinstance(value, kind.__args__[0])
     # bool is a subclass of int, and True is no batch size.
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def _coerce(key: str, value: Any, kind: Any) -> Any:
     """Turn a context value (a string when it came from `-c`) into the field's type."""
-    optional = kind == (str | None)
+    optional = kind in (str | None, bool | None)
     if optional and value in (None, ""):
         return None
-    if kind is bool:
+    if kind is tuple:
+        return _coerce_objects(key, value)
+    if kind in (bool, bool | None):
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -305,6 +397,19 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
     if isinstance(value, str):
         return value
     raise ConfigError(_describe(key, value, "a string"))
+
+
+def _coerce_objects(key: str, value: Any) -> tuple:
+    """A list of objects: a JSON list (in a file), or its text (from `-c`)."""
+    loaded = value
+    if isinstance(value, str):
+        try:
+            loaded = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(_describe(key, value, f"a JSON list ({error})")) from None
+    if not isinstance(loaded, list | tuple):
+        raise ConfigError(_describe(key, value, "a JSON list of objects"))
+    return tuple(loaded)
 
 
 def _read_config_file(value: Any, base_dir: Path) -> dict:

@@ -38,7 +38,8 @@ def write_config(tmp_path, values) -> str:
 
 
 def test_cdk_json_holds_every_key_with_the_documented_default():
-    assert {f.name: f.default for f in fields(StudioConfig)} == CDK_DEFAULTS
+    # JSON has no tuple: a list of objects defaults to () here, [] there.
+    assert {f.name: list(f.default) if f.default == () else f.default for f in fields(StudioConfig)} == CDK_DEFAULTS
 
 
 def test_configuration_reference_documents_every_key():
@@ -140,6 +141,16 @@ BAD_VALUES = {
     "history": ("yes", "true or false"),
     "history_table_name": ("h", "3-255"),
     "history_days": ("0", "from 1 to 3650"),
+    "job_notifications": ("yes", "true or false"),
+    "job_notification_statuses": ("Rendered", "from Failed, Completed, Suspended, Deleted"),
+    "chat_channels": ('"lighting"', "a JSON list of objects"),
+    "webhooks": ("{}", "a JSON list of objects"),
+    "failing_workers": ("yes", "true or false"),
+    "failing_worker_jobs": ("1", "from 2 to 100"),
+    "failing_worker_minutes": ("0", "from 1 to 1440"),
+    "alert_failing_workers": ("yes", "true or false"),
+    "reports": ("yes", "true or false"),
+    "reports_retention_days": ("0", "from 1 to 3650"),
 }
 
 
@@ -240,7 +251,8 @@ def test_function_timeout_is_ten_seconds_to_fifteen_minutes():
 
 
 def test_the_history_table_may_share_a_name_while_there_is_no_history():
-    assert load(history_table_name="DeadlineJobNotifications").history is False
+    config = load(history_table_name="DeadlineJobNotifications", failing_workers="false")
+    assert config.history is False
 
 
 def test_status_events_default_to_a_bus_named_after_the_stack_and_alerts_on_failed_jobs():
@@ -303,3 +315,57 @@ def test_visibility_timeout_is_six_function_timeouts_plus_the_window_and_within_
     config = StudioConfig(function_timeout_seconds=timeout, max_batching_window_seconds=window, batch_size=10)
     assert config.queue_visibility_timeout_seconds == 6 * timeout + window
     assert config.queue_visibility_timeout_seconds <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize(
+    "context, defaults",
+    [
+        ({}, {"job_notifications": True, "failing_workers": True, "alert_failing_workers": True, "history": True}),
+        (
+            {"status_events": "false"},
+            {"job_notifications": False, "failing_workers": False, "alert_failing_workers": False, "history": False},
+        ),
+        ({"failing_workers": "false"}, {"alert_failing_workers": False, "history": False}),
+        ({"failing_workers": "false", "reports": "true"}, {"history": True}),
+        ({"failing_workers": "", "history": ""}, {"failing_workers": True, "history": True}),  # empty: the default
+    ],
+)
+def test_a_switch_left_out_follows_the_keys_it_depends_on(context, defaults):
+    config = load(**context)
+    assert {key: getattr(config, key) for key in defaults} == defaults
+
+
+@pytest.mark.parametrize(
+    "context, problem",
+    [
+        (
+            {"status_events": "false", "job_notifications": "true"},
+            "job_notifications=True is not allowed with status_events=False: job_notifications needs status_events; "
+            "turn status_events on, or leave job_notifications out",
+        ),
+        (
+            {"failing_workers": "false", "alert_failing_workers": "true"},
+            "alert_failing_workers=True is not allowed with failing_workers=False",
+        ),
+        (
+            {"history": "false"},
+            "history=False is not allowed with failing_workers=True: failing_workers needs history; "
+            "turn failing_workers off, or leave history out",
+        ),
+        ({"history": "false", "failing_workers": "false", "reports": "true"}, "history=False is not allowed with reports=True"),
+    ],
+)
+def test_an_explicit_switch_against_the_keys_it_depends_on_names_both(context, problem):
+    with pytest.raises(ConfigError) as raised:
+        load(**context)
+    assert problem in str(raised.value)
+
+
+def test_a_list_of_objects_comes_from_a_file_or_from_json_text(tmp_path):
+    channels = [{"name": "lighting"}]
+    assert load(tmp_path, config=write_config(tmp_path, {"chat_channels": channels})).chat_channels == tuple(channels)
+    assert load(webhooks='[{"name": "tracker"}]').webhooks == ({"name": "tracker"},)
+    with pytest.raises(ConfigError, match=r"webhooks='\[' is not allowed; allowed: a JSON list \("):
+        load(webhooks="[")
+    with pytest.raises(ConfigError, match=r"chat_channels\[1\]='lighting' is not allowed; allowed: a JSON object"):
+        load(chat_channels='[{"name": "comp"}, "lighting"]')

@@ -60,6 +60,7 @@ PINNED = {
     "NotificationDeadLetterQueue": "AWS::SQS::Queue",
     "StatusEventBus": "AWS::Events::EventBus",
     "StatusEventFailureQueue": "AWS::SQS::Queue",
+    "NotificationHistoryTable": "AWS::DynamoDB::Table",  # on by default: failing_workers reads it
 }
 STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Logs::LogGroup")
 
@@ -165,10 +166,14 @@ def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metri
     assert function["Environment"]["Variables"] == {
         "DYNAMODB_JOB_INFO_TABLE": {"Ref": "JobNotificationsTable"},
         "DYNAMODB_TASK_INFO_TABLE": {"Ref": "TaskNotificationsTable"},
+        "DYNAMODB_HISTORY_TABLE": {"Ref": "NotificationHistoryTable"},
+        "HISTORY_DAYS": "90",
         "METRICS_NAMESPACE": "DeadlineNotifications",
         "MAX_TIMESTAMP_AHEAD_SECONDS": "86400",
     }
-    assert pipeline_spec.environment == {"METRICS_NAMESPACE": "DeadlineNotifications", "MAX_TIMESTAMP_AHEAD_SECONDS": "86400"}
+    assert pipeline_spec.environment == {
+        "HISTORY_DAYS": "90", "METRICS_NAMESPACE": "DeadlineNotifications", "MAX_TIMESTAMP_AHEAD_SECONDS": "86400"
+    }
 
 
 @pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
@@ -262,6 +267,7 @@ def test_processor_may_do_exactly_what_the_handler_does(template):
         "NotificationQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
         "JobNotificationsTable": TABLE_PERMISSIONS,
         "TaskNotificationsTable": TABLE_PERMISSIONS,
+        "NotificationHistoryTable": {"dynamodb:PutItem", "dynamodb:PartiQLInsert"},
         log_group_id(function): {"logs:CreateLogStream", "logs:PutLogEvents"},
     }
 
@@ -467,6 +473,7 @@ def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(templat
         "EventBusName": {"Ref": "StatusEventBus"},
         "EventBusArn": {"Fn::GetAtt": ["StatusEventBus", "Arn"]},
         "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},
+        "HistoryTableName": {"Ref": "NotificationHistoryTable"},
     }
 
 
