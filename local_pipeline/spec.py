@@ -17,7 +17,7 @@ from deadline_sqs import CommandError
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
-    FARM_HEALTH_FAILURE_QUEUE,
+    FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
     FARM_HEALTH_HANDLER,
     HISTORY_TABLE,
     PROCESSOR_HANDLER,
@@ -25,7 +25,7 @@ from stacks.roles import (
     PUBLISHER_HANDLER,
     QUEUE,
     TABLES,
-    WORKER_FAILURE_TABLE,
+    WORKER_FAILURE_TABLE_LOGICAL_ID,
 )
 
 
@@ -199,7 +199,7 @@ class PipelineSpec:
             )
 
         def farm_health() -> FarmHealthSpec | None:
-            if WORKER_FAILURE_TABLE.logical_id not in resources:
+            if WORKER_FAILURE_TABLE_LOGICAL_ID not in resources:
                 return None
             found = mappings_from(HISTORY_TABLE.logical_id, "StreamArn")
             streams = [m for m in found if m.get("FilterCriteria")]
@@ -207,8 +207,8 @@ class PipelineSpec:
                 raise SpecError(f"expected one filtered event source mapping on the history's stream, found {len(streams)}")
             (stream,) = streams
             return FarmHealthSpec(
-                state_table=table(WORKER_FAILURE_TABLE.logical_id),
-                failure_queue=queue(FARM_HEALTH_FAILURE_QUEUE.logical_id),
+                state_table=table(WORKER_FAILURE_TABLE_LOGICAL_ID),
+                failure_queue=queue(FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID),
                 environment=literal_environment(FARM_HEALTH_HANDLER),
                 batch_size=int(stream.get("BatchSize", 100)),
                 retry_attempts=int(stream.get("MaximumRetryAttempts", -1)),

@@ -27,13 +27,12 @@ from stacks.roles import (
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
-    FARM_HEALTH_FAILURE_QUEUE,
+    FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
     HISTORY_TABLE,
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
     QUEUE,
     TABLES,
-    WORKER_FAILURE_TABLE,
 )
 
 
@@ -132,7 +131,7 @@ class DeadlineNotificationsStack(Stack):
                 failing_worker_jobs=config.failing_worker_jobs,
                 failing_worker_minutes=config.failing_worker_minutes,
                 state_table_name=config.worker_failure_table,
-                failure_queue_name=config.queue_names[FARM_HEALTH_FAILURE_QUEUE.logical_id],
+                failure_queue_name=config.queue_names[FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID],
                 late_threshold=late_threshold,
                 log_retention_days=config.log_retention_days,
                 key=key,
@@ -192,10 +191,5 @@ class DeadlineNotificationsStack(Stack):
         if tables.history_table is not None:
             history = HISTORY_TABLE
             CfnOutput(self, history.output_key, value=tables.history_table.table_name, description=history.description)
-        if farm_health is not None:
-            for resource, role in ((farm_health.table.table_name, WORKER_FAILURE_TABLE),
-                                   (farm_health.failure_queue.queue_url, FARM_HEALTH_FAILURE_QUEUE)):  # fmt: skip
-                CfnOutput(self, role.output_key, value=resource, description=role.description)
-
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

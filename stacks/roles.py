@@ -68,11 +68,8 @@ PUBLISH_FAILURE_QUEUE = PinnedResource(
 # The optional history (off by default).
 HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "Every distinct notification, per job")
 # Failing workers (config failing_workers): the counting state, and where failed stream batches go.
-WORKER_FAILURE_TABLE = PinnedResource(
-    "WorkerFailureTable", "WorkerFailureTableName", "Failing workers: each failure counted once, per worker its window"
-)
-FARM_HEALTH_FAILURE_QUEUE = PinnedResource(
-    "FarmHealthFailureQueue", "FarmHealthFailureQueueUrl", "History stream batches the failing-worker check gave up on"
-)
+# Found by logical id only: no output, nothing outside the stack needs their names.
+WORKER_FAILURE_TABLE_LOGICAL_ID = "WorkerFailureTable"
+FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID = "FarmHealthFailureQueue"
 # The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
 PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"

@@ -34,7 +34,7 @@ from stacks.constructs.status_events import (
     STREAM_RETRY_ATTEMPTS,
 )
 from stacks.constructs.tables import acknowledge_backups
-from stacks.roles import FARM_HEALTH_FAILURE_QUEUE, FARM_HEALTH_HANDLER, WORKER_FAILURE_TABLE
+from stacks.roles import FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID, FARM_HEALTH_HANDLER, WORKER_FAILURE_TABLE_LOGICAL_ID
 from status_events.publisher import EVENT_BUS_VARIABLE, STUDIO_VARIABLE
 
 FARM_HEALTH_TIMEOUT = Duration.seconds(30)
@@ -107,7 +107,7 @@ class FarmHealth(Construct):
             removal_policy=removal_policy,
             deletion_protection=deletion_protection,
         )
-        escape_hatch(self.table).override_logical_id(WORKER_FAILURE_TABLE.logical_id)
+        escape_hatch(self.table).override_logical_id(WORKER_FAILURE_TABLE_LOGICAL_ID)
         acknowledge_backups(self.table)
         self.failure_queue = sqs.Queue(
             self,
@@ -118,7 +118,7 @@ class FarmHealth(Construct):
             enforce_ssl=True,
             removal_policy=removal_policy,
         )
-        escape_hatch(self.failure_queue).override_logical_id(FARM_HEALTH_FAILURE_QUEUE.logical_id)
+        escape_hatch(self.failure_queue).override_logical_id(FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID)
         acknowledge(
             self.failure_queue,
             {

@@ -23,7 +23,7 @@ from stacks.roles import (
     PUBLISH_FAILURE_QUEUE,
     PUBLISHER_HANDLER,
     TABLES,
-    WORKER_FAILURE_TABLE,
+    WORKER_FAILURE_TABLE_LOGICAL_ID,
 )
 from tests.infrastructure.delivery_paths import (
     ALARM_ACTION,
@@ -301,7 +301,7 @@ def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_
     tables = {
         PROCESSOR_HANDLER: [*(table.logical_id for table in TABLES.values()), HISTORY_TABLE.logical_id],
         PUBLISHER_HANDLER: [],
-        FARM_HEALTH_HANDLER: [TABLES[JOB].logical_id, WORKER_FAILURE_TABLE.logical_id],
+        FARM_HEALTH_HANDLER: [TABLES[JOB].logical_id, WORKER_FAILURE_TABLE_LOGICAL_ID],
     }[handler]
     template, stack_name = _broken(templates, "example")
     function_id, function = function_with_handler(template, handler)

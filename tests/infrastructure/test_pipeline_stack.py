@@ -482,8 +482,6 @@ def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(templat
         "EventBusArn": {"Fn::GetAtt": ["StatusEventBus", "Arn"]},
         "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},
         "HistoryTableName": {"Ref": "NotificationHistoryTable"},
-        "WorkerFailureTableName": {"Ref": "WorkerFailureTable"},
-        "FarmHealthFailureQueueUrl": {"Ref": "FarmHealthFailureQueue"},
     }
 
 
