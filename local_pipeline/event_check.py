@@ -154,7 +154,7 @@ def alert_problems(alerts: list[str], events: list[PublishedEvent], rules: list[
     if len(alerts) != len(expected) + len(workers):
         problems.append(
             f"{len(alerts)} alerts for {len(expected)} job events with status {' or '.join(sorted(statuses))}"
-            f" and {len(workers)} failing-worker events"
+            + (f" and {len(workers)} failing-worker events" if workers else "")
         )
     unnamed = [e.detail["jobId"] for e in expected if not any(e.detail["jobId"] in line for line in alerts)]
     problems += [f"no alert names job {job}" for job in unnamed]
