@@ -21,7 +21,7 @@ from constructs import Construct
 from farm_health import SOURCE, WORKER_FAILING_TYPE
 from farm_health.failures import FILTER_PATTERN
 from farm_health.monitor import JOB_TABLE_VARIABLE, JOBS_VARIABLE, MINUTES_VARIABLE, STATE_TABLE_VARIABLE
-from farm_health.state import EXPIRY, KEY
+from farm_health.state import ENTRY, EXPIRY, WORKER
 from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.alerts import TopicMessage
 from stacks.constructs.functions import own_function
@@ -42,7 +42,7 @@ FARM_HEALTH_MEMORY_MB = 128
 # Failures are few (the filter passes only failed tasks): small batches keep a retry small.
 FARM_HEALTH_BATCH_SIZE = 25
 # What the function does with its state (a TransactWriteItems of Puts needs PutItem), and with the job table.
-STATE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
+STATE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
 JOB_NAME_ACTIONS = ("dynamodb:BatchGetItem",)
 # EventBridge input paths of the event: one readable line on the alarm topic.
 ALERT_TEXT = (
@@ -61,7 +61,7 @@ class FarmHealth(Construct):
     mapping reads from the stream's start, with partial batch responses, bisection on
     errors and bounded retries; a batch it gives up on is described in ``failure_queue``
     (SQS-managed encryption, TLS-only). The counting state is ``table``
-    (``state_table_name``): on demand, point-in-time recovery, encrypted with ``key`` when
+    (``state_table_name``, keyed by worker and entry: farm_health/state.py): on demand, point-in-time recovery, encrypted with ``key`` when
     given, else the AWS managed key, with ``removal_policy`` and ``deletion_protection``
     like the notification tables; TTL on ``expires_at`` only tidies it.
 
@@ -96,7 +96,8 @@ class FarmHealth(Construct):
             self,
             "StateTable",
             table_name=state_table_name,
-            partition_key=dynamodb.Attribute(name=KEY, type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=WORKER, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=ENTRY, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=EXPIRY,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

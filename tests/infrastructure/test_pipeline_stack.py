@@ -512,7 +512,7 @@ def test_the_failing_worker_check_reads_its_stream_keeps_its_state_reads_job_nam
     assert permissions_by_resource(template, policy_id) == {
         None: {"dynamodb:ListStreams"},
         "NotificationHistoryTable": {"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"},
-        "WorkerFailureTable": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        "WorkerFailureTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
         "JobNotificationsTable": {"dynamodb:BatchGetItem"},  # read only: the jobs' names
         "StatusEventBus": {"events:PutEvents"},
         "FarmHealthFailureQueue": {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
@@ -520,12 +520,12 @@ def test_the_failing_worker_check_reads_its_stream_keeps_its_state_reads_job_nam
     }
 
 
-def test_the_state_table_is_keyed_by_key_expires_entries_and_is_kept_like_the_tables(template):
+def test_the_state_table_is_keyed_by_worker_and_entry_expires_entries_and_is_kept_like_the_tables(template):
     table = template["Resources"]["WorkerFailureTable"]
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     properties = table["Properties"]
     assert properties["TableName"] == "DeadlineWorkerFailures"
-    assert properties["KeySchema"] == [{"AttributeName": "key", "KeyType": "HASH"}]
+    assert properties["KeySchema"] == [{"AttributeName": "worker", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}]
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["BillingMode"] == "PAY_PER_REQUEST" and properties["DeletionProtectionEnabled"] is True
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

@@ -10,7 +10,7 @@ from farm_health import WORKER_FAILING_TYPE
 from farm_health.alerts import alert_detail, alert_entry, event_id
 from farm_health.failures import FILTER_PATTERN, failure_of
 from farm_health.monitor import ConfigurationError, FarmHealthMonitor
-from farm_health.window import HELD_WINDOWS, Rule, WorkerState, add_failure
+from farm_health.window import Rule, WorkerState, add_failure, nearby
 from status_events.changes import SOURCE, TEST_JOB_PREFIX
 from tests.unit.farm_health_support import MINUTE, START, failure_record, history_image, history_record
 
@@ -24,9 +24,10 @@ def _failure(template, job, task, minute, worker="render007", **kwargs):
 
 
 def _run(state, failures):
-    alerts = []
+    alerts, counted = [], []
     for failure in failures:
-        state, alert = add_failure(state, failure, RULE)
+        state, alert = add_failure(state, counted, failure, RULE)
+        counted.append(failure)
         if alert:
             alerts.append(alert)
     return state, alerts
@@ -113,12 +114,16 @@ def test_other_workers_are_counted_apart(documented_task_message):
     assert all(_run(WorkerState(f.worker), [f])[1] == [] for f in failures)
 
 
-def test_the_state_holds_only_what_a_later_window_can_need(documented_task_message):
+def test_a_failure_is_decided_on_the_failures_a_window_either_side_and_one_counted_before_changes_nothing(
+    documented_task_message,
+):
     t = documented_task_message
-    state, _ = _run(WorkerState("render007"), [_failure(t, "job-a", n, n * 30) for n in range(10)])
-    newest = START + 9 * 30 * MINUTE
-    assert all(f.ticks >= newest - HELD_WINDOWS * RULE.window_ticks for f in state.failures)
-    assert state.failed == 10 and len(state.failures) == 3
+    failure = _failure(t, "job-c", 1, 60)
+    assert nearby(failure, RULE) == (failure.ticks - 30 * MINUTE, failure.ticks + 30 * MINUTE)
+    far = [_failure(t, "job-a", 1, 29), _failure(t, "job-b", 1, 91)]  # just outside either side
+    state, alert = add_failure(WorkerState("render007"), far, failure, RULE)
+    assert alert is None and state.failed == 1
+    assert add_failure(state, [failure], failure, RULE) == (state, None)
 
 
 def test_the_event_names_jobs_by_name_where_known_else_by_id_and_says_test_only_when_all_are(documented_task_message):
