@@ -7,32 +7,21 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from farm_health import SOURCE, WORKER_FAILING_TYPE
 from farm_health.failures import FILTER_PATTERN
 from farm_health.monitor import JOB_TABLE_VARIABLE, JOBS_VARIABLE, MINUTES_VARIABLE, STATE_TABLE_VARIABLE
 from farm_health.state import ENTRY, EXPIRY, WORKER
-from stacks.constructs import acknowledge, escape_hatch
+from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import TopicMessage
 from stacks.constructs.functions import own_function
-from stacks.constructs.monitoring import PERIOD, alarm
-from stacks.constructs.status_events import (
-    FAILURE_QUEUE_RETENTION,
-    LIST_STREAMS,
-    STREAM_ACTIONS,
-    STREAM_MAX_RECORD_AGE,
-    STREAM_RETRY_ATTEMPTS,
-)
+from stacks.constructs.streams import consumer_alarms, failure_queue, grant_stream_reads, stream_mapping
 from stacks.constructs.tables import acknowledge_backups
 from stacks.roles import FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID, FARM_HEALTH_HANDLER, WORKER_FAILURE_TABLE_LOGICAL_ID
 from status_events.publisher import EVENT_BUS_VARIABLE, STUDIO_VARIABLE
@@ -110,28 +99,12 @@ class FarmHealth(Construct):
         )
         escape_hatch(self.table).override_logical_id(WORKER_FAILURE_TABLE_LOGICAL_ID)
         acknowledge_backups(self.table)
-        self.failure_queue = sqs.Queue(
+        self.failure_queue = failure_queue(
             self,
-            "FailureQueue",
             queue_name=failure_queue_name,
-            retention_period=FAILURE_QUEUE_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            logical_id=FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
             removal_policy=removal_policy,
-        )
-        escape_hatch(self.failure_queue).override_logical_id(FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID)
-        acknowledge(
-            self.failure_queue,
-            {
-                "AwsSolutions::AwsSolutions-SQS3": (
-                    "This queue is itself a dead-letter queue: the history stream mapping's on-failure destination "
-                    "and the worker alert rule's dead-letter queue (alarmed when it holds anything)"
-                ),
-                "Serverless::Serverless-SQSRedrivePolicy": (
-                    "This queue is itself a dead-letter queue (alarmed when it holds anything): a redrive policy "
-                    "would move failure records out of sight"
-                ),
-            },
+            receives="the history stream mapping's on-failure destination and the worker alert rule's dead-letter queue",
         )
 
         own = own_function(
@@ -159,58 +132,32 @@ class FarmHealth(Construct):
             removal_policy=removal_policy,
         )
         self.function = own.function
-        if key is not None:  # the stream's records, the state and the job table are all under the stack's key
-            key.grant(own.role, "kms:Decrypt")
+        # With customer_managed_key the stream's records, the state and the job table are all under the
+        # stack's key: one kms:Decrypt covers them.
+        grant_stream_reads(own, [history_table.table_stream_arn], key=key, tracing=tracing, which="history stream's ARN")
         bus.grant_put_events_to(own.role)
         self.table.grant(own.role, *STATE_ACTIONS)
         job_table.grant(own.role, *JOB_NAME_ACTIONS)
-        own.role.add_to_policy(
-            iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=[history_table.table_stream_arn])
-        )
-        own.role.add_to_policy(iam.PolicyStatement(actions=[LIST_STREAMS], resources=["*"]))
-        acknowledge(
-            own.role,
-            {"AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
-                "dynamodb:ListStreams, which the stream event source mapping needs, has no resource type: IAM "
-                "allows it only on '*' (it lists stream ARNs, reads no record); the stream reads are on the "
-                "history stream's ARN"
-                + ("; active tracing's two X-Ray actions are resourceless too" if tracing else "")
-            )},
-        )
-        self.mapping = lambda_.EventSourceMapping(
+        self.mapping = stream_mapping(
             self,
             "HistoryStreamEventSource",
-            target=self.function,
-            event_source_arn=history_table.table_stream_arn,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            function=self.function,
+            stream_arn=history_table.table_stream_arn,
             batch_size=FARM_HEALTH_BATCH_SIZE,
-            bisect_batch_on_error=True,
-            report_batch_item_failures=True,
-            retry_attempts=STREAM_RETRY_ATTEMPTS,
-            max_record_age=STREAM_MAX_RECORD_AGE,
-            on_failure=event_sources.SqsDlq(self.failure_queue),
+            failures=self.failure_queue,
             filters=[lambda_.FilterCriteria.filter(FILTER_PATTERN)],
         )
         own.depend_on_role_policy()
 
-        iterator_age = cloudwatch.Metric(
-            namespace="AWS/Lambda",
-            metric_name="IteratorAge",
-            dimensions_map={"FunctionName": self.function.function_name},
-            statistic="Maximum",
-            period=PERIOD,
+        self.alarms = consumer_alarms(
+            self,
+            function=self.function,
+            failures=self.failure_queue,
+            late_threshold=late_threshold,
+            failures_description="Task failures could not be counted, or worker alerts delivered",
+            late_id="LateAlarm",
+            late_description="The failing-worker check is behind the history's stream",
         )
-        failures = self.failure_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
-        self.alarms = [
-            alarm(self, "FailureQueueAlarm", failures, 0, "Task failures could not be counted, or worker alerts delivered"),
-            alarm(
-                self,
-                "LateAlarm",
-                iterator_age,
-                late_threshold.to_milliseconds(),
-                "The failing-worker check is behind the history's stream",
-            ),
-        ]
         self._bus = bus
 
     def alert(self, topic: sns.ITopic) -> events.Rule:
