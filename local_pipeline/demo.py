@@ -318,12 +318,12 @@ def _status_events_lines(report: StatusEventsReport) -> list[str]:
 
 
 def _farm_health_lines(report: FarmHealthReport) -> list[str]:
-    expected = ", ".join(f"{worker} {count}" for worker, count in sorted(report.expected.items())) or "none"
     lines = [
-        f"Failing-worker events ({WORKER_FAILING_TYPE}): {len(report.events)} (ground truth: {expected}; the check "
-        f"was handed {report.check.records} history stream records in {report.check.invocations} invocations)"
+        f"Failing-worker events ({WORKER_FAILING_TYPE}): {len(report.events)}, the ground truth expects "
+        f"{sum(report.expected.values())} (the check was handed {report.check.records} history stream records in "
+        f"{report.check.invocations} invocations)"
     ]
-    lines += [f"  {_shorten(detail.get('summary', ''), 150)} [eventId {detail.get('eventId')}]" for detail in report.events]
+    lines += [f"  event: {_shorten(detail.get('summary', ''), 140)} [eventId {detail.get('eventId')}]" for detail in report.events]
     lines.append(f"Failing-worker alerts (locally a queue stands in for the alarm topic): {len(report.alerts)}")
     lines += [f"  {_shorten(alert, 150)}" for alert in report.alerts[:SHOWN_ALERTS]]
     lines.append(f"Failing-worker check failure queue: {report.failures} messages")
