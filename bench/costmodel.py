@@ -15,6 +15,9 @@ quoting a figure):
   not charged.
 - SNS: $0.50 per million publishes (a job alert; e-mail deliveries cost extra).
 - DynamoDB Streams: the GetRecords calls of a Lambda event source mapping are free.
+- DynamoDB on-demand reads: $0.125 per million read request units (a strongly
+  consistent read of up to 4 KB is one).
+- Lambda event filtering: no charge; a record the filter drops invokes nothing.
 
 What each line counts:
 - SQS: one SendMessage per message the producer sends (duplicates included; the same
@@ -34,6 +37,10 @@ What each line counts:
 `status_events_per_million` adds what status-change events and the history cost, from
 a local run of the demo (bench/status_events.py): the publisher's invocations and
 handler time, the events published, alerts, and the history's writes.
+
+`failing_workers_per_million` prices the failing-worker check (bench/farm_health.py):
+its invocations and handler time, its state's write and read units (as DynamoDB Local
+reports them), its log lines, and its events and alerts.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ LAMBDA_REQUEST_USD = 0.20 / PER_MILLION
 LAMBDA_GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 SQS_REQUEST_USD = 0.40 / PER_MILLION
 DYNAMODB_WRITE_UNIT_USD = 0.625 / PER_MILLION
+DYNAMODB_READ_UNIT_USD = 0.125 / PER_MILLION
 CLOUDWATCH_LOGS_GB_USD = 0.50
 EVENTBRIDGE_EVENT_USD = 1.00 / PER_MILLION
 SNS_PUBLISH_USD = 0.50 / PER_MILLION
@@ -54,6 +62,7 @@ PRICES = {
     "lambda_gb_second_usd": LAMBDA_GB_SECOND_USD,
     "sqs_request_usd": SQS_REQUEST_USD,
     "dynamodb_write_unit_usd": DYNAMODB_WRITE_UNIT_USD,
+    "dynamodb_read_unit_usd": DYNAMODB_READ_UNIT_USD,
     "cloudwatch_logs_gb_usd": CLOUDWATCH_LOGS_GB_USD,
     "eventbridge_event_usd": EVENTBRIDGE_EVENT_USD,
     "sns_publish_usd": SNS_PUBLISH_USD,
@@ -93,4 +102,21 @@ def status_events_per_million(run: dict, memory_mb: int, architecture: str) -> d
     costs = {name: usd * scale for name, usd in lines.items()}
     costs["status_events_total"] = sum(costs.values())
     costs["history_writes"] = run["history_wcu"] * DYNAMODB_WRITE_UNIT_USD * scale
+    return costs
+
+
+def failing_workers_per_million(run: dict, memory_mb: int, architecture: str) -> dict:
+    """USD per million notifications for the failing-worker check (farm_health.measure)."""
+    scale = PER_MILLION / run["notifications"]
+    gb_seconds = memory_mb / 1024 * run["billed_ms"] / 1000
+    lines = {
+        "check_requests": run["invocations"] * LAMBDA_REQUEST_USD,
+        "check_duration": gb_seconds * LAMBDA_GB_SECOND_USD[architecture],
+        "check_logs": run["log_bytes"] / GB * CLOUDWATCH_LOGS_GB_USD,
+        "state_writes": run["write_units"] * DYNAMODB_WRITE_UNIT_USD,
+        "state_reads": run["read_units"] * DYNAMODB_READ_UNIT_USD,
+        "events_and_alerts": run["events"] * (EVENTBRIDGE_EVENT_USD + SNS_PUBLISH_USD),
+    }
+    costs = {name: usd * scale for name, usd in lines.items()}
+    costs["total"] = sum(costs.values())
     return costs

@@ -52,6 +52,10 @@ def _traffic_options(parser: argparse.ArgumentParser, defaults: TrafficSettings)
         "--malformed-per-kind", type=count(0), default=defaults.malformed_per_kind,
         help="bad messages of each kind the processor must reject (default %(default)s)",
     )
+    group.add_argument(
+        "--failing-worker", action=argparse.BooleanOptionalAction, default=defaults.failing_worker,
+        help="a worker failing every task it starts for a while, across jobs (default %(default)s)",
+    )
 
 
 def _traffic_settings(args) -> TrafficSettings:
@@ -62,6 +66,7 @@ def _traffic_settings(args) -> TrafficSettings:
         duplicate_rate=args.duplicates,
         reorder_window=args.reorder,
         malformed_per_kind=args.malformed_per_kind,
+        failing_worker=args.failing_worker,
     )
 
 

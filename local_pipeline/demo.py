@@ -6,7 +6,9 @@ real processor (configured from the template's environment, as lambda_function.m
 the queue is empty, then compares the tables with the generator's ground truth and
 the DLQ with the bad records. With status-change events in the template, the real
 publisher runs behind stream pollers on the tables' streams at the same time, and its
-events (and the job alerts) are checked as local_pipeline.event_check says.
+events (and the job alerts) are checked as local_pipeline.event_check says. With failing
+workers, the real check runs behind a poller on the history's stream, and its events and
+alert lines are checked against the generator's ground truth.
 Everything it started is stopped on the way out, whatever happens.
 """
 
@@ -22,15 +24,18 @@ from tqdm import tqdm
 from deadline_sqs import CommandError
 from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
 from deadline_sqs.sending import queue_depth, send_bodies
+from farm_health import WORKER_FAILING_TYPE
+from farm_health.monitor import JOBS_VARIABLE, MINUTES_VARIABLE
 from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
     alerted_statuses,
     event_problems,
     published_events,
+    worker_event_problems,
 )
 from local_pipeline.event_source import SqsEventSource
-from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
+from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate, worker_alerts
 from local_pipeline.pipeline import LocalPipeline, drain
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.spec import PipelineSpec
@@ -38,8 +43,9 @@ from local_pipeline.stream_source import StreamEventSource, StreamStats
 from local_pipeline.verify import mismatches, status_counts, stored_state
 from notification_processor.telemetry import METRIC_NAMES
 
+# Seed 3: the failing worker is the only one whose failures span 3 jobs within 30 minutes.
 DEMO_TRAFFIC = TrafficSettings(
-    seed=1, jobs=20, tasks_per_job=50, duplicate_rate=0.3, reorder_window=200, malformed_per_kind=1
+    seed=3, jobs=20, tasks_per_job=50, duplicate_rate=0.3, reorder_window=200, malformed_per_kind=1, failing_worker=True
 )
 # Seconds allowed for processing, beyond the time a bad message needs to reach the DLQ (receives x visibility).
 PROCESSING_SECONDS = 300
@@ -67,6 +73,15 @@ class StatusEventsReport:
 
 
 @dataclass
+class FarmHealthReport:
+    events: list[dict]  # the failing-worker events' details
+    alerts: list[str]  # their alert lines
+    expected: Counter  # per worker, from the ground truth
+    failures: int  # messages in its failure queue
+    check: StreamStats
+
+
+@dataclass
 class DemoReport:
     traffic: Traffic
     stored: GroundTruth
@@ -75,6 +90,7 @@ class DemoReport:
     problems: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     status_events: StatusEventsReport | None = None  # None: the template has none
+    farm_health: FarmHealthReport | None = None  # None: no failing-worker check in the template
 
     @property
     def ok(self) -> bool:
@@ -113,10 +129,13 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
         mark = time.monotonic()
         output = ProcessorOutput()
         publisher: StreamEventSource | None = None
+        checker: StreamEventSource | None = None
         with ExitStack() as running:
             running.enter_context(redirect_stdout(output))
             if resources.status_events:
                 publisher = running.enter_context(pipeline.publishing())
+            if resources.farm_health:
+                checker = running.enter_context(pipeline.checking_workers())
             source = running.enter_context(pipeline.processing())
             bar = running.enter_context(
                 tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress)
@@ -125,25 +144,47 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             if publisher and not publisher.wait_until_idle(time.monotonic(), timeout):
                 error = publisher.stats.last_error
                 raise DemoError(f"the publisher's stream pollers did not catch up{f': {error!r}' if error else ''}")
+            if checker and not checker.wait_until_idle(time.monotonic(), timeout):
+                error = checker.stats.last_error
+                raise DemoError(f"the failing-worker check's poller did not catch up{f': {error!r}' if error else ''}")
         seconds["process"] = time.monotonic() - mark
 
         mark = time.monotonic()
         dead_letters = peek_dead_letters(sqs, resources.dead_letter_queue_url)
         stored = stored_state(dynamodb, resources.tables)
         problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
-        events_report = None
+        events_report = farm_report = None
         if publisher and resources.status_events and spec.status_events:
             local = resources.status_events
             events = published_events(drain(sqs, local.events_queue_url))
             alerts = drain(sqs, local.alerts_queue_url)
             failures = len(drain(sqs, local.failure_queue_url))
             rules = spec.status_events.rules
-            events_report = StatusEventsReport(events, alerts, alerted_statuses(rules), failures, publisher.stats)
+            status_changes = [event for event in events if event.detail_type != WORKER_FAILING_TYPE]
+            job_alerts = [line for line in alerts if "Deadline worker " not in line]
+            events_report = StatusEventsReport(status_changes, job_alerts, alerted_statuses(rules), failures, publisher.stats)
             problems += event_problems(events, traffic, stored) + alert_problems(alerts, events, rules)
             problems += [f"{failures} batches the publisher gave up on, in the failure queue"] if failures else []
+            if checker and resources.farm_health and spec.farm_health:
+                farm_report = _farm_health_report(pipeline, traffic, events, alerts, checker.stats)
+                rule = spec.farm_health.environment
+                problems += worker_event_problems(events, traffic, int(rule[JOBS_VARIABLE]), int(rule[MINUTES_VARIABLE]))
+                problems += [f"{farm_report.failures} batches the failing-worker check gave up on"] * bool(farm_report.failures)
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report)
+    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report, farm_report)
+
+
+def _farm_health_report(pipeline: LocalPipeline, traffic: Traffic, events, alerts, stats) -> FarmHealthReport:
+    rule = pipeline.spec.farm_health.environment
+    local = pipeline.resources.farm_health
+    return FarmHealthReport(
+        events=[event.detail for event in events if event.detail_type == WORKER_FAILING_TYPE],
+        alerts=[line for line in alerts if "Deadline worker " in line],
+        expected=worker_alerts(traffic.failures, int(rule[JOBS_VARIABLE]), int(rule[MINUTES_VARIABLE])),
+        failures=len(drain(pipeline.sqs.client(), local.failure_queue_url)),
+        check=stats,
+    )
 
 
 def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
@@ -222,6 +263,8 @@ def summary(report: DemoReport) -> str:
         lines.append(f"  {kind:<{width}}  {_shorten(letter.reason, 100)}")
     if report.status_events:
         lines += _status_events_lines(report.status_events)
+    if report.farm_health:
+        lines += _farm_health_lines(report.farm_health)
     truth = report.traffic.truth
     if report.ok:
         events = report.status_events
@@ -232,6 +275,11 @@ def summary(report: DemoReport) -> str:
                 f"; {len(events.events)} status-change events, exactly one per change of a stored status, "
                 f"and {len(events.alerts)} alerts"
                 if events
+                else ""
+            )
+            + (
+                f"; {len(report.farm_health.events)} failing-worker events, as the ground truth says"
+                if report.farm_health
                 else ""
             )
         )
@@ -266,6 +314,19 @@ def _status_events_lines(report: StatusEventsReport) -> list[str]:
     if len(report.alerts) > SHOWN_ALERTS:
         lines.append(f"  ... and {len(report.alerts) - SHOWN_ALERTS} more")
     lines.append(f"Publisher failure queue: {report.failures} messages")
+    return lines
+
+
+def _farm_health_lines(report: FarmHealthReport) -> list[str]:
+    lines = [
+        f"Failing-worker events ({WORKER_FAILING_TYPE}): {len(report.events)}, the ground truth expects "
+        f"{sum(report.expected.values())} (the check was handed {report.check.records} history stream records in "
+        f"{report.check.invocations} invocations)"
+    ]
+    lines += [f"  event: {_shorten(detail.get('summary', ''), 140)} [eventId {detail.get('eventId')}]" for detail in report.events]
+    lines.append(f"Failing-worker alerts (locally a queue stands in for the alarm topic): {len(report.alerts)}")
+    lines += [f"  {_shorten(alert, 150)}" for alert in report.alerts[:SHOWN_ALERTS]]
+    lines.append(f"Failing-worker check failure queue: {report.failures} messages")
     return lines
 
 

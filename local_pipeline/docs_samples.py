@@ -36,7 +36,8 @@ _SHAPES = [
 ]
 _PROGRESS_BAR = re.compile(r"^\S[^:]*:\s+\d+%\|")
 _TOOLCHAIN_WARNING = re.compile(r"^make: warning: ")
-_ALERT = re.compile(r"^  Deadline job .*")  # the alert rule's message, one per alerted job
+# The alert rules' messages, one per alerted job or failing worker, and the failing-worker events listed.
+_ALERT = re.compile(r"^  (?:Deadline job |Deadline worker |event: ).*")
 
 
 def shape(line: str) -> str:

@@ -18,6 +18,11 @@ over time, and checked from both ends. For every job and task:
 Nothing else may be published: every event's detail-type is a status change of a job
 or a task, and nothing may be left in the failure queue. The alert rules' stand-in
 queue must hold one line per job event whose status a rule names, naming that job.
+
+Failing-worker events (`Deadline Worker Failing Tasks`) are checked on their own against
+the generator's ground truth (generator.worker_alerts): exactly as many per worker, each
+once (distinct event ids), each naming enough distinct jobs the worker failed tasks of,
+within one window; the alert queue holds one line per event, naming its worker.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from local_pipeline.generator import GroundTruth, Traffic
+from farm_health import WORKER_FAILING_TYPE
+from local_pipeline.generator import GroundTruth, Traffic, worker_alerts
 from local_pipeline.spec import RuleSpec
 from notification_processor.deadline import read_body
 from notification_processor.errors import InvalidInput
 from notification_processor.roles import JOB, TABLE_ROLES
-from notification_processor.timestamps import timestamp_ticks
+from notification_processor.timestamps import TICKS_PER_SECOND, timestamp_ticks
 from status_events.changes import DETAIL_FIELDS, status_change_type
 
 _KINDS = {status_change_type(role): kind for kind, role in TABLE_ROLES.items()}
@@ -84,7 +90,11 @@ def sent_statuses(traffic: Traffic) -> dict[tuple, dict[int, str]]:
 
 def event_problems(events: list[PublishedEvent], traffic: Traffic, stored: GroundTruth) -> list[str]:
     """What breaks the rules in the module's docstring, one line per problem."""
-    problems = [f"an event of an unexpected type: {event.detail_type}" for event in events if event.kind is None]
+    problems = [
+        f"an event of an unexpected type: {event.detail_type}"
+        for event in events
+        if event.kind is None and event.detail_type != WORKER_FAILING_TYPE
+    ]
     events = [event for event in events if event.kind is not None]
     problems += [f"{event.label}: an event without a Timestamp" for event in events if "timestamp" not in event.detail]
     events = [event for event in events if "timestamp" in event.detail]
@@ -134,13 +144,52 @@ def alerted_statuses(rules: list[RuleSpec]) -> set[str]:
 
 
 def alert_problems(alerts: list[str], events: list[PublishedEvent], rules: list[RuleSpec]) -> list[str]:
-    """One alert line per job event whose status a rule names, naming that job."""
+    """One alert line per job event whose status a rule names, naming that job, and one per failing-worker
+    event if a rule sends those, naming that worker."""
     statuses = alerted_statuses(rules)
     job_type = status_change_type(TABLE_ROLES[JOB])
     expected = [e for e in events if e.detail_type == job_type and e.detail.get("status") in statuses]
+    workers = [e for e in events if e.detail_type == WORKER_FAILING_TYPE and _worker_rule(rules)]
     problems = []
-    if len(alerts) != len(expected):
-        problems.append(f"{len(alerts)} alerts for {len(expected)} job events with status {' or '.join(sorted(statuses))}")
+    if len(alerts) != len(expected) + len(workers):
+        problems.append(
+            f"{len(alerts)} alerts for {len(expected)} job events with status {' or '.join(sorted(statuses))}"
+            + (f" and {len(workers)} failing-worker events" if workers else "")
+        )
     unnamed = [e.detail["jobId"] for e in expected if not any(e.detail["jobId"] in line for line in alerts)]
     problems += [f"no alert names job {job}" for job in unnamed]
+    problems += [
+        f"no alert names failing worker {e.detail['workerName']}"
+        for e in workers
+        if not any(f"worker {e.detail['workerName']} " in line for line in alerts)
+    ]
+    return problems
+
+
+def _worker_rule(rules: list[RuleSpec]) -> bool:
+    return any(WORKER_FAILING_TYPE in rule.event_pattern.get("detail-type", []) for rule in rules)
+
+
+def worker_event_problems(events: list[PublishedEvent], traffic: Traffic, jobs: int, minutes: int) -> list[str]:
+    """The failing-worker events against the traffic's failures (see the module's docstring)."""
+    found = [event.detail for event in events if event.detail_type == WORKER_FAILING_TYPE]
+    expected = worker_alerts(traffic.failures, jobs, minutes)
+    counted = Counter(detail.get("workerName") for detail in found)
+    problems = [
+        f"worker {worker}: {counted[worker]} failing-worker events, the ground truth says {expected[worker]}"
+        for worker in sorted(set(expected) | set(counted), key=str)
+        if counted[worker] != expected[worker]
+    ]
+    repeated = [event_id for event_id, n in Counter(d.get("eventId") for d in found).items() if n > 1]
+    problems += [f"failing-worker event {event_id} published more than once" for event_id in repeated]
+    failed_jobs: dict[str, set[str]] = defaultdict(set)
+    for failure in traffic.failures:
+        failed_jobs[failure.worker].add(failure.job_id)
+    for detail in found:
+        worker, named = detail.get("workerName"), {job.get("jobId") for job in detail.get("jobs", [])}
+        if len(named) < jobs or not named <= failed_jobs[worker]:
+            problems.append(f"worker {worker}: its event names jobs {sorted(named)}, not {jobs} or more it failed tasks of")
+        span = timestamp_ticks(detail["lastFailure"]) - timestamp_ticks(detail["firstFailure"])
+        if not 0 <= span <= minutes * 60 * TICKS_PER_SECOND or detail.get("failedTasks", 0) < len(named):
+            problems.append(f"worker {worker}: its event's failures do not fit one window of {minutes} minutes")
     return problems

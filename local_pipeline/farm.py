@@ -6,6 +6,11 @@ suspended; each job ends completed, failed, suspended (some are resumed and then
 complete) or deleted while active. Everything derives from one seeded
 `random.Random`, so a seed always gives the same farm.
 
+With a failing worker, one more worker joins every job for FAILING_MINUTES from
+FAILING_FROM, and every task it picks up then fails within a minute or so: a broken
+node failing tasks across the jobs that are rendering. The farm's `failures` list every
+failed task's worker, job and Timestamp, for the failing-worker ground truth.
+
 Every notification gets a distinct Timestamp (100 ns ticks, strictly increasing
 across the whole farm), so the newest notification per job and per task, the
 ground truth, is never ambiguous.
@@ -38,6 +43,9 @@ JOB_OUTCOMES = {"completed": 55, "resumed": 10, "suspended": 10, "failed": 15, "
 FAILED_ATTEMPT_RATE = 0.05
 REQUEUED_ATTEMPT_RATE = 0.03
 FAILURES_BEFORE_JOB_FAILS = 3
+# The failing worker's bad spell: from this long after EPOCH (when most jobs of a farm of 20 render), this long.
+FAILING_FROM = 45 * 60 * TICKS_PER_SECOND
+FAILING_MINUTES = 12
 
 PLUGINS = ["MayaBatch", "Arnold", "Houdini", "Nuke", "Blender", "3dsmax", "VRay"]
 USERS = ["amelie", "bjorn", "chen", "dara", "emeka", "farah", "gus"]
@@ -60,12 +68,30 @@ class Notification:
     body: dict
 
 
+@dataclass(frozen=True)
+class TaskFailure:
+    worker: str
+    job_id: str
+    tick: int  # its Timestamp, in ticks since EPOCH
+
+
+@dataclass(frozen=True)
+class FailingSpell:
+    """A worker that fails every task it starts from `start` until `end` (ticks), and renders nothing else."""
+
+    worker: dict
+    start: int
+    end: int
+
+
 @dataclass
 class Farm:
     notifications: list[Notification]  # in the order the events happened
     jobs: dict[str, KeyState]
     tasks: dict[tuple[str, int], KeyState]
     last_tick: int  # the newest Timestamp, in ticks since EPOCH
+    failures: list[TaskFailure]  # every failed task, in time order
+    failing_worker: str | None = None
 
 
 @dataclass
@@ -80,7 +106,7 @@ class _Event:
 class _Job:
     """One job's simulation: a tiny scheduler over its worker slots."""
 
-    def __init__(self, rng: random.Random, index: int, workers: list[dict], mean_tasks: int):
+    def __init__(self, rng: random.Random, index: int, workers: list[dict], mean_tasks: int, spell: FailingSpell | None):
         self.rng = rng
         self.events: list[_Event] = []
         self.submit = rng.randrange(0, 1800 * SECOND) + index * 90 * SECOND
@@ -105,6 +131,9 @@ class _Job:
         }
         self.outcome = rng.choices(list(JOB_OUTCOMES), weights=list(JOB_OUTCOMES.values()))[0]
         self.slots = rng.sample(workers, min(len(workers), rng.randint(3, 10)))
+        self.spell = spell
+        if spell is not None:
+            self.slots.append(spell.worker)
         self.errors = {task: 0 for task in range(self.task_count)}
         self.failure_ticks: list[int] = []
         self.first_start: int | None = None
@@ -118,10 +147,14 @@ class _Job:
     def simulate(self) -> list[_Event]:
         ready = [(0, task) for task in range(self.task_count)]  # (when it may render, task)
         free = [(self.submit + self.rng.randrange(5, 60) * SECOND, n) for n in range(len(self.slots))]
+        if self.spell is not None:  # the failing worker's slot (the last) is free only during its spell
+            free[-1] = (max(free[-1][0], self.spell.start), free[-1][1])
         heapq.heapify(free)
         last_end = self.submit
         while free and ready:
             start, slot = heapq.heappop(free)
+            if self.spell is not None and self.slots[slot] is self.spell.worker and start >= self.spell.end:
+                continue
             if self.failed_at is not None and start >= self.failed_at:
                 continue
             if self.outcome in ("suspended", "deleted") and start >= self.interrupt_at:
@@ -158,14 +191,15 @@ class _Job:
             "NumberOfErrors": self.errors[task],
         }
         self._task_event(start, values, None)
-        end = start + int(rng.uniform(30, 900) * SECOND)
+        failing = self.spell is not None and worker is self.spell.worker  # its slot renders only during the spell
+        end = start + int(rng.uniform(20, 90) * SECOND if failing else rng.uniform(30, 900) * SECOND)
         if self.outcome in ("suspended", "resumed", "deleted") and start < self.interrupt_at < end:
             if self.outcome == "deleted":
                 return self.interrupt_at, False  # the job is gone: no stop is reported
             stop_at = self.interrupt_at + int(rng.uniform(1, 5) * SECOND)
             self._task_event(stop_at, self._stopped_values(values, start, stop_at, done=False), "suspended")
             return stop_at, True
-        if task == self.failing_task or rng.random() < FAILED_ATTEMPT_RATE:
+        if failing or task == self.failing_task or rng.random() < FAILED_ATTEMPT_RATE:
             stop = "failed"
         elif rng.random() < REQUEUED_ATTEMPT_RATE:
             stop = "requeued"
@@ -243,24 +277,31 @@ def _moment(tick: int) -> datetime:
     return EPOCH + timedelta(microseconds=tick // 10)
 
 
-def simulate_farm(rng: random.Random, jobs: int, tasks_per_job: int) -> Farm:
-    workers = [
-        {"name": f"render{n:03d}", "source": f"Worker-{rng.randrange(10**6, 10**7)}", "cpus": rng.choice([16, 32, 64])}
-        for n in range(max(4, jobs * 2))
-    ]
-    events = [event for index in range(jobs) for event in _Job(rng, index, workers, tasks_per_job).simulate()]
+def _worker(rng: random.Random, number: int) -> dict:
+    return {"name": f"render{number:03d}", "source": f"Worker-{rng.randrange(10**6, 10**7)}", "cpus": rng.choice([16, 32, 64])}
+
+
+def simulate_farm(rng: random.Random, jobs: int, tasks_per_job: int, failing_worker: bool = False) -> Farm:
+    workers = [_worker(rng, n) for n in range(max(4, jobs * 2))]
+    spell = None
+    if failing_worker:
+        spell = FailingSpell(_worker(rng, len(workers)), FAILING_FROM, FAILING_FROM + FAILING_MINUTES * 60 * SECOND)
+    events = [event for index in range(jobs) for event in _Job(rng, index, workers, tasks_per_job, spell).simulate()]
     events.sort(key=lambda event: event.tick)
-    notifications, job_truth, task_truth = [], {}, {}
+    notifications, job_truth, task_truth, failures = [], {}, {}, []
     previous = -1
     for event in events:
         # Distinct ticks across the farm: no two notifications share a Timestamp.
         event.tick = max(event.tick, previous + 1)
         previous = event.tick
         timestamp = timestamp_from_ticks(EPOCH, event.tick)
-        notifications.append(Notification(event.key, event.build(timestamp)))
+        body = event.build(timestamp)
+        notifications.append(Notification(event.key, body))
         state = KeyState(timestamp, event.status, event.name)
         if event.key[0] == "job":
             job_truth[event.key[1]] = state
         else:
             task_truth[event.key[1:]] = state
-    return Farm(notifications, job_truth, task_truth, previous)
+            if event.status == TASK_STOPS["failed"][0]:
+                failures.append(TaskFailure(body["TaskDetails"]["WorkerName"], event.key[1], event.tick))
+    return Farm(notifications, job_truth, task_truth, previous, failures, spell.worker["name"] if spell else None)

@@ -3,19 +3,22 @@
 `generate(settings)` is deterministic from `settings.seed`. Its `Traffic` holds the
 message bodies in send order (each bad one marked with why it is bad) and the
 ground truth: the newest notification per job and per task, which is what the
-tables must hold once everything is processed.
+tables must hold once everything is processed. With `failing_worker`, the farm has a
+worker failing tasks across its jobs (farm.py); `worker_alerts` is the failing-worker
+ground truth for any farm: how many events each worker's failures make.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deadline_sqs.notifications import timestamp_from_ticks
 from deadline_sqs.sending import read_message_lines
-from local_pipeline.farm import EPOCH, KeyState, simulate_farm
+from local_pipeline.farm import EPOCH, SECOND, KeyState, TaskFailure, simulate_farm
 from notification_processor.attributes import MAX_ITEM_BYTES
 from notification_processor.roles import JOB, TASK
 
@@ -45,6 +48,7 @@ class TrafficSettings:
     duplicate_rate: float = 0.0  # chance that a notification is delivered a second time
     reorder_window: int = 0  # how many positions a message may move later than its place in time
     malformed_per_kind: int = 0
+    failing_worker: bool = False  # a worker failing every task it starts for a while (farm.py)
 
     def __post_init__(self):
         if self.jobs < 1 or self.tasks_per_job < 1:
@@ -99,6 +103,8 @@ class Traffic:
     truth: GroundTruth
     notifications: int  # distinct valid notifications
     duplicates: int
+    failures: list[TaskFailure] = field(default_factory=list)  # every failed task, in time order
+    failing_worker: str | None = None  # the one the settings asked for, if any
 
     @property
     def malformed(self) -> list[Message]:
@@ -107,7 +113,7 @@ class Traffic:
 
 def generate(settings: TrafficSettings) -> Traffic:
     rng = random.Random(settings.seed)
-    farm = simulate_farm(rng, settings.jobs, settings.tasks_per_job)
+    farm = simulate_farm(rng, settings.jobs, settings.tasks_per_job, settings.failing_worker)
     window = settings.reorder_window
     placed: list[tuple[float, Message]] = []
     duplicates = 0
@@ -124,7 +130,34 @@ def generate(settings: TrafficSettings) -> Traffic:
     placed.extend((rng.uniform(0, len(farm.notifications) / 2), message) for message in bad)
     placed.sort(key=lambda item: item[0])
     truth = GroundTruth(dict(farm.jobs), dict(farm.tasks))
-    return Traffic([message for _, message in placed], truth, len(farm.notifications), duplicates)
+    return Traffic(
+        [message for _, message in placed], truth, len(farm.notifications), duplicates, farm.failures, farm.failing_worker
+    )
+
+
+def worker_alerts(failures: list[TaskFailure], jobs: int, minutes: int) -> Counter:
+    """How many failing-worker events each worker's failures make (docs/farm-health.md), read in time order.
+
+    A window ends at each failure in turn and holds the failures at most `minutes` before it; it
+    alerts when they span `jobs` distinct jobs and it ends at least `minutes` after the last alert's.
+    The check reads failures in the order they arrive; where arrival order could change the count,
+    the spells of failures are closer together than a window, so it cannot (farm.py's failing worker).
+    """
+    window = minutes * 60 * SECOND
+    by_worker: dict[str, list[TaskFailure]] = {}
+    for failure in sorted(failures, key=lambda f: f.tick):
+        by_worker.setdefault(failure.worker, []).append(failure)
+    alerts: Counter = Counter()
+    for worker, own in by_worker.items():
+        last_end = None
+        for failure in own:
+            end = failure.tick
+            if last_end is not None and end < last_end + window:
+                continue
+            if len({f.job_id for f in own if end - window <= f.tick <= end}) >= jobs:
+                alerts[worker] += 1
+                last_end = end
+    return alerts
 
 
 def _malformed(rng: random.Random, farm, per_kind: int) -> list[Message]:

@@ -16,7 +16,9 @@ bus and its rules exist on moto's EventBridge (same server as SQS), and `publish
 runs the real publisher behind local stream pollers. Two stand-ins, both queues: a
 capture rule sends every event on the bus to `events_queue_url` (so they can be
 counted), and the alert rules' topic is `alerts_queue_url` (moto's EventBridge cannot
-deliver to SNS), with the rules' own patterns and input transformers.
+deliver to SNS), with the rules' own patterns and input transformers. With failing workers,
+the history streams on DynamoDB Local too, and `checking_workers()` runs the real check behind a
+stream poller on it, through the template's own event filter (local_pipeline.event_filter).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 
 from deadline_sqs.local_target import LocalTarget
 from deadline_sqs.sending import queue_arn, queue_depth, send_bodies
+from farm_health.monitor import JOB_TABLE_VARIABLE, STATE_TABLE_VARIABLE, FarmHealthMonitor
 from local_pipeline.engines import (
     LOCAL_CREDENTIALS,
     LOCAL_REGION,
@@ -42,13 +45,14 @@ from local_pipeline.engines import (
     local_client,
 )
 from local_pipeline.event_check import alerted_statuses
+from local_pipeline.event_filter import filtered
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import TrafficSettings, generate
 from local_pipeline.spec import PipelineSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.batch import DEADLINE_MARGIN_SECONDS
-from notification_processor.roles import HISTORY_TABLE_VARIABLE, TABLE_ROLES
+from notification_processor.roles import HISTORY_TABLE_VARIABLE, JOB, TABLE_ROLES
 from status_events.changes import SOURCE
 from status_events.publisher import EVENT_BUS_VARIABLE, StatusEventPublisher
 
@@ -96,6 +100,13 @@ class LocalStatusEvents:
 
 
 @dataclass(frozen=True)
+class LocalFarmHealth:
+    stream_arn: str  # the history's
+    state_table: str
+    failure_queue_url: str
+
+
+@dataclass(frozen=True)
 class LocalResources:
     queue_url: str
     queue_arn: str
@@ -106,6 +117,7 @@ class LocalResources:
     max_receive_count: int
     history_table: str | None = None
     status_events: LocalStatusEvents | None = None
+    farm_health: LocalFarmHealth | None = None
 
 
 CAPTURE_RULE = "local-capture-every-event"
@@ -156,6 +168,11 @@ def create_local_resources(spec: PipelineSpec, sqs, dynamodb, visibility_timeout
     if spec.status_events is not None and events is not None:
         streams = [dynamodb.describe_table(TableName=t.name)["Table"]["LatestStreamArn"] for t in spec.tables.values()]
         status_events = create_local_bus(spec.status_events, streams, sqs, events)
+    farm_health = None
+    if spec.farm_health is not None and spec.history_table is not None and status_events is not None:
+        stream = dynamodb.describe_table(TableName=spec.history_table.name)["Table"]["LatestStreamArn"]
+        failures_url = _fresh_queue(sqs, spec.farm_health.failure_queue.name, {})
+        farm_health = LocalFarmHealth(stream, spec.farm_health.state_table.name, failures_url)
     return LocalResources(
         queue_url=queue_url,
         queue_arn=queue_arn(sqs, queue_url),
@@ -166,6 +183,7 @@ def create_local_resources(spec: PipelineSpec, sqs, dynamodb, visibility_timeout
         max_receive_count=spec.max_receive_count,
         history_table=spec.history_table.name if spec.history_table else None,
         status_events=status_events,
+        farm_health=farm_health,
     )
 
 
@@ -423,6 +441,43 @@ class LocalPipeline:
             retry_attempts=self.spec.status_events.retry_attempts,
             report_batch_item_failures=self.spec.status_events.report_batch_item_failures,
             on_failure=describe_failure,
+            region=LOCAL_REGION,
+        )
+        with source:
+            yield source
+
+    def farm_health_monitor(self) -> FarmHealthMonitor:
+        """The failing-worker check configured as on Lambda (the template's environment), on the local tables and bus."""
+        assert self.spec.farm_health is not None and self.resources and self.resources.farm_health
+        local = self.resources.farm_health
+        environment = {
+            **self.spec.farm_health.environment,
+            STATE_TABLE_VARIABLE: local.state_table,
+            JOB_TABLE_VARIABLE: self.resources.tables[JOB],
+            EVENT_BUS_VARIABLE: self.resources.status_events.bus_name,
+        }
+        return FarmHealthMonitor.from_environment(environment, self.dynamodb.client(), self.sqs.events_client())
+
+    @contextmanager
+    def checking_workers(self, handler: Callable | None = None) -> Iterator[StreamEventSource]:
+        """`handler` (default: the check's) behind a poller on the history's stream, with the template's mapping
+        settings and event filter."""
+        assert self.spec.farm_health is not None and self.resources and self.resources.farm_health
+        local, spec = self.resources.farm_health, self.spec.farm_health
+        sqs = self.sqs.client()
+
+        def describe_failure(batch: dict) -> None:
+            sqs.send_message(QueueUrl=local.failure_queue_url, MessageBody=json.dumps(batch))
+
+        source = StreamEventSource(
+            local_client("dynamodbstreams", self.dynamodb.endpoint_url),
+            [local.stream_arn],
+            filtered(handler or self.farm_health_monitor().handle, spec.filter_patterns),
+            batch_size=spec.batch_size,
+            retry_attempts=spec.retry_attempts,
+            report_batch_item_failures=spec.report_batch_item_failures,
+            on_failure=describe_failure,
+            function_name="local-farm-health",
             region=LOCAL_REGION,
         )
         with source:

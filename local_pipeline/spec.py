@@ -17,12 +17,15 @@ from deadline_sqs import CommandError
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
+    FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
+    FARM_HEALTH_HANDLER,
     HISTORY_TABLE,
     PROCESSOR_HANDLER,
     PUBLISH_FAILURE_QUEUE,
     PUBLISHER_HANDLER,
     QUEUE,
     TABLES,
+    WORKER_FAILURE_TABLE_LOGICAL_ID,
 )
 
 
@@ -81,6 +84,19 @@ class StatusEventsSpec:
 
 
 @dataclass(frozen=True)
+class FarmHealthSpec:
+    """The failing-worker check: its state table, failure queue, environment and history stream mapping."""
+
+    state_table: TableSpec
+    failure_queue: QueueSpec
+    environment: dict  # the function's literal variables (the tables' and the bus's names are references)
+    batch_size: int
+    retry_attempts: int
+    report_batch_item_failures: bool
+    filter_patterns: list[dict]  # the mapping's FilterCriteria, parsed
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     tables: dict[str, TableSpec]  # by role (stacks.roles.TABLES)
     queue: QueueSpec
@@ -93,6 +109,7 @@ class PipelineSpec:
     environment: dict
     status_events: StatusEventsSpec | None = None
     history_table: TableSpec | None = None
+    farm_health: FarmHealthSpec | None = None
 
     @classmethod
     def from_template(cls, template: dict) -> PipelineSpec:
@@ -181,6 +198,24 @@ class PipelineSpec:
                 rules=rules,
             )
 
+        def farm_health() -> FarmHealthSpec | None:
+            if WORKER_FAILURE_TABLE_LOGICAL_ID not in resources:
+                return None
+            found = mappings_from(HISTORY_TABLE.logical_id, "StreamArn")
+            streams = [m for m in found if m.get("FilterCriteria")]
+            if len(streams) != 1:
+                raise SpecError(f"expected one filtered event source mapping on the history's stream, found {len(streams)}")
+            (stream,) = streams
+            return FarmHealthSpec(
+                state_table=table(WORKER_FAILURE_TABLE_LOGICAL_ID),
+                failure_queue=queue(FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID),
+                environment=literal_environment(FARM_HEALTH_HANDLER),
+                batch_size=int(stream.get("BatchSize", 100)),
+                retry_attempts=int(stream.get("MaximumRetryAttempts", -1)),
+                report_batch_item_failures="ReportBatchItemFailures" in stream.get("FunctionResponseTypes", []),
+                filter_patterns=[json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]],
+            )
+
         (mapping, *others) = mappings_from(QUEUE.logical_id, "Arn") or [None]
         if mapping is None or others:
             raise SpecError(f"expected one AWS::Lambda::EventSourceMapping from {QUEUE.logical_id}")
@@ -197,12 +232,14 @@ class PipelineSpec:
             environment=literal_environment(PROCESSOR_HANDLER),
             status_events=status_events(),
             history_table=table(HISTORY_TABLE.logical_id) if HISTORY_TABLE.logical_id in resources else None,
+            farm_health=farm_health(),
         )
 
     @property
     def all_tables(self) -> list[TableSpec]:
-        """Every table the stack creates: both notification tables, and the history's if any."""
-        return [*self.tables.values(), *([self.history_table] if self.history_table else [])]
+        """Every table the stack creates: both notification tables, the history's and the failing workers' if any."""
+        optional = [self.history_table, self.farm_health.state_table if self.farm_health else None]
+        return [*self.tables.values(), *(table for table in optional if table)]
 
     @classmethod
     def from_cdk_out(cls, cdk_out: Path | str = "cdk.out", stack_name: str | None = None) -> PipelineSpec:

@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
-from stacks.roles import DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
+from stacks.roles import DEAD_LETTER_QUEUE, FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
 from status_events.changes import (
     DEFAULT_OPT_OUT_FIELD,
     NOTIFIED_JOB_STATUSES,
@@ -58,6 +58,7 @@ MAX_TIMESTAMP_AHEAD_LIMIT_SECONDS = 366 * 86_400
 # its timeout as failed; below this a cold start and one write with the client's timeouts
 # (1 s connect, 3 s read) may not fit.
 MIN_FUNCTION_TIMEOUT_SECONDS = 10
+WORKER_FAILURE_TABLE_NAME = "DeadlineWorkerFailures"
 
 _STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -235,6 +236,8 @@ class StudioConfig:
         }
         if self.status_events:
             names[PUBLISH_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-status-event-failures"
+        if self.failing_workers:
+            names[FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID] = f"{self.stack_name}-farm-health-failures"
         return names
 
     @property
@@ -252,9 +255,19 @@ class StudioConfig:
         return _listed(self.alert_statuses)
 
     @property
+    def history_stream(self) -> bool:
+        """Whether the history streams its new entries (NEW_IMAGE): for failing workers and the archive."""
+        return bool(self.history and (self.failing_workers or self.reports))
+
+    @property
     def history_table(self) -> str:
         """The history table's full name (with table_name_prefix), used when `history` is on."""
         return self.table_name_prefix + self.history_table_name
+
+    @property
+    def worker_failure_table(self) -> str:
+        """The failing workers' state table's full name (with table_name_prefix), used with failing_workers."""
+        return self.table_name_prefix + WORKER_FAILURE_TABLE_NAME
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:

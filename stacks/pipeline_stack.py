@@ -10,10 +10,12 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
+from notification_processor.roles import JOB
 from stacks.config import StudioConfig
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import JobAlerts
 from stacks.constructs.encryption import PipelineKey
+from stacks.constructs.farm_health import FarmHealth
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
 from stacks.constructs.producer import ProducerAccess
@@ -25,6 +27,7 @@ from stacks.roles import (
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
+    FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
     HISTORY_TABLE,
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
@@ -71,6 +74,7 @@ class DeadlineNotificationsStack(Stack):
             table_names=config.table_names,
             streams=config.status_events,
             history_table_name=config.history_table if config.history else None,
+            history_stream=config.history_stream,
             key=key,
             removal_policy=removal_policy,
             deletion_protection=not config.sandbox,
@@ -115,6 +119,26 @@ class DeadlineNotificationsStack(Stack):
                 tracing=config.tracing,
                 removal_policy=removal_policy,
             )
+        farm_health = None
+        if status_events and config.failing_workers and tables.history_table is not None:
+            farm_health = FarmHealth(
+                self,
+                "FarmHealth",
+                history_table=tables.history_table,
+                job_table=tables.tables[JOB],
+                bus=status_events.bus,
+                studio_name=config.studio_name,
+                failing_worker_jobs=config.failing_worker_jobs,
+                failing_worker_minutes=config.failing_worker_minutes,
+                state_table_name=config.worker_failure_table,
+                failure_queue_name=config.queue_names[FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID],
+                late_threshold=late_threshold,
+                log_retention_days=config.log_retention_days,
+                key=key,
+                tracing=config.tracing,
+                removal_policy=removal_policy,
+                deletion_protection=not config.sandbox,
+            )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -124,7 +148,7 @@ class DeadlineNotificationsStack(Stack):
             metrics_namespace=config.metrics_namespace,
             oldest_message_age_threshold=late_threshold,
             alarm_email=config.alarm_email,
-            other_alarms=status_events.alarms if status_events else [],
+            other_alarms=[*(status_events.alarms if status_events else []), *(farm_health.alarms if farm_health else [])],
             dashboard_name=f"{config.stack_name}-{self.region}",
             removal_policy=removal_policy,
         )
@@ -137,6 +161,8 @@ class DeadlineNotificationsStack(Stack):
                 statuses=config.alert_status_list,
                 dead_letter_queue=status_events.failure_queue,
             )
+        if farm_health and config.alert_failing_workers:
+            farm_health.alert(monitoring.topic)
 
         for queue, role in ((queues.queue, QUEUE), (queues.dead_letter_queue, DEAD_LETTER_QUEUE)):
             escape_hatch(queue).override_logical_id(role.logical_id)
@@ -165,6 +191,5 @@ class DeadlineNotificationsStack(Stack):
         if tables.history_table is not None:
             history = HISTORY_TABLE
             CfnOutput(self, history.output_key, value=tables.history_table.table_name, description=history.description)
-
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

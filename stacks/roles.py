@@ -17,6 +17,7 @@ from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
 
 PROCESSOR_HANDLER = "lambda_function.main"
 PUBLISHER_HANDLER = "status_events.handler.main"
+FARM_HEALTH_HANDLER = "farm_health.handler.main"
 # The processor's Lambda runtime; `make test-runtime` runs its tests on this Python where the machine has it.
 PROCESSOR_RUNTIME = "python3.14"
 
@@ -66,5 +67,9 @@ PUBLISH_FAILURE_QUEUE = PinnedResource(
 )
 # The optional history (off by default).
 HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "Every distinct notification, per job")
+# Failing workers (config failing_workers): the counting state, and where failed stream batches go.
+# Found by logical id only: no output, nothing outside the stack needs their names.
+WORKER_FAILURE_TABLE_LOGICAL_ID = "WorkerFailureTable"
+FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID = "FarmHealthFailureQueue"
 # The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
 PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"

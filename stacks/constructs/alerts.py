@@ -60,12 +60,12 @@ class JobAlerts(Construct):
                 detail={"status": list(statuses)},
             ),
         )
-        self.rule.add_target(_TopicMessage(topic, events.RuleTargetInput.from_text(ALERT_TEXT), dead_letter_queue))
+        self.rule.add_target(TopicMessage(topic, events.RuleTargetInput.from_text(ALERT_TEXT), dead_letter_queue))
 
 
 @jsii.implements(events.IRuleTarget)
-class _TopicMessage:
-    """A topic as a rule's target, allowed for this rule only.
+class TopicMessage:
+    """A topic as a rule's target, allowed for this rule only (the job alerts' and the failing workers' rules).
 
     Not aws_events_targets.SnsTopic: that one lets any rule publish, and grants EventBridge
     kms:GenerateDataKey* (a wildcard) on the topic's key.

@@ -9,36 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.constructs import acknowledge, escape_hatch
+from stacks.constructs import escape_hatch
 from stacks.constructs.functions import own_function
-from stacks.constructs.monitoring import PERIOD, alarm
+from stacks.constructs.streams import consumer_alarms, failure_queue, grant_stream_reads, stream_mapping
 from stacks.roles import EVENT_BUS, PUBLISH_FAILURE_QUEUE, PUBLISHER_HANDLER
 from status_events.publisher import EVENT_BUS_VARIABLE, OPT_OUT_FIELD_VARIABLE, PUBLISH_VARIABLE, STUDIO_VARIABLE
 
-# What the event source mapping reads a stream with, on the streams' ARNs.
-STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
-# And what it lists streams with: IAM defines it on no resource type, so only on "*". Lambda's
-# documented role for stream sources (AWSLambdaDynamoDBExecutionRole) has it; without it, creating
-# a mapping can fail with "Cannot access stream ... ListStreams".
-LIST_STREAMS = "dynamodb:ListStreams"
 PUBLISHER_TIMEOUT = Duration.seconds(30)
 PUBLISHER_MEMORY_MB = 128
 STREAM_BATCH_SIZE = 100
-# A batch whose events cannot be published is retried this often, or for this long, then
-# described in the failure queue (its records stay readable in the stream for 24 hours).
-STREAM_RETRY_ATTEMPTS = 20
-STREAM_MAX_RECORD_AGE = Duration.hours(1)
-FAILURE_QUEUE_RETENTION = Duration.days(14)
 
 
 class StatusEvents(Construct):
@@ -74,28 +58,12 @@ class StatusEvents(Construct):
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
         self.bus.apply_removal_policy(removal_policy)
         escape_hatch(self.bus).override_logical_id(EVENT_BUS.logical_id)
-        self.failure_queue = sqs.Queue(
+        self.failure_queue = failure_queue(
             self,
-            "FailureQueue",
             queue_name=failure_queue_name,
-            retention_period=FAILURE_QUEUE_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            logical_id=PUBLISH_FAILURE_QUEUE.logical_id,
             removal_policy=removal_policy,
-        )
-        escape_hatch(self.failure_queue).override_logical_id(PUBLISH_FAILURE_QUEUE.logical_id)
-        acknowledge(
-            self.failure_queue,
-            {
-                "AwsSolutions::AwsSolutions-SQS3": (
-                    "This queue is itself a dead-letter queue: the stream mappings' on-failure destination "
-                    "and the alert rule's dead-letter queue (alarmed when it holds anything)"
-                ),
-                "Serverless::Serverless-SQSRedrivePolicy": (
-                    "This queue is itself a dead-letter queue (alarmed when it holds anything): a redrive policy "
-                    "would move failure records out of sight"
-                ),
-            },
+            receives="the stream mappings' on-failure destination and the alert rule's dead-letter queue",
         )
 
         own = own_function(
@@ -121,54 +89,28 @@ class StatusEvents(Construct):
             removal_policy=removal_policy,
         )
         self.function = own.function
-        if key is not None:  # the streams' records are encrypted with their tables' key, decrypted as the reader
-            key.grant(own.role, "kms:Decrypt")
         self.bus.grant_put_events_to(own.role)
         streams = [table.table_stream_arn for table in tables.values()]
-        own.role.add_to_policy(iam.PolicyStatement(actions=list(STREAM_ACTIONS), resources=streams))
-        own.role.add_to_policy(iam.PolicyStatement(actions=[LIST_STREAMS], resources=["*"]))
-        acknowledge(
-            own.role,
-            {"AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
-                "dynamodb:ListStreams, which the stream event source mappings need, has no resource type: IAM "
-                "allows it only on '*' (it lists stream ARNs, reads no record); the stream reads are on the "
-                "two streams' ARNs"
-                + ("; active tracing's two X-Ray actions are resourceless too" if tracing else "")
-            )},
-        )
+        grant_stream_reads(own, streams, key=key, tracing=tracing, which="two streams' ARNs")
         self.mappings = [
-            lambda_.EventSourceMapping(
+            stream_mapping(
                 self,
                 f"{kind.capitalize()}StreamEventSource",
-                target=self.function,
-                event_source_arn=stream,
-                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                function=self.function,
+                stream_arn=stream,
                 batch_size=STREAM_BATCH_SIZE,
-                bisect_batch_on_error=True,
-                report_batch_item_failures=True,
-                retry_attempts=STREAM_RETRY_ATTEMPTS,
-                max_record_age=STREAM_MAX_RECORD_AGE,
-                on_failure=event_sources.SqsDlq(self.failure_queue),
+                failures=self.failure_queue,
             )
             for kind, stream in zip(tables, streams, strict=True)
         ]
         own.depend_on_role_policy()
 
-        iterator_age = cloudwatch.Metric(
-            namespace="AWS/Lambda",
-            metric_name="IteratorAge",
-            dimensions_map={"FunctionName": self.function.function_name},
-            statistic="Maximum",
-            period=PERIOD,
+        self.alarms = consumer_alarms(
+            self,
+            function=self.function,
+            failures=self.failure_queue,
+            late_threshold=late_threshold,
+            failures_description="Status-change events could not be published or delivered",
+            late_id="LateEventsAlarm",
+            late_description="Status-change events are published late: the publisher is behind its streams",
         )
-        failures = self.failure_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
-        self.alarms = [
-            alarm(self, "FailureQueueAlarm", failures, 0, "Status-change events could not be published or delivered"),
-            alarm(
-                self,
-                "LateEventsAlarm",
-                iterator_age,
-                late_threshold.to_milliseconds(),
-                "Status-change events are published late: the publisher is behind its streams",
-            ),
-        ]

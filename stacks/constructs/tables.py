@@ -29,7 +29,8 @@ class NotificationTables(Construct):
     its table. With ``streams``, both stream every change of an item with its old and new
     image (for the status-change publisher). With ``history_table_name``, ``history_table``
     is the history (history.py in the processor): keyed by job id and timeline, its entries
-    expiring by their TTL attribute.
+    expiring by their TTL attribute; with ``history_stream`` it streams each new entry
+    (NEW_IMAGE) for the failing-worker check and the archive.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class NotificationTables(Construct):
         table_names: Mapping[str, str],
         streams: bool,
         history_table_name: str | None,
+        history_stream: bool,
         key: kms.IKey | None,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
@@ -73,7 +75,7 @@ class NotificationTables(Construct):
                 **durable,
             )
             escape_hatch(table).override_logical_id(resource.logical_id)
-            _acknowledge_backups(table)
+            acknowledge_backups(table)
             self.tables[kind] = table
 
         self.history_table: dynamodb.Table | None = None
@@ -87,13 +89,14 @@ class NotificationTables(Construct):
                 ),
                 sort_key=dynamodb.Attribute(name=HISTORY_SORT_KEY, type=dynamodb.AttributeType.STRING),
                 time_to_live_attribute=HISTORY_EXPIRY_ATTRIBUTE,
+                stream=dynamodb.StreamViewType.NEW_IMAGE if history_stream else None,
                 **durable,
             )
             escape_hatch(self.history_table).override_logical_id(HISTORY_TABLE.logical_id)
-            _acknowledge_backups(self.history_table)
+            acknowledge_backups(self.history_table)
 
 
-def _acknowledge_backups(table: dynamodb.Table) -> None:
+def acknowledge_backups(table: dynamodb.Table) -> None:
     acknowledge(
         table,
         {"NIST.800.53.R5::NIST.800.53.R5-DynamoDBInBackupPlan": (

@@ -28,7 +28,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from stacks.roles import PRODUCER_POLICY_OUTPUT, QUEUE
+from farm_health.monitor import JOB_TABLE_VARIABLE
+from stacks.roles import FARM_HEALTH_HANDLER, PRODUCER_POLICY_OUTPUT, QUEUE
 from tests.infrastructure.template_tools import as_list, referenced_resource, resources
 
 PARTITION, REGION, ACCOUNT = "aws", "eu-west-1", "123456789012"  # samples for the pseudo parameters
@@ -94,6 +95,8 @@ ENVIRONMENT_ACTIONS = {
     "AWS::SQS::Queue": "sqs:SendMessage",
     "AWS::SNS::Topic": "sns:Publish",
 }
+# A variable a function only reads from, by (handler, variable): what it does with what it names instead.
+READING_ENVIRONMENT = {(FARM_HEALTH_HANDLER, JOB_TABLE_VARIABLE): "dynamodb:BatchGetItem"}  # the jobs' names
 # Every resource type the walk has a model for: those it walks paths from and policies of, and those
 # reached only along those paths or on none. Any other type fails the walk until its paths are added.
 MODELLED_TYPES = (
@@ -608,7 +611,9 @@ class Walk:
                 if kind not in ENVIRONMENT_ACTIONS:
                     raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
                 path = self._path(ENVIRONMENT, f"function {function_id} ({variable}) -> {target}")
-                self._check(path, role, [ENVIRONMENT_ACTIONS[kind]], target, {})
+                handler = function["Properties"].get("Handler")
+                action = READING_ENVIRONMENT.get((handler, variable), ENVIRONMENT_ACTIONS[kind])
+                self._check(path, role, [action], target, {})
                 if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
                     self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
 

@@ -16,12 +16,14 @@ from notification_processor.roles import JOB
 from stacks.config import StudioConfig, load_config, project_context
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
+    FARM_HEALTH_HANDLER,
     HISTORY_TABLE,
     PIPELINE_KEY_LOGICAL_ID,
     PROCESSOR_HANDLER,
     PUBLISH_FAILURE_QUEUE,
     PUBLISHER_HANDLER,
     TABLES,
+    WORKER_FAILURE_TABLE_LOGICAL_ID,
 )
 from tests.infrastructure.delivery_paths import (
     ALARM_ACTION,
@@ -72,16 +74,20 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
     """How many paths of each kind a config's stack has, from its settings: a kind that went
     missing (no event source mapping, no log group key) fails, whatever the total."""
     events, alerts = config.status_events, config.status_events and bool(config.alert_status_list)
-    functions = 1 + events  # the processor, and the publisher with status-change events
+    workers = bool(config.failing_workers)  # the failing-worker check, and its alert rule
+    worker_alerts = workers and bool(config.alert_failing_workers)
+    functions = 1 + events + workers  # the processor, the publisher with status-change events, the check
     return {
-        ALARM_ACTION: 2 * (4 + 2 * events),  # ALARM and OK of 4 alarms, and the publisher's 2
-        RULE_TARGET: alerts,
-        RULE_DEAD_LETTERS: alerts,
-        EVENT_SOURCE: 1 + 2 * events,  # the queue, and each table's stream
-        ON_FAILURE: 2 * events,
+        ALARM_ACTION: 2 * (4 + 2 * events + 2 * workers),  # ALARM and OK of 4 alarms, the publisher's 2, the check's 2
+        RULE_TARGET: alerts + worker_alerts,
+        RULE_DEAD_LETTERS: alerts + worker_alerts,
+        EVENT_SOURCE: 1 + 2 * events + workers,  # the queue, each table's stream, the history's stream
+        ON_FAILURE: 2 * events + workers,
         PRODUCER: 1,
-        ENVIRONMENT: 2 + config.history + events,  # the tables (and the history), the bus
-        TABLE_KEY: 2 + config.history if config.customer_managed_key else 0,  # the processor's tables
+        # the tables (and the history), the bus; the check's state, job table (read) and bus
+        ENVIRONMENT: 2 + config.history + events + 3 * workers,
+        # the processor's tables; the check's state and job table
+        TABLE_KEY: 2 + config.history + 2 * workers if config.customer_managed_key else 0,
         FUNCTION_LOGS: functions,
         LOG_GROUP_KEY: functions if config.customer_managed_key else 0,
     }
@@ -178,9 +184,9 @@ def _topic_statements(template: dict) -> list[dict]:
     return _statements(template, "AWS::SNS::TopicPolicy", only(template, "AWS::SNS::Topic")[0])
 
 
-def _service_statement(statements: list[dict], service: str) -> dict:
-    (statement,) = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == {"Service": service}]
-    return statement
+def _service_statements(statements: list[dict], service: str) -> list[dict]:
+    """The statements allowing ``service``: one for CloudWatch, one per rule for EventBridge."""
+    return [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == {"Service": service}]
 
 
 def _alarms(template: dict) -> list[str]:
@@ -189,7 +195,8 @@ def _alarms(template: dict) -> list[str]:
 
 def test_a_topic_policy_that_misses_one_alarm_fails_for_that_alarm_only(templates):
     template, stack_name = _broken(templates, "default")
-    condition = _service_statement(_topic_statements(template), "cloudwatch.amazonaws.com")["Condition"]
+    (statement,) = _service_statements(_topic_statements(template), "cloudwatch.amazonaws.com")
+    condition = statement["Condition"]
     missed = condition["ArnEquals"]["aws:SourceArn"].pop(0)["Fn::GetAtt"][0]
     found = _problems(template, stack_name)
     assert len(found) == 2 and all(problem.startswith(f"alarm {missed} (") for problem in found)  # its ALARM and OK
@@ -200,7 +207,7 @@ def test_a_topic_policy_that_misses_one_alarm_fails_for_that_alarm_only(template
     [
         # another account's alarms: every alarm action fails
         ("cloudwatch.amazonaws.com", {"StringEquals": {"aws:SourceAccount": "210987654321"}}, ALARM_ACTION),
-        # another alarm's ARN where the rule's should be: the job alerts fail
+        # another alarm's ARN where the rules' should be: the job alerts and the worker alerts fail
         ("events.amazonaws.com", {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["MonitoringDeadLetterAlarmC2330FE2", "Arn"]}}},
          RULE_TARGET),
         # another rule's
@@ -209,7 +216,8 @@ def test_a_topic_policy_that_misses_one_alarm_fails_for_that_alarm_only(template
 )  # fmt: skip
 def test_a_topic_policy_conditioned_on_another_source_fails(templates, service, condition, failing):
     template, stack_name = _broken(templates, "default")
-    _service_statement(_topic_statements(template), service)["Condition"] = condition
+    for statement in _service_statements(_topic_statements(template), service):
+        statement["Condition"] = condition
     paths = delivery_paths(template, stack_name)
     failed = {path.kind for path in paths if path.problems}
     assert failed == {failing}
@@ -283,11 +291,18 @@ def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templ
         (PROCESSOR_HANDLER, {EVENT_SOURCE: 1, TABLE_KEY: 3}),
         # each table's stream records, encrypted with the table's key
         (PUBLISHER_HANDLER, {EVENT_SOURCE: 2}),
+        # the history's stream records, its state table and the job table it reads names from
+        (FARM_HEALTH_HANDLER, {EVENT_SOURCE: 1, TABLE_KEY: 2}),
     ],
 )
 def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_table_and_the_key(
     templates, handler, failing
 ):
+    tables = {
+        PROCESSOR_HANDLER: [*(table.logical_id for table in TABLES.values()), HISTORY_TABLE.logical_id],
+        PUBLISHER_HANDLER: [],
+        FARM_HEALTH_HANDLER: [TABLES[JOB].logical_id, WORKER_FAILURE_TABLE_LOGICAL_ID],
+    }[handler]
     template, stack_name = _broken(templates, "example")
     function_id, function = function_with_handler(template, handler)
     document = role_policy(template, function["Role"]["Fn::GetAtt"][0])[1]["PolicyDocument"]
@@ -296,9 +311,8 @@ def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_
     assert Counter(path.kind for path in paths if path.problems) == failing
     found = [problem for path in paths if path.kind == TABLE_KEY for problem in path.problems]
     assert sorted(problem.split(":")[0] for problem in found) == [
-        f"function {function_id} -> table {table} under key {PIPELINE_KEY_LOGICAL_ID}"
-        for table in sorted(resources(template, "AWS::DynamoDB::Table"))
-    ] * (handler == PROCESSOR_HANDLER)
+        f"function {function_id} -> table {table} under key {PIPELINE_KEY_LOGICAL_ID}" for table in sorted(tables)
+    ]
     assert all(
         "may not kms:Decrypt: no identity policy of role" in problem and f"kms:Decrypt on {PIPELINE_KEY_LOGICAL_ID}" in problem
         for problem in problems(paths)
@@ -310,7 +324,7 @@ def test_a_table_whose_items_the_role_neither_reads_nor_writes_has_no_key_path(t
     _role_statement(template, PROCESSOR_HANDLER, "dynamodb:DescribeTable")["Action"] = "dynamodb:DescribeTable"
     function_id, _ = function_with_handler(template, PROCESSOR_HANDLER)
     paths = delivery_paths(template, stack_name)
-    assert [path.description for path in paths if path.kind == TABLE_KEY] == [
+    assert [path.description for path in paths if path.kind == TABLE_KEY and function_id in path.description] == [
         f"function {function_id} -> table {HISTORY_TABLE.logical_id} under key {PIPELINE_KEY_LOGICAL_ID}"
     ]
 
@@ -368,7 +382,9 @@ def test_a_rule_dead_letter_queue_under_a_key_eventbridge_cannot_use_fails(templ
     del queue["SqsManagedSseEnabled"]
     queue["KmsMasterKeyId"] = key
     paths = delivery_paths(template, stack_name)
-    (dead_letters,) = [path for path in paths if path.kind == RULE_DEAD_LETTERS]
+    (dead_letters,) = [
+        path for path in paths if path.kind == RULE_DEAD_LETTERS and PUBLISH_FAILURE_QUEUE.logical_id in path.description
+    ]
     assert dead_letters.problems and all(message in problem for problem in dead_letters.problems)
 
 
@@ -378,7 +394,7 @@ def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(te
     (logs,) = [s for s in statements if "Service" in s["Principal"]]
     logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] = f"arn:aws:logs:*:*:log-group:{stack_name}-*"
     found = _problems(template, stack_name)
-    assert len(found) == 2  # each function's log group
+    assert len(found) == len(resources(template, "AWS::Lambda::Function"))  # each function's log group
     assert all(f"for {stack_name}-sandbox-" in problem and "a log group of another stack" in problem for problem in found)
 
 
@@ -395,7 +411,7 @@ def _imported_alarm_topic(template: dict) -> None:
 
 
 def _imported_dead_letters(template: dict) -> None:
-    (rule,) = resources(template, "AWS::Events::Rule").values()
+    rule = next(iter(resources(template, "AWS::Events::Rule").values()))
     rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
 
 
@@ -483,7 +499,8 @@ def test_a_path_switched_off_fails_however_its_policies_read(templates, resource
 
 def test_an_arn_like_wildcard_spans_no_part_of_the_arn(templates):
     template, stack_name = _broken(templates, "default")
-    condition = _service_statement(_topic_statements(template), "cloudwatch.amazonaws.com")["Condition"]
+    (statement,) = _service_statements(_topic_statements(template), "cloudwatch.amazonaws.com")
+    condition = statement["Condition"]
     condition["ArnLike"] = {"aws:SourceArn": "arn:aws:cloudwatch:*"}  # four parts: matches no alarm
     del condition["ArnEquals"]
     assert {path.kind for path in delivery_paths(template, stack_name) if path.problems} == {ALARM_ACTION}

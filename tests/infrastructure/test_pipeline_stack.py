@@ -11,7 +11,8 @@ import json
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
+from farm_health.failures import FILTER_PATTERN
+from stacks.roles import FARM_HEALTH_HANDLER, PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from tests.infrastructure.template_tools import (
     as_list,
     assert_least_privilege,
@@ -61,6 +62,8 @@ PINNED = {
     "StatusEventBus": "AWS::Events::EventBus",
     "StatusEventFailureQueue": "AWS::SQS::Queue",
     "NotificationHistoryTable": "AWS::DynamoDB::Table",  # on by default: failing_workers reads it
+    "WorkerFailureTable": "AWS::DynamoDB::Table",
+    "FarmHealthFailureQueue": "AWS::SQS::Queue",
 }
 STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Logs::LogGroup")
 
@@ -105,7 +108,7 @@ def test_every_queue_refuses_requests_without_tls(template):
             protected[queue["Ref"]] = statement["Resource"]
     assert protected == {
         queue: {"Fn::GetAtt": [queue, "Arn"]}
-        for queue in ("NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue")
+        for queue in ("NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue", "FarmHealthFailureQueue")
     }
 
 
@@ -176,13 +179,13 @@ def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metri
     }
 
 
-@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
+@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER, FARM_HEALTH_HANDLER])
 def test_each_function_logs_json_to_its_own_log_group_with_explicit_retention(template, handler):
     _, function = function_with_handler(template, handler)
     assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert props(template, log_group_id(function))["RetentionInDays"] == 30
-    assert len(resources(template, "AWS::Logs::LogGroup")) == 2
+    assert len(resources(template, "AWS::Logs::LogGroup")) == 3  # the processor's, the publisher's, the check's
 
 
 def test_event_source_reports_item_failures_with_the_configured_batching(template, pipeline_spec):
@@ -252,7 +255,7 @@ def test_the_least_privilege_walk_catches(template, escalation):
 TABLE_PERMISSIONS = {"dynamodb:PutItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:DescribeTable"}
 
 
-@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
+@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER, FARM_HEALTH_HANDLER])
 def test_each_role_is_the_functions_own_with_no_managed_policy(template, handler):
     role = props(template, role_id(function_with_handler(template, handler)[1]))
     assert "ManagedPolicyArns" not in role and "Policies" not in role
@@ -321,7 +324,8 @@ def test_the_failure_queue_is_encrypted_and_keeps_what_failed_for_two_weeks(temp
 
 
 def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
-    rule_id, rule = only(template, "AWS::Events::Rule")
+    (rule_id,) = [logical_id for logical_id in resources(template, "AWS::Events::Rule") if logical_id.startswith("JobAlerts")]
+    rule = props(template, rule_id)
     assert rule["EventBusName"] == {"Ref": "StatusEventBus"}
     assert rule["EventPattern"] == {
         "source": ["deadline-sqs-notifications"],
@@ -337,8 +341,9 @@ def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
     from_this_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
     _, topic_policy = only(template, "AWS::SNS::TopicPolicy")
     allowed = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    alarms, rule = sorted(allowed, key=lambda s: s["Principal"]["Service"])  # the topic policy replaces SNS's default
-    assert (rule["Principal"], rule["Action"], rule["Condition"]) == ({"Service": "events.amazonaws.com"}, "sns:Publish", from_this_rule)
+    (alarms,) = [s for s in allowed if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]  # it replaces SNS's default
+    (rule,) = [s for s in allowed if s.get("Condition") == from_this_rule]  # the worker alerts' rule has its own
+    assert (rule["Principal"], rule["Action"]) == ({"Service": "events.amazonaws.com"}, "sns:Publish")
     assert (alarms["Principal"], alarms["Action"]) == ({"Service": "cloudwatch.amazonaws.com"}, "sns:Publish")
     assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     from_alarms = alarms["Condition"]["ArnEquals"]["aws:SourceArn"]
@@ -364,6 +369,7 @@ def alarms_by_metric(template: dict) -> dict[str, dict]:
 
 def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_events(template):
     function_id, publisher_id = processor(template)[0], publisher(template)[0]
+    check_id = function_with_handler(template, FARM_HEALTH_HANDLER)[0]
 
     def queue_dimension(queue):
         return [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
@@ -375,6 +381,8 @@ def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_event
         ("Throttles", function_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], 0),
         ("ApproximateNumberOfMessagesVisible", "StatusEventFailureQueue"): ("AWS/SQS", queue_dimension("StatusEventFailureQueue"), 0),
         ("IteratorAge", publisher_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": publisher_id}}], 600_000),
+        ("ApproximateNumberOfMessagesVisible", "FarmHealthFailureQueue"): ("AWS/SQS", queue_dimension("FarmHealthFailureQueue"), 0),
+        ("IteratorAge", check_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": check_id}}], 600_000),
     }
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     found = {
@@ -475,6 +483,65 @@ def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(templat
         "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},
         "HistoryTableName": {"Ref": "NotificationHistoryTable"},
     }
+
+
+def test_the_history_streams_its_new_entries_to_the_failing_worker_check_filtered_to_failed_tasks(template):
+    assert props(template, "NotificationHistoryTable")["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    check_id, check = function_with_handler(template, FARM_HEALTH_HANDLER)
+    _, mapping = event_source_mapping(template, "NotificationHistoryTable", "StreamArn")
+    assert mapping["FunctionName"] == {"Ref": check_id}
+    assert [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]] == [FILTER_PATTERN]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (mapping["BisectBatchOnFunctionError"], mapping["MaximumRetryAttempts"], mapping["StartingPosition"]) == (
+        True, 20, "TRIM_HORIZON"
+    )  # fmt: skip
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["FarmHealthFailureQueue", "Arn"]}}}
+    assert check["Environment"]["Variables"] == {
+        "WORKER_FAILURE_TABLE": {"Ref": "WorkerFailureTable"},
+        "DYNAMODB_JOB_INFO_TABLE": {"Ref": "JobNotificationsTable"},
+        "EVENT_BUS_NAME": {"Ref": "StatusEventBus"},
+        "STUDIO_NAME": "default",
+        "FAILING_WORKER_JOBS": "3",
+        "FAILING_WORKER_MINUTES": "30",
+    }
+
+
+def test_the_failing_worker_check_reads_its_stream_keeps_its_state_reads_job_names_and_puts_events(template):
+    _, function = function_with_handler(template, FARM_HEALTH_HANDLER)
+    policy_id, _ = role_policy(template, role_id(function))
+    assert permissions_by_resource(template, policy_id) == {
+        None: {"dynamodb:ListStreams"},
+        "NotificationHistoryTable": {"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"},
+        "WorkerFailureTable": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        "JobNotificationsTable": {"dynamodb:BatchGetItem"},  # read only: the jobs' names
+        "StatusEventBus": {"events:PutEvents"},
+        "FarmHealthFailureQueue": {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+        log_group_id(function): {"logs:CreateLogStream", "logs:PutLogEvents"},
+    }
+
+
+def test_the_state_table_is_keyed_by_worker_and_entry_expires_entries_and_is_kept_like_the_tables(template):
+    table = template["Resources"]["WorkerFailureTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = table["Properties"]
+    assert properties["TableName"] == "DeadlineWorkerFailures"
+    assert properties["KeySchema"] == [{"AttributeName": "worker", "KeyType": "HASH"}, {"AttributeName": "entry", "KeyType": "RANGE"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST" and properties["DeletionProtectionEnabled"] is True
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_failing_workers_are_sent_to_the_alarm_topic_as_a_readable_line(template):
+    (rule_id,) = [logical_id for logical_id in resources(template, "AWS::Events::Rule") if logical_id.startswith("FarmHealth")]
+    rule = props(template, rule_id)
+    assert rule["EventPattern"] == {"source": ["deadline-sqs-notifications"], "detail-type": ["Deadline Worker Failing Tasks"]}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": only(template, "AWS::SNS::Topic")[0]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["FarmHealthFailureQueue", "Arn"]}}
+    assert target["InputTransformer"]["InputTemplate"] == (
+        '"Deadline worker <detail-workerName> is failing tasks (studio <detail-studio>): <detail-summary>"'
+    )
 
 
 def test_resources_are_tagged_with_the_studio(template):

@@ -99,8 +99,9 @@ def processor_policy_id(template: dict) -> str:
 
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    # two tables, two queues, the dashboard, the history table, the failure queue, the bus
-    assert len(sandbox) == len(production) == 8
+    # two tables, two queues, the dashboard, the history table, the failure queue, the bus,
+    # the failing workers' state table and failure queue
+    assert len(sandbox) == len(production) == 10
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
@@ -167,7 +168,7 @@ def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(product
         for logical_id, log_group in resources(production, "AWS::Logs::LogGroup").items()
         if log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     ]
-    assert len(encrypted) == 2  # both functions'
+    assert len(encrypted) == 3  # every function's: the processor's, the publisher's, the failing-worker check's
     assert names == [f":log-group:DeadlineNotifications-example-{logical_id}-*" for logical_id in encrypted]
 
 
@@ -211,7 +212,7 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     _, subscription = only(production, "AWS::SNS::Subscription")
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 6
+    assert len(alarms) == 8
     assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
@@ -231,8 +232,8 @@ def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandb
     topic_id, topic = only(sandbox, "AWS::SNS::Topic")
     assert set(resources(sandbox, "AWS::KMS::Key")) == {PIPELINE_KEY_LOGICAL_ID, topic["KmsMasterKeyId"]["Fn::GetAtt"][0]}
     assert "NotificationHistoryTable" in sandbox["Resources"]
-    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 3  # the queue's, both streams'
-    assert len(resources(sandbox, "AWS::Events::Rule")) == 1  # the job alerts
+    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 4  # the queue's, both tables', the history's
+    assert len(resources(sandbox, "AWS::Events::Rule")) == 2  # the job alerts, the failing-worker alerts
     assert not resources(sandbox, "AWS::SNS::Subscription")  # who would confirm an e-mail?
     for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
@@ -256,7 +257,7 @@ def test_every_option_names_the_bus_publishes_every_change_and_alerts_on_failed_
     assert production["Resources"]["StatusEventBus"]["Properties"]["Name"] == "example-render-events"
     variables = function_with_handler(production, PUBLISHER_HANDLER)[1]["Environment"]["Variables"]
     assert (variables["STUDIO_NAME"], variables["PUBLISH"]) == ("example", "all_changes")
-    _, rule = only(production, "AWS::Events::Rule")
+    (rule,) = [r["Properties"] for i, r in resources(production, "AWS::Events::Rule").items() if i.startswith("JobAlerts")]
     assert rule["EventPattern"]["detail"] == {"status": ["Failed", "Completed"]}
 
 
@@ -268,8 +269,16 @@ def test_the_history_table_is_keyed_by_job_and_timeline_and_expires_entries(prod
     assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [("job_id", "HASH"), ("timeline", "RANGE")]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert "StreamSpecification" not in props
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}  # for the failing workers
     assert production["Outputs"]["HistoryTableName"]["Value"] == {"Ref": "NotificationHistoryTable"}
+
+
+def test_the_failing_worker_state_takes_the_prefix_and_the_stacks_key(production):
+    properties = production["Resources"]["WorkerFailureTable"]["Properties"]
+    assert properties["TableName"] == "Example-DeadlineWorkerFailures"
+    assert properties["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
+    queue = production["Resources"]["FarmHealthFailureQueue"]["Properties"]
+    assert queue["QueueName"] == "DeadlineNotifications-example-farm-health-failures"
 
 
 def test_the_processor_writes_the_history_and_only_inserts_items_there(production):

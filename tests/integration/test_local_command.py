@@ -147,7 +147,11 @@ def test_verify_passes_every_local_path_and_leaves_nothing_behind(running_local)
 def test_verify_names_the_path_a_broken_wiring_cuts_and_exits_1(running_local, pipeline_spec):
     target = read_local_target(running_local / LOCAL_TARGET_FILE)
     events = target.session().client("events")
-    (alert_rule,) = [rule.logical_id for rule in pipeline_spec.status_events.rules]
+    (alert_rule,) = [  # the job alerts' rule (the failing-worker alerts have their own)
+        rule.logical_id
+        for rule in pipeline_spec.status_events.rules
+        if "Deadline Job Status Change" in rule.event_pattern.get("detail-type", [])
+    ]
     targets = events.list_targets_by_rule(Rule=alert_rule, EventBusName=target.bus_name)["Targets"]
     events.remove_targets(Rule=alert_rule, EventBusName=target.bus_name, Ids=[t["Id"] for t in targets])
     try:

@@ -20,8 +20,11 @@ def _renamed(spec, suffix: str):
         tables={kind: replace(table, name=f"{table.name}-{suffix}") for kind, table in spec.tables.items()},
         queue=replace(spec.queue, name=f"{spec.queue.name}-{suffix}"),
         dead_letter_queue=replace(spec.dead_letter_queue, name=f"{spec.dead_letter_queue.name}-{suffix}"),
-        history_table=spec.history_table and replace(spec.history_table, name=f"{spec.history_table.name}-{suffix}"),
-    )
+        history_table=replace(spec.history_table, name=f"{spec.history_table.name}-{suffix}") if spec.history_table else None,
+        farm_health=replace(
+            spec.farm_health, state_table=replace(spec.farm_health.state_table, name=f"{spec.farm_health.state_table.name}-{suffix}")
+        ) if spec.farm_health else None,
+    )  # fmt: skip
 
 
 def test_resources_are_created_as_the_template_defines_them(pipeline_spec, local_sqs, dynamodb_local):

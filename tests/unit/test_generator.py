@@ -193,3 +193,34 @@ def test_a_body_with_a_unicode_line_separator_is_one_message(tmp_path):
     path = tmp_path / "raw.jsonl"
     path.write_text('{"body": "frame\u2028range"}\n{"body": "two"}\n')  # JSON allows U+2028 unescaped
     assert [message.body for message in read_messages(path)] == ["frame\u2028range", "two"]
+
+
+FAILING = TrafficSettings(seed=3, jobs=20, tasks_per_job=50, failing_worker=True)
+
+
+def test_the_failing_worker_fails_tasks_of_several_jobs_within_one_window_and_nothing_else():
+    from local_pipeline.farm import FAILING_MINUTES, SECOND
+
+    traffic = generate(FAILING)
+    assert traffic == generate(FAILING)  # deterministic by seed
+    own = [failure for failure in traffic.failures if failure.worker == traffic.failing_worker]
+    assert len({failure.job_id for failure in own}) >= 3
+    assert own[-1].tick - own[0].tick < 30 * 60 * SECOND  # closer than a window: one event, whatever the order
+    assert own[-1].tick - own[0].tick <= (FAILING_MINUTES + 2) * 60 * SECOND
+    stops = [json.loads(m.body) for m in traffic.messages if not m.invalid and traffic.failing_worker in m.body]
+    statuses = Counter(body["TaskDetails"]["Status"] for body in stops)
+    assert set(statuses) == {"Rendering", "Failed"}  # it starts tasks and fails them: it completes none
+
+
+def test_the_ground_truth_counts_one_event_per_worker_per_window():
+    from local_pipeline.farm import SECOND, TaskFailure
+    from local_pipeline.generator import worker_alerts
+
+    minute = 60 * SECOND
+    spell = [TaskFailure("render001", job, n * minute) for n, job in enumerate("abcab")]
+    later = [TaskFailure("render001", job, (40 + n) * minute) for n, job in enumerate("abc")]
+    edge = [TaskFailure("render002", "a", 0), TaskFailure("render002", "b", 0), TaskFailure("render002", "c", 30 * minute)]
+    past = [TaskFailure("render003", "a", 0), TaskFailure("render003", "b", 0), TaskFailure("render003", "c", 30 * minute + 1)]
+    alerts = worker_alerts([*later, *spell, *edge, *past], jobs=3, minutes=30)
+    assert alerts == Counter({"render001": 2, "render002": 1})  # the second spell is a full window after the first
+    assert worker_alerts(generate(FAILING).failures, 3, 30) == Counter({generate(FAILING).failing_worker: 1})

@@ -101,3 +101,53 @@ def test_alerts_match_the_job_events_the_rules_name(drop, expected):
     alerts = [f"Deadline job x (job-{n}) of u is Failed" for n in range(2 - drop)]
     found = alert_problems(alerts, [*failed, completed], RULES)
     assert [p for p in found if "alerts for" in p] == [p + " with status Failed" for p in expected]
+
+
+WORKER_TRAFFIC = generate(TrafficSettings(seed=3, jobs=20, tasks_per_job=50, failing_worker=True))
+
+
+def _worker_event(**changes) -> PublishedEvent:
+    own = [f for f in WORKER_TRAFFIC.failures if f.worker == WORKER_TRAFFIC.failing_worker]
+    jobs = list(dict.fromkeys(f.job_id for f in own))[:3]
+    window = [f for f in own if f.job_id in jobs][:3]
+    detail = {
+        "workerName": WORKER_TRAFFIC.failing_worker, "jobs": [{"jobId": job, "jobName": job} for job in jobs],
+        "failedTasks": 3, "firstFailure": deadline_form(_epoch_ticks(window[0].tick)),
+        "lastFailure": deadline_form(_epoch_ticks(window[-1].tick)), "eventId": "e1",
+    }  # fmt: skip
+    return PublishedEvent("Deadline Worker Failing Tasks", detail | changes)
+
+
+def _epoch_ticks(tick: int) -> int:
+    from local_pipeline.farm import EPOCH, SECOND
+
+    return int(EPOCH.timestamp()) * SECOND + tick
+
+
+def test_the_failing_worker_event_the_ground_truth_expects_passes_and_anything_else_is_found():
+    from local_pipeline.event_check import worker_event_problems
+
+    right = _worker_event()
+    assert worker_event_problems([right], WORKER_TRAFFIC, 3, 30) == []
+    assert event_problems([right], WORKER_TRAFFIC, WORKER_TRAFFIC.truth) == [
+        p for p in event_problems([], WORKER_TRAFFIC, WORKER_TRAFFIC.truth)
+    ]  # not a status change: checked on its own
+    assert any("0 failing-worker events, the ground truth says 1" in p for p in worker_event_problems([], WORKER_TRAFFIC, 3, 30))
+    assert any("published more than once" in p for p in worker_event_problems([right, right], WORKER_TRAFFIC, 3, 30))
+    few = _worker_event(jobs=right.detail["jobs"][:2])
+    assert any("not 3 or more it failed tasks of" in p for p in worker_event_problems([few], WORKER_TRAFFIC, 3, 30))
+    other = _worker_event(workerName="render001")
+    assert any("render001: 1 failing-worker events, the ground truth says 0" in p
+               for p in worker_event_problems([other], WORKER_TRAFFIC, 3, 30))  # fmt: skip
+
+
+def test_a_failing_worker_event_needs_an_alert_line_naming_the_worker_when_a_rule_sends_them():
+    rules = [*RULES, RuleSpec("Workers", {"detail-type": ["Deadline Worker Failing Tasks"]}, None, "sns")]
+    event = _worker_event()
+    line = f'"Deadline worker {WORKER_TRAFFIC.failing_worker} is failing tasks (studio default): ..."'
+    assert alert_problems([line], [event], rules) == []
+    assert alert_problems([], [event], rules) == [
+        "0 alerts for 0 job events with status Failed and 1 failing-worker events",
+        f"no alert names failing worker {WORKER_TRAFFIC.failing_worker}",
+    ]
+    assert alert_problems([], [event], RULES) == []  # no rule sends them: no line expected
