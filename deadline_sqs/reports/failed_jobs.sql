@@ -5,13 +5,13 @@ WITH notifications AS (
     FROM (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
-        WHERE dt >= date_format({since}, '%Y-%m-%d') AND "timestamp" >= {since} AND kind = 'job'
+        WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since} AND kind = 'job'
     )
     WHERE arrival = 1
 )
-SELECT job_id, job_name, user_name, department, plugin, pool, errors, "timestamp" AS failed_at
+SELECT job_id, job_name, user_name, department, plugin_name AS plugin, pool, errors, notified_at AS failed_at
 FROM (
-    SELECT n.*, row_number() OVER (PARTITION BY job_id ORDER BY "timestamp" DESC) AS newest
+    SELECT n.*, row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
     FROM notifications n
     WHERE status = 'Failed'
 )

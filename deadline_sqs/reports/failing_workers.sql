@@ -6,28 +6,28 @@ WITH notifications AS (
     FROM (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
-        WHERE dt >= date_format({since}, '%Y-%m-%d') AND "timestamp" >= {since}
+        WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since}
     )
     WHERE arrival = 1
 ),
 jobs AS (
     SELECT job_id, job_name
     FROM (
-        SELECT job_id, job_name, row_number() OVER (PARTITION BY job_id ORDER BY "timestamp" DESC) AS newest
+        SELECT job_id, job_name, row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
         FROM notifications
         WHERE kind = 'job'
     )
     WHERE newest = 1
 )
 SELECT
-    t.worker,
+    t.worker_name AS worker,
     count(*) AS failed_tasks,
     count(DISTINCT t.job_id) AS jobs,
     array_join(array_sort(array_agg(DISTINCT coalesce(j.job_name, t.job_id))), ', ') AS job_names,
-    min(t."timestamp") AS first_failure,
-    max(t."timestamp") AS last_failure
+    min(t.notified_at) AS first_failure,
+    max(t.notified_at) AS last_failure
 FROM notifications t
 LEFT JOIN jobs j ON j.job_id = t.job_id
 WHERE t.kind = 'task' AND t.status = 'Failed'
-GROUP BY t.worker
-ORDER BY failed_tasks DESC, jobs DESC, t.worker
+GROUP BY 1
+ORDER BY 2 DESC, 3 DESC, 1

@@ -5,7 +5,7 @@ WITH notifications AS (
     FROM (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
-        WHERE dt >= date_format({since}, '%Y-%m-%d') AND "timestamp" >= {since} AND kind = 'job'
+        WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since} AND kind = 'job'
     )
     WHERE arrival = 1
 ),
@@ -13,7 +13,7 @@ completed AS (
     SELECT pool, date_diff('second', submitted_at, completed_at) AS seconds
     FROM (
         SELECT pool, submitted_at, completed_at,
-               row_number() OVER (PARTITION BY job_id ORDER BY "timestamp" DESC) AS newest
+               row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
         FROM notifications
         WHERE status = 'Completed' AND submitted_at IS NOT NULL AND completed_at IS NOT NULL
     )

@@ -5,7 +5,7 @@ WITH notifications AS (
     FROM (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
-        WHERE dt >= date_format({since}, '%Y-%m-%d') AND "timestamp" >= {since}
+        WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since}
     )
     WHERE arrival = 1
 ),
@@ -13,7 +13,7 @@ jobs AS (
     SELECT job_id, job_name, user_name
     FROM (
         SELECT job_id, job_name, user_name,
-               row_number() OVER (PARTITION BY job_id ORDER BY "timestamp" DESC) AS newest
+               row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
         FROM notifications
         WHERE kind = 'job'
     )
@@ -29,6 +29,6 @@ SELECT
     count(CASE WHEN t.status = 'Queued' THEN 1 END) AS requeues
 FROM notifications t
 LEFT JOIN jobs j ON j.job_id = t.job_id
-WHERE t.kind = 'task' AND t.notification = 'StoppedTaskNotification' AND t.status IN ('Failed', 'Queued')
+WHERE t.kind = 'task' AND t.notification_name = 'StoppedTaskNotification' AND t.status IN ('Failed', 'Queued')
 GROUP BY t.job_id, j.job_name, j.user_name
 ORDER BY failures DESC, requeues DESC, t.job_id
