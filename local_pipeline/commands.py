@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
-from deadline_sqs.local_target import remove_local_target, write_local_target
+from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER, remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
 from local_pipeline.pipeline import (
@@ -104,6 +104,7 @@ def run_demo(args) -> int:
         pollers=args.pollers,
         timeout=args.timeout,
         progress=not args.no_progress,
+        archive=args.archive,
     )
     report = demo_module.run_demo(_spec(args), settings)
     print(demo_module.summary(report))
@@ -150,6 +151,11 @@ def add_commands(command: AddCommand) -> None:
         "needs to reach the DLQ)",
     )
     sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub.add_argument(
+        "--archive", type=Path,
+        help="keep the local archive (the history as Parquet) in this folder, for `deadline-sqs report --archive` "
+        f"(make demo: {LOCAL_ARCHIVE_FOLDER}, which --local reads; default: a temporary folder)",
+    )
     _traffic_options(sub, demo_module.DEMO_TRAFFIC)
 
     sub = command("local", run_local, "Keep the synthesized stack running on local engines, with the processor, until Ctrl-C.")

@@ -12,16 +12,20 @@ Everything it started is stopped on the way out, whatever happens.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm import tqdm
 
 from deadline_sqs import CommandError
 from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
+from deadline_sqs.reports.results import ReportResult, formatted
 from deadline_sqs.sending import queue_depth, send_bodies
+from local_pipeline.archive import archive_history
 from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
@@ -33,6 +37,7 @@ from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
 from local_pipeline.pipeline import LocalPipeline, drain
 from local_pipeline.processor_output import ProcessorOutput
+from local_pipeline.report_check import demo_reports, expected_from, report_problems
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats
 from local_pipeline.verify import mismatches, status_counts, stored_state
@@ -55,6 +60,7 @@ class DemoSettings:
     pollers: int | None = None  # default: LocalPipeline's
     timeout: float | None = None  # for processing, in seconds; default: PROCESSING_SECONDS beyond the DLQ's time
     progress: bool = True
+    archive: Path | None = None  # where the local archive goes (with a history); None: a temporary folder
 
 
 @dataclass
@@ -67,6 +73,13 @@ class StatusEventsReport:
 
 
 @dataclass
+class ReportsReport:
+    archived: int  # notifications written to the local archive
+    folder: Path | None  # None: a temporary folder, removed
+    results: dict[str, ReportResult]
+
+
+@dataclass
 class DemoReport:
     traffic: Traffic
     stored: GroundTruth
@@ -75,6 +88,7 @@ class DemoReport:
     problems: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     status_events: StatusEventsReport | None = None  # None: the template has none
+    reports: ReportsReport | None = None  # None: the template has no history to archive
 
     @property
     def ok(self) -> bool:
@@ -141,9 +155,23 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             events_report = StatusEventsReport(events, alerts, alerted_statuses(rules), failures, publisher.stats)
             problems += event_problems(events, traffic, stored) + alert_problems(alerts, events, rules)
             problems += [f"{failures} batches the publisher gave up on, in the failure queue"] if failures else []
+        reports = None
+        if resources.history_table:
+            reports, differences = _archive_and_report(pipeline, traffic, settings.archive)
+            problems += differences
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report)
+    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report, reports)
+
+
+def _archive_and_report(pipeline: LocalPipeline, traffic: Traffic, folder: Path | None) -> tuple[ReportsReport, list[str]]:
+    """The history written as the local archive, the demo's reports run on it, and how they differ from the traffic."""
+    with ExitStack() as scratch:
+        target = folder or Path(scratch.enter_context(tempfile.TemporaryDirectory())) / "archive"
+        archived = archive_history(pipeline.dynamodb.client(), pipeline.resources.history_table, target)
+        expected = expected_from(traffic)
+        results = demo_reports(target, expected.since)
+    return ReportsReport(archived, folder, results), report_problems(results, expected)
 
 
 def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
@@ -222,6 +250,8 @@ def summary(report: DemoReport) -> str:
         lines.append(f"  {kind:<{width}}  {_shorten(letter.reason, 100)}")
     if report.status_events:
         lines += _status_events_lines(report.status_events)
+    if report.reports:
+        lines += _reports_lines(report.reports)
     truth = report.traffic.truth
     if report.ok:
         events = report.status_events
@@ -232,6 +262,12 @@ def summary(report: DemoReport) -> str:
                 f"; {len(events.events)} status-change events, exactly one per change of a stored status, "
                 f"and {len(events.alerts)} alerts"
                 if events
+                else ""
+            )
+            + (
+                f"; the reports match the traffic ({', '.join(report.reports.results)}, from "
+                f"{report.reports.archived} archived notifications)"
+                if report.reports
                 else ""
             )
         )
@@ -266,6 +302,14 @@ def _status_events_lines(report: StatusEventsReport) -> list[str]:
     if len(report.alerts) > SHOWN_ALERTS:
         lines.append(f"  ... and {len(report.alerts) - SHOWN_ALERTS} more")
     lines.append(f"Publisher failure queue: {report.failures} messages")
+    return lines
+
+
+def _reports_lines(report: ReportsReport) -> list[str]:
+    where = f"in {report.folder}" if report.folder else "in a temporary folder (--archive keeps it)"
+    lines = [f"Local archive: {report.archived} notifications as Parquet (kind=/dt=/hour= partitions) {where}"]
+    for name, result in report.results.items():
+        lines += [f"Report {name}:", *(f"  {line}" for line in formatted(result, "table").splitlines())]
     return lines
 
 

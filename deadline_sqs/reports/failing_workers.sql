@@ -24,8 +24,8 @@ SELECT
     count(*) AS failed_tasks,
     count(DISTINCT t.job_id) AS jobs,
     array_join(array_sort(array_agg(DISTINCT coalesce(j.job_name, t.job_id))), ', ') AS job_names,
-    min(t.notified_at) AS first_failure,
-    max(t.notified_at) AS last_failure
+    date_trunc('second', min(t.notified_at)) AS first_failure,
+    date_trunc('second', max(t.notified_at)) AS last_failure
 FROM notifications t
 LEFT JOIN jobs j ON j.job_id = t.job_id
 WHERE t.kind = 'task' AND t.status = 'Failed'
