@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from archive.columns import BIGINT, COLUMNS, DOUBLE, PARTITION_COLUMNS, STRING, 
 
 # Glue's (Hive's) type names as DuckDB's: the Parquet types Firehose's conversion writes for them.
 DUCKDB_TYPES = {STRING: "VARCHAR", BIGINT: "BIGINT", DOUBLE: "DOUBLE", TIMESTAMP: "TIMESTAMP"}
+# `deadline-sqs local` rewrites its archive this often (s): Firehose delivers within its buffering interval too.
+ARCHIVE_REFRESH_SECONDS = 30
 
 
 def duckdb_columns() -> str:
@@ -74,3 +77,34 @@ def history_items(dynamodb, table: str) -> Iterator[dict]:
 def archive_history(dynamodb, table: str, folder: Path) -> int:
     """The history table's notifications written as the archive in `folder`; how many."""
     return write_archive((row(item) for item in history_items(dynamodb, table)), folder)
+
+
+class ArchiveRefresher:
+    """While `deadline-sqs local` runs: the history rewritten as the archive every `seconds`.
+
+    A thread; as a context manager it stops (and joins) on exit, whatever happens.
+    """
+
+    def __init__(self, dynamodb, table: str, folder: Path, seconds: float = ARCHIVE_REFRESH_SECONDS):
+        self.dynamodb, self.table, self.folder, self.seconds = dynamodb, table, Path(folder), seconds
+        self.last_error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="archive-refresher", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            archive_history(self.dynamodb, self.table, self.folder)
+        except Exception as error:  # kept for the next try: the engines may be busy or stopping
+            self.last_error = error
+
+    def __enter__(self) -> ArchiveRefresher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -14,6 +14,7 @@ from pathlib import Path
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
 from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER, remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
+from local_pipeline.archive import ARCHIVE_REFRESH_SECONDS, ArchiveRefresher
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
 from local_pipeline.pipeline import (
     LOCAL_POLLERS,
@@ -122,12 +123,20 @@ def run_local(args) -> int:
         resources = pipeline.resources
         if resources.status_events:
             running.enter_context(pipeline.publishing())
+        if resources.history_table:
+            refresher = ArchiveRefresher(pipeline.dynamodb.client(), resources.history_table, LOCAL_ARCHIVE_FOLDER)
+            running.enter_context(refresher)
         running.callback(remove_local_target)  # before writing it: removing a missing file does nothing
         path = write_local_target(pipeline.local_target(os.getpid()))
         print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
         print("another shell in this folder the operator commands reach it with --local:")
         for example in ("smoke", "verify", "status JOB_ID", "dlq", "send FILE"):
             print(f"  deadline-sqs {example} --local")
+        if resources.history_table:
+            print(
+                f"The history is written as the local archive ({LOCAL_ARCHIVE_FOLDER}) every {ARCHIVE_REFRESH_SECONDS} s: "
+                "deadline-sqs report NAME --local"
+            )
         if resources.status_events:
             print(f"Every status-change event on the bus {resources.status_events.bus_name} lands in")
             print(f"  {resources.status_events.events_queue_url}")
