@@ -58,4 +58,4 @@ def formatted(result: ReportResult, output_format: str) -> str:
         ).rstrip()
 
     lines = [line(result.columns), line(["-" * width for width in widths])] + [line(row) for row in cells]
-    return "\n".join([*lines, f"({len(result.rows)} rows)"])
+    return "\n".join([*lines, f"({len(result.rows)} row{'' if len(result.rows) == 1 else 's'})"])
