@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
-from stacks.roles import DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
+from stacks.roles import ARCHIVE_FAILURE_QUEUE, DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
 from status_events.changes import (
     DEFAULT_OPT_OUT_FIELD,
     NOTIFIED_JOB_STATUSES,
@@ -227,14 +227,16 @@ class StudioConfig:
 
     @property
     def queue_names(self) -> dict[str, str]:
-        """The stack's named queues, from the stack's name: the queue, its dead-letter queue and, with
-        status_events, the publisher's failure queue (by stacks.roles' logical id)."""
+        """The stack's named queues, from the stack's name: the queue, its dead-letter queue, with
+        status_events the publisher's failure queue and with reports the archiver's (by stacks.roles' logical id)."""
         names = {
             QUEUE.logical_id: f"{self.stack_name}-notifications",
             DEAD_LETTER_QUEUE.logical_id: f"{self.stack_name}-dead-letters",
         }
         if self.status_events:
             names[PUBLISH_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-status-event-failures"
+        if self.reports:
+            names[ARCHIVE_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-archive-failures"
         return names
 
     @property
@@ -255,6 +257,21 @@ class StudioConfig:
     def history_table(self) -> str:
         """The history table's full name (with table_name_prefix), used when `history` is on."""
         return self.table_name_prefix + self.history_table_name
+
+    @property
+    def history_stream(self) -> bool:
+        """The history table streams every new entry (NEW_IMAGE): for failing workers and the archive."""
+        return bool(self.failing_workers or self.reports)
+
+    @property
+    def reports_database(self) -> str:
+        """The archive's Glue database (Glue names: lower case, underscores), used when `reports` is on."""
+        return "deadline_notifications_" + self.studio_name.lower().replace("-", "_")
+
+    @property
+    def reports_workgroup(self) -> str:
+        """The Athena workgroup of the reports, used when `reports` is on."""
+        return f"{self.stack_name}-reports"
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
-from stacks.config import StudioConfig
+from stacks.config import PROJECT_ROOT, StudioConfig
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import JobAlerts
+from stacks.constructs.archive import NotificationArchive
 from stacks.constructs.encryption import PipelineKey
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
@@ -22,6 +23,7 @@ from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
 from stacks.roles import (
     ALARM_TOPIC_OUTPUT,
+    ARCHIVE_FAILURE_QUEUE,
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
@@ -29,8 +31,15 @@ from stacks.roles import (
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
     QUEUE,
+    REPORTS_BUCKET,
+    REPORTS_DATABASE_OUTPUT,
+    REPORTS_WORKGROUP_OUTPUT,
     TABLES,
 )
+
+# The report command's SQL files (deadline_sqs/reports/): one Athena named query each. Read as files,
+# so the stack imports nothing of the command.
+REPORTS_FOLDER = PROJECT_ROOT / "deadline_sqs" / "reports"
 
 
 class DeadlineNotificationsStack(Stack):
@@ -71,6 +80,7 @@ class DeadlineNotificationsStack(Stack):
             table_names=config.table_names,
             streams=config.status_events,
             history_table_name=config.history_table if config.history else None,
+            history_stream=config.history_stream,
             key=key,
             removal_policy=removal_policy,
             deletion_protection=not config.sandbox,
@@ -115,6 +125,24 @@ class DeadlineNotificationsStack(Stack):
                 tracing=config.tracing,
                 removal_policy=removal_policy,
             )
+        archive = None
+        if config.reports and tables.history_table is not None:  # reports imply the history (config)
+            archive = NotificationArchive(
+                self,
+                "Archive",
+                history_table=tables.history_table,
+                database_name=config.reports_database,
+                workgroup_name=config.reports_workgroup,
+                failure_queue_name=config.queue_names[ARCHIVE_FAILURE_QUEUE.logical_id],
+                retention_days=config.reports_retention_days,
+                reports_folder=REPORTS_FOLDER,
+                late_threshold=late_threshold,
+                log_retention_days=config.log_retention_days,
+                key=key,
+                tracing=config.tracing,
+                removal_policy=removal_policy,
+                auto_delete_objects=config.sandbox,
+            )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -124,7 +152,7 @@ class DeadlineNotificationsStack(Stack):
             metrics_namespace=config.metrics_namespace,
             oldest_message_age_threshold=late_threshold,
             alarm_email=config.alarm_email,
-            other_alarms=status_events.alarms if status_events else [],
+            other_alarms=[*(status_events.alarms if status_events else []), *(archive.alarms if archive else [])],
             dashboard_name=f"{config.stack_name}-{self.region}",
             removal_policy=removal_policy,
         )
@@ -165,6 +193,13 @@ class DeadlineNotificationsStack(Stack):
         if tables.history_table is not None:
             history = HISTORY_TABLE
             CfnOutput(self, history.output_key, value=tables.history_table.table_name, description=history.description)
+
+        if archive is not None:
+            CfnOutput(self, REPORTS_BUCKET.output_key, value=archive.bucket.bucket_name, description=REPORTS_BUCKET.description)
+            CfnOutput(self, REPORTS_WORKGROUP_OUTPUT, value=archive.workgroup.ref, description="Athena workgroup of the reports")
+            CfnOutput(self, REPORTS_DATABASE_OUTPUT, value=archive.database.ref, description="Glue database of the archive")
+            failures = ARCHIVE_FAILURE_QUEUE
+            CfnOutput(self, failures.output_key, value=archive.failure_queue.queue_url, description=failures.description)
 
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

@@ -17,6 +17,7 @@ from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
 
 PROCESSOR_HANDLER = "lambda_function.main"
 PUBLISHER_HANDLER = "status_events.handler.main"
+ARCHIVER_HANDLER = "archive.handler.main"
 # The processor's Lambda runtime; `make test-runtime` runs its tests on this Python where the machine has it.
 PROCESSOR_RUNTIME = "python3.14"
 
@@ -68,3 +69,10 @@ PUBLISH_FAILURE_QUEUE = PinnedResource(
 HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "Every distinct notification, per job")
 # The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
 PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"
+# The archive and its reports (config reports, off by default): docs/reports.md.
+REPORTS_BUCKET = PinnedResource("ReportsBucket", "ReportsBucketName", "The archive (Parquet) and Athena's results")
+ARCHIVE_FAILURE_QUEUE = PinnedResource(
+    "ArchiveFailureQueue", "ArchiveFailureQueueUrl", "History stream batches the archiver could not deliver"
+)
+REPORTS_WORKGROUP_OUTPUT = "ReportsWorkgroup"
+REPORTS_DATABASE_OUTPUT = "ReportsDatabase"

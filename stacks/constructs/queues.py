@@ -11,7 +11,40 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.constructs import acknowledge
+from stacks.constructs import acknowledge, escape_hatch
+
+FAILURE_QUEUE_RETENTION = Duration.days(14)
+
+
+def failure_queue(
+    scope: Construct, construct_id: str, *, queue_name: str, logical_id: str, dead_letters_of: str,
+    removal_policy: RemovalPolicy,
+) -> sqs.Queue:
+    """A queue that is itself where failures go (``dead_letters_of`` says whose): SQS-managed encryption,
+    TLS only, 14 days' retention, the pinned ``logical_id``; alarm it when it holds anything."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        queue_name=queue_name,
+        retention_period=FAILURE_QUEUE_RETENTION,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        removal_policy=removal_policy,
+    )
+    escape_hatch(queue).override_logical_id(logical_id)
+    acknowledge(
+        queue,
+        {
+            "AwsSolutions::AwsSolutions-SQS3": (
+                f"This queue is itself a dead-letter queue: {dead_letters_of} (alarmed when it holds anything)"
+            ),
+            "Serverless::Serverless-SQSRedrivePolicy": (
+                "This queue is itself a dead-letter queue (alarmed when it holds anything): a redrive policy "
+                "would move failure records out of sight"
+            ),
+        },
+    )
+    return queue
 
 
 class NotificationQueues(Construct):

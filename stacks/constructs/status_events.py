@@ -16,12 +16,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function
 from stacks.constructs.monitoring import PERIOD, alarm
+from stacks.constructs.queues import failure_queue
 from stacks.roles import EVENT_BUS, PUBLISH_FAILURE_QUEUE, PUBLISHER_HANDLER
 from status_events.publisher import EVENT_BUS_VARIABLE, OPT_OUT_FIELD_VARIABLE, PUBLISH_VARIABLE, STUDIO_VARIABLE
 
@@ -38,7 +38,6 @@ STREAM_BATCH_SIZE = 100
 # described in the failure queue (its records stay readable in the stream for 24 hours).
 STREAM_RETRY_ATTEMPTS = 20
 STREAM_MAX_RECORD_AGE = Duration.hours(1)
-FAILURE_QUEUE_RETENTION = Duration.days(14)
 
 
 class StatusEvents(Construct):
@@ -74,28 +73,13 @@ class StatusEvents(Construct):
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
         self.bus.apply_removal_policy(removal_policy)
         escape_hatch(self.bus).override_logical_id(EVENT_BUS.logical_id)
-        self.failure_queue = sqs.Queue(
+        self.failure_queue = failure_queue(
             self,
             "FailureQueue",
             queue_name=failure_queue_name,
-            retention_period=FAILURE_QUEUE_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            logical_id=PUBLISH_FAILURE_QUEUE.logical_id,
+            dead_letters_of="the stream mappings' on-failure destination and the alert rule's dead-letter queue",
             removal_policy=removal_policy,
-        )
-        escape_hatch(self.failure_queue).override_logical_id(PUBLISH_FAILURE_QUEUE.logical_id)
-        acknowledge(
-            self.failure_queue,
-            {
-                "AwsSolutions::AwsSolutions-SQS3": (
-                    "This queue is itself a dead-letter queue: the stream mappings' on-failure destination "
-                    "and the alert rule's dead-letter queue (alarmed when it holds anything)"
-                ),
-                "Serverless::Serverless-SQSRedrivePolicy": (
-                    "This queue is itself a dead-letter queue (alarmed when it holds anything): a redrive policy "
-                    "would move failure records out of sight"
-                ),
-            },
         )
 
         own = own_function(

@@ -29,7 +29,7 @@ class NotificationTables(Construct):
     its table. With ``streams``, both stream every change of an item with its old and new
     image (for the status-change publisher). With ``history_table_name``, ``history_table``
     is the history (history.py in the processor): keyed by job id and timeline, its entries
-    expiring by their TTL attribute.
+    expiring by their TTL attribute; with ``history_stream``, it streams each new entry (NEW_IMAGE).
     """
 
     def __init__(
@@ -40,6 +40,7 @@ class NotificationTables(Construct):
         table_names: Mapping[str, str],
         streams: bool,
         history_table_name: str | None,
+        history_stream: bool,
         key: kms.IKey | None,
         removal_policy: RemovalPolicy,
         deletion_protection: bool,
@@ -87,6 +88,7 @@ class NotificationTables(Construct):
                 ),
                 sort_key=dynamodb.Attribute(name=HISTORY_SORT_KEY, type=dynamodb.AttributeType.STRING),
                 time_to_live_attribute=HISTORY_EXPIRY_ATTRIBUTE,
+                stream=dynamodb.StreamViewType.NEW_IMAGE if history_stream else None,
                 **durable,
             )
             escape_hatch(self.history_table).override_logical_id(HISTORY_TABLE.logical_id)

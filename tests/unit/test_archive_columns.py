@@ -7,24 +7,14 @@ import json
 import pytest
 
 from archive.columns import COLUMNS, GLUE_TYPES, PARTITION_COLUMNS, UnarchivableItem, render_seconds, row
-from notification_processor.history import history_entries
 from notification_processor.identity import notification_id
 from notification_processor.notifications import Notification, parse_record
 from notification_processor.roles import HISTORY_SORT_KEY
+from tests.unit.archive_support import history_item
 from tests.unit.processor_support import job_body, sqs_record, task_body, timestamp_text
-from tests.unit.status_events_support import as_streamed
 
 # 2024-03-04T23:59:59.9999999Z, late in a day: the partition is the notification's day, to the tick.
 LATE_TICKS = 1709596799_9999999
-NOW_SECONDS = 1_900_000_000  # the history entry is written long after: arrival never partitions
-
-
-def history_item(body: dict) -> dict:
-    """The history entry the processor writes for `body`, as the history's stream shows it."""
-    notification = parse_record(sqs_record(body))
-    assert isinstance(notification, Notification)
-    (entry,) = history_entries([notification], NOW_SECONDS, days=90)
-    return as_streamed(entry.item)
 
 
 def test_the_columns_are_unique_typed_as_glue_names_types_and_apart_from_the_partitions():
