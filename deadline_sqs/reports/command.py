@@ -16,10 +16,7 @@ from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER
 from deadline_sqs.preflight import aws_session
 from deadline_sqs.reports import DEFAULT_SINCE, SINCE_FORMS, all_reports, find_report, parse_since
 from deadline_sqs.reports.results import FORMATS, formatted
-
-# The stack's outputs (stacks/roles.py once the archive's stack code is in).
-REPORTS_WORKGROUP_OUTPUT = "ReportsWorkgroup"
-REPORTS_DATABASE_OUTPUT = "ReportsDatabase"
+from stacks.roles import REPORTS_DATABASE_OUTPUT, REPORTS_WORKGROUP_OUTPUT
 
 
 def report_list() -> str:

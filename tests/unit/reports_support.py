@@ -13,6 +13,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from archive.columns import row
 from deadline_sqs.notifications import (
     UNSET_DATETIME,
@@ -28,6 +30,15 @@ from tests.unit.processor_support import sqs_record
 
 SINCE = datetime(2026, 11, 24, tzinfo=UTC)
 NOW_SECONDS = 1_800_000_000
+# What a Parquet file holds for each Glue type, as DuckDB reads it back.
+PARQUET_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "timestamp": "TIMESTAMP"}
+
+
+def parquet_columns(path) -> list[tuple[str, str]]:
+    """The columns and types of one Parquet file, as DuckDB reads them (no partition columns: those are folders)."""
+    with duckdb.connect(":memory:") as connection:
+        described = connection.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}', hive_partitioning = false)")
+        return [(name, kind) for name, kind, *_ in described.fetchall()]
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import duckdb
-
 from archive.columns import COLUMNS, PARTITION_COLUMNS
 from bench.reports import scan_profile
 from deadline_sqs.reports import find_report
 from deadline_sqs.reports.on_duckdb import LOCAL_TABLE
 from local_pipeline.archive import write_archive
-from tests.unit.reports_support import archive_row, at, task, write_known_archive
-
-# What a Parquet file holds for each Glue type, as DuckDB reads it back.
-PARQUET_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "timestamp": "TIMESTAMP"}
-
-
-def parquet_columns(path) -> list[tuple[str, str]]:
-    """The columns and types of one Parquet file, as DuckDB reads them (no partition columns: those are folders)."""
-    with duckdb.connect(":memory:") as connection:
-        described = connection.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}', hive_partitioning = false)")
-        return [(name, kind) for name, kind, *_ in described.fetchall()]
+from tests.unit.reports_support import PARQUET_TYPES, archive_row, at, parquet_columns, task, write_known_archive
 
 
 def test_each_file_holds_the_columns_with_their_types_in_hive_partitions_of_the_notifications_time(tmp_path):
