@@ -5,12 +5,14 @@ writes them as Parquet under `kind=/dt=/hour=` folders. Locally the same row() f
 DuckDB, which writes the same columns (archive.columns.COLUMNS, by their Glue types) in
 the same Hive partitions (PARTITION_COLUMNS), so `deadline-sqs report --local` runs the
 same SQL over the same layout. Each write replaces the folder's previous archive: it is
-written from the whole history table, which already holds each notification once.
+written from the whole history table, which already holds each notification once, into a
+sibling folder that then takes the archive's place.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -52,20 +54,33 @@ def write_archive(rows: Iterable[dict], folder: Path) -> int:
             for value in rows:
                 out.write(json.dumps(value) + "\n")
                 count += 1
-        if not count:
+        if not count:  # nothing archived yet: no archive (a report says so), not the previous run's
+            shutil.rmtree(folder, ignore_errors=True)
             return 0
         folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.with_name(f".{folder.name}.writing")
         connection = duckdb.connect(":memory:")
         try:
             source = str(lines).replace("'", "''")
             copy_to_archive(
                 connection,
                 f"SELECT * FROM read_json('{source}', format = 'newline_delimited', columns = {duckdb_columns()})",
-                folder,
+                staging,
             )
         finally:
             connection.close()
+    _replace(folder, staging)
     return count
+
+
+def _replace(folder: Path, staging: Path) -> None:
+    """`staging` becomes `folder` by two renames: a report reading meanwhile finds one archive or the other."""
+    previous = folder.with_name(f".{folder.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if folder.exists():
+        folder.rename(previous)
+    staging.rename(folder)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def history_items(dynamodb, table: str) -> Iterator[dict]:

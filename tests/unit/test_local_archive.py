@@ -33,6 +33,7 @@ def test_a_write_replaces_the_archive(tmp_path):
         "kind=task/dt=2026-11-27/hour=01/data_0.parquet"
     ]
     assert write_archive([], folder) == 0
+    assert not folder.exists() and list(tmp_path.iterdir()) == []  # no staging or previous folder left either
 
 
 def test_a_report_reads_only_the_partitions_from_its_since_day_on(tmp_path):
