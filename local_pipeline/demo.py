@@ -51,6 +51,7 @@ PROCESSING_SECONDS = 300
 
 SHOWN_ALERTS = 2  # the summary lists the first alerts; the count covers all of them
 SHOWN_PROBLEMS = 20
+SHOWN_REPORT_ROWS = 8  # of each report; the check compares every row
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,11 @@ def _reports_lines(report: ReportsReport) -> list[str]:
     where = f"in {report.folder}" if report.folder else "in a temporary folder (--archive keeps it)"
     lines = [f"Local archive: {report.archived} notifications as Parquet (kind=/dt=/hour= partitions) {where}"]
     for name, result in report.results.items():
-        lines += [f"Report {name}:", *(f"  {line}" for line in formatted(result, "table").splitlines())]
+        shown = ReportResult(result.columns, result.rows[:SHOWN_REPORT_ROWS])
+        lines += [f"Report {name} (all {len(result.rows)} rows checked):"]
+        lines += [f"  {line}" for line in formatted(shown, "table").splitlines()[:-1]]  # without its row count
+        if len(result.rows) > SHOWN_REPORT_ROWS:
+            lines.append(f"  ... and {len(result.rows) - SHOWN_REPORT_ROWS} more (deadline-sqs report {name} --archive ...)")
     return lines
 
 
