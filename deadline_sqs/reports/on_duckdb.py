@@ -28,7 +28,7 @@ SHIM = (
     "CREATE OR REPLACE MACRO approx_percentile(value, fraction) AS quantile_disc(value, fraction)",
     "CREATE OR REPLACE MACRO array_join(items, separator) AS array_to_string(items, separator)",
 )
-LOCAL_TABLE = "notifications"
+LOCAL_TABLE = "archived"  # not "notifications": the reports name their deduplicated rows so
 # The partition columns as the Glue table declares them (strings), not as DuckDB would guess them (a date, a number).
 PARTITION_TYPES = "{'kind': VARCHAR, 'dt': VARCHAR, 'hour': VARCHAR}"
 INSTALL_HINT = "pip install 'deadline-sqs-notifications[local]' (make install does)"
