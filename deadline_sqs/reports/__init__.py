@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from deadline_sqs import CommandError
@@ -53,7 +53,7 @@ def read_report(path: Path) -> Report:
 
 def all_reports() -> dict[str, Report]:
     """Every report in REPORTS_FOLDER, by name, in name order."""
-    return {path.stem: read_report(path) for path in sorted(REPORTS_FOLDER.glob("*.sql")) if path.stem != "duckdb_shim"}
+    return {path.stem: read_report(path) for path in sorted(REPORTS_FOLDER.glob("*.sql"))}
 
 
 def find_report(name: str) -> Report:
@@ -70,8 +70,7 @@ def parse_since(text: str, now: datetime) -> datetime:
         amount, unit = int(relative.group(1)), relative.group(2)
         return now.astimezone(UTC) - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
     try:
-        moment = datetime.fromisoformat(text.strip()) if "T" in text or " " in text.strip() else None
-        moment = moment or datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
+        moment = datetime.fromisoformat(text.strip())  # a date alone is its midnight
     except ValueError:
         raise CommandError(f"--since {text!r} is not {SINCE_FORMS}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -15,6 +15,8 @@ from deadline_sqs.deployment import stack_outputs
 from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER
 from deadline_sqs.preflight import aws_session
 from deadline_sqs.reports import DEFAULT_SINCE, SINCE_FORMS, all_reports, find_report, parse_since
+from deadline_sqs.reports.on_athena import run_athena_report
+from deadline_sqs.reports.on_duckdb import run_local_report
 from deadline_sqs.reports.results import FORMATS, formatted
 from stacks.roles import REPORTS_DATABASE_OUTPUT, REPORTS_WORKGROUP_OUTPUT
 
@@ -33,12 +35,8 @@ def run_report(args) -> int:
     report = find_report(args.name)
     since = parse_since(args.since or report.default_since, datetime.now(UTC))
     if args.local or args.archive:
-        from deadline_sqs.reports.on_duckdb import run_local_report
-
         result = run_local_report(report, args.archive or LOCAL_ARCHIVE_FOLDER, since)
     elif args.stack_name:
-        from deadline_sqs.reports.on_athena import run_athena_report
-
         session = aws_session(args.profile, args.region)
         outputs = stack_outputs(session.client("cloudformation"), args.stack_name)
         missing = [key for key in (REPORTS_WORKGROUP_OUTPUT, REPORTS_DATABASE_OUTPUT) if key not in outputs]
