@@ -74,7 +74,13 @@ FIREHOSE_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBuck
 FIREHOSE_OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject")
 # What format conversion reads of the Glue table (Firehose's documented Glue policy).
 GLUE_TABLE_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
-S3_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+S3_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# What CDK's auto-delete provider calls when the stack is destroyed (GetBucketPolicy, PutBucketPolicy,
+# GetBucketTagging, ListObjectVersions, DeleteObjects of versions), instead of the CDK's wildcards.
+EMPTYING_ACTIONS = (
+    "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:GetBucketTagging", "s3:ListBucketVersions", "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+)  # fmt: skip
 FIREHOSE_SERVICE = "firehose.amazonaws.com"
 ARCHIVE_TABLE = "notifications"
 
@@ -210,7 +216,7 @@ class NotificationArchive(Construct):
             "Bucket",
             encryption=s3.BucketEncryption.S3_MANAGED if key is None else s3.BucketEncryption.KMS,
             encryption_key=key,
-            bucket_key_enabled=key is not None,
+            bucket_key_enabled=True if key is not None else None,
             enforce_ssl=True,
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -229,6 +235,8 @@ class NotificationArchive(Construct):
             auto_delete_objects=auto_delete_objects,
         )
         escape_hatch(bucket).override_logical_id(REPORTS_BUCKET.logical_id)
+        if auto_delete_objects:
+            _name_the_emptying_actions(bucket)
         acknowledge(
             bucket,
             {
@@ -552,6 +560,15 @@ class NotificationArchive(Construct):
                 "Firehose exceeded its active partition quota: archive records went to errors/ in the bucket",
             ),
         ]  # fmt: skip
+
+
+def _name_the_emptying_actions(bucket: s3.Bucket) -> None:
+    """The bucket policy's statement for CDK's auto-delete provider, with the actions it calls, not wildcards."""
+    policy = bucket.policy
+    assert policy is not None  # auto_delete_objects adds the provider's statement to it
+    statements = Stack.of(bucket).resolve(policy.document.to_json())["Statement"]
+    (index,) = [number for number, statement in enumerate(statements) if statement["Effect"] == "Allow"]
+    escape_hatch(policy).add_property_override(f"PolicyDocument.Statement.{index}.Action", list(EMPTYING_ACTIONS))
 
 
 def default_since(report_sql: str) -> str:
