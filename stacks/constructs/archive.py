@@ -425,10 +425,11 @@ class NotificationArchive(Construct):
             ),
             data_format_conversion_configuration=firehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty(
                 enabled=True,
-                # The OpenX JSON SerDe reads the rows' timestamps (YYYY-MM-DD HH:MM:SS.ffffff) by default.
+                # The Hive JSON SerDe reads the rows' timestamps (YYYY-MM-DD HH:MM:SS.ffffff) with
+                # java.sql.Timestamp::valueOf when no format is given (Firehose's documentation).
                 input_format_configuration=firehose.CfnDeliveryStream.InputFormatConfigurationProperty(
                     deserializer=firehose.CfnDeliveryStream.DeserializerProperty(
-                        open_x_json_ser_de=firehose.CfnDeliveryStream.OpenXJsonSerDeProperty()
+                        hive_json_ser_de=firehose.CfnDeliveryStream.HiveJsonSerDeProperty()
                     )
                 ),
                 output_format_configuration=firehose.CfnDeliveryStream.OutputFormatConfigurationProperty(

@@ -174,7 +174,7 @@ def test_firehose_partitions_by_the_rows_own_time_and_writes_parquet_by_the_glue
     }  # fmt: skip
     conversion = config["DataFormatConversionConfiguration"]
     assert conversion["Enabled"] is True
-    assert conversion["InputFormatConfiguration"] == {"Deserializer": {"OpenXJsonSerDe": {}}}
+    assert conversion["InputFormatConfiguration"] == {"Deserializer": {"HiveJsonSerDe": {}}}  # timestamps by valueOf
     assert conversion["OutputFormatConfiguration"] == {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}}
     schema = conversion["SchemaConfiguration"]
     table_id, _ = only(example.template, "AWS::Glue::Table")
