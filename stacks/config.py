@@ -254,14 +254,14 @@ class StudioConfig:
         return _listed(self.alert_statuses)
 
     @property
+    def history_stream(self) -> bool:
+        """Whether the history streams its new entries (NEW_IMAGE): for failing workers and the archive."""
+        return bool(self.history and (self.failing_workers or self.reports))
+
+    @property
     def history_table(self) -> str:
         """The history table's full name (with table_name_prefix), used when `history` is on."""
         return self.table_name_prefix + self.history_table_name
-
-    @property
-    def history_stream(self) -> bool:
-        """The history table streams every new entry (NEW_IMAGE): for failing workers and the archive."""
-        return bool(self.failing_workers or self.reports)
 
     @property
     def reports_database(self) -> str:

@@ -5,12 +5,8 @@ and how they are encrypted), GetQueryExecution every POLL_SECONDS with the state
 data scanned on stderr, then every page of GetQueryResults. Ctrl-C stops the query
 (StopQueryExecution), so nothing keeps scanning (and costing) after the command.
 
-The permissions the command needs (docs/reports.md): athena:StartQueryExecution,
-GetQueryExecution, GetQueryResults and StopQueryExecution on the workgroup;
-glue:GetDatabase and glue:GetTable on the database and its table; s3:GetObject and
-s3:ListBucket on the reports bucket's notifications/ prefix and s3:GetObject,
-s3:PutObject on its athena-results/ prefix (Athena reads and writes as the caller);
-kms:Decrypt and kms:GenerateDataKey on the stack's key, if it has one.
+The permissions it needs are the reader's policy in docs/reports.md ("Permissions a reader
+needs"), with cloudformation:DescribeStacks for the stack's outputs; a refusal names them.
 """
 
 from __future__ import annotations
@@ -35,9 +31,9 @@ FLOAT_TYPES = frozenset({"double", "float", "real", "decimal"})
 TABLE_NAME = "notifications"
 PERMISSIONS = (
     "athena:StartQueryExecution, athena:GetQueryExecution, athena:GetQueryResults and athena:StopQueryExecution on "
-    "the workgroup, glue:GetDatabase and glue:GetTable on its database, s3:GetObject and s3:ListBucket on the reports "
-    "bucket, s3:PutObject on its athena-results/ prefix (and kms:Decrypt, kms:GenerateDataKey on the stack's key, "
-    "if it has one); docs/reports.md lists them"
+    "the workgroup, glue:GetDatabase and glue:GetTable on its database and table, s3:GetObject and s3:ListBucket on the "
+    "reports bucket's notifications/, s3:GetObject and s3:PutObject on its athena-results/ (and kms:Decrypt, "
+    "kms:GenerateDataKey through S3 on the stack's key, if it has one): the reader's policy in docs/reports.md"
 )
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
@@ -74,7 +75,14 @@ FIREHOSE_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBuck
 FIREHOSE_OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject")
 # What format conversion reads of the Glue table (Firehose's documented Glue policy).
 GLUE_TABLE_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
-S3_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+S3_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# What CDK's auto-delete provider calls when the stack is destroyed (GetBucketPolicy, PutBucketPolicy,
+# GetBucketTagging, ListObjectVersions, DeleteObjects of versions), instead of the CDK's wildcards.
+EMPTYING_PROVIDER = "Custom::S3AutoDeleteObjectsCustomResourceProvider"  # the CDK's construct id, at stack level
+EMPTYING_ACTIONS = (
+    "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:GetBucketTagging", "s3:ListBucketVersions", "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+)  # fmt: skip
 FIREHOSE_SERVICE = "firehose.amazonaws.com"
 ARCHIVE_TABLE = "notifications"
 
@@ -210,7 +218,7 @@ class NotificationArchive(Construct):
             "Bucket",
             encryption=s3.BucketEncryption.S3_MANAGED if key is None else s3.BucketEncryption.KMS,
             encryption_key=key,
-            bucket_key_enabled=key is not None,
+            bucket_key_enabled=True if key is not None else None,
             enforce_ssl=True,
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -229,6 +237,8 @@ class NotificationArchive(Construct):
             auto_delete_objects=auto_delete_objects,
         )
         escape_hatch(bucket).override_logical_id(REPORTS_BUCKET.logical_id)
+        if auto_delete_objects:
+            _name_the_emptying_actions(bucket)
         acknowledge(
             bucket,
             {
@@ -415,10 +425,11 @@ class NotificationArchive(Construct):
             ),
             data_format_conversion_configuration=firehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty(
                 enabled=True,
-                # The OpenX JSON SerDe reads the rows' timestamps (YYYY-MM-DD HH:MM:SS.ffffff) by default.
+                # The Hive JSON SerDe reads the rows' timestamps (YYYY-MM-DD HH:MM:SS.ffffff) with
+                # java.sql.Timestamp::valueOf when no format is given (Firehose's documentation).
                 input_format_configuration=firehose.CfnDeliveryStream.InputFormatConfigurationProperty(
                     deserializer=firehose.CfnDeliveryStream.DeserializerProperty(
-                        open_x_json_ser_de=firehose.CfnDeliveryStream.OpenXJsonSerDeProperty()
+                        hive_json_ser_de=firehose.CfnDeliveryStream.HiveJsonSerDeProperty()
                     )
                 ),
                 output_format_configuration=firehose.CfnDeliveryStream.OutputFormatConfigurationProperty(
@@ -445,8 +456,8 @@ class NotificationArchive(Construct):
             ),
             extended_s3_destination_configuration=destination,
         )
-        # Firehose checks its role's permissions when the stream is created.
-        stream.node.add_dependency(role)
+        # Firehose checks its role's permissions when the stream is created: after the role's policy.
+        stream.node.add_dependency(role.node.find_child("DefaultPolicy"))
         return stream
 
     def glue_arns(self) -> list[str]:
@@ -552,6 +563,18 @@ class NotificationArchive(Construct):
                 "Firehose exceeded its active partition quota: archive records went to errors/ in the bucket",
             ),
         ]  # fmt: skip
+
+
+def _name_the_emptying_actions(bucket: s3.Bucket) -> None:
+    """The bucket policy's statement for CDK's auto-delete provider, with the actions it calls, not wildcards."""
+    policy = bucket.policy
+    assert policy is not None  # auto_delete_objects adds the provider's statement to it
+    statements = Stack.of(bucket).resolve(policy.document.to_json())["Statement"]
+    (index,) = [number for number, statement in enumerate(statements) if statement["Effect"] == "Allow"]
+    escape_hatch(policy).add_property_override(f"PolicyDocument.Statement.{index}.Action", list(EMPTYING_ACTIONS))
+    # The provider's function names its role (a GetAtt): its DependsOn on the role only repeats that (cfn-lint W3005).
+    provider = Stack.of(bucket).node.find_child(EMPTYING_PROVIDER)
+    cast(CfnResource, provider.node.find_child("Handler")).add_deletion_override("DependsOn")
 
 
 def default_since(report_sql: str) -> str:

@@ -29,7 +29,8 @@ class NotificationTables(Construct):
     its table. With ``streams``, both stream every change of an item with its old and new
     image (for the status-change publisher). With ``history_table_name``, ``history_table``
     is the history (history.py in the processor): keyed by job id and timeline, its entries
-    expiring by their TTL attribute; with ``history_stream``, it streams each new entry (NEW_IMAGE).
+    expiring by their TTL attribute; with ``history_stream`` it streams each new entry
+    (NEW_IMAGE) for the failing-worker check and the archive.
     """
 
     def __init__(

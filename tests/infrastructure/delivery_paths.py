@@ -160,7 +160,7 @@ S3_KEY_ACTIONS_OF_S3 = ("kms:GenerateDataKey", "kms:Decrypt")
 # Sample values for Firehose's prefix expressions (!{partitionKeyFromQuery:...}, !{timestamp:...}, ...).
 PREFIX_EXPRESSION = re.compile(r"!\{[^}]+\}")
 # What CDK's auto-delete provider does with its bucket when the stack is destroyed (its handler's calls).
-EMPTY_BUCKET_ACTIONS = ("s3:GetBucketTagging", "s3:ListBucketVersions", "s3:PutBucketPolicy")
+EMPTY_BUCKET_ACTIONS = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:GetBucketTagging", "s3:ListBucketVersions")
 EMPTY_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 DEFAULT_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 TLS_VERSION = "1.2"  # every path's: the least a bucket's TlsVersion Deny allows

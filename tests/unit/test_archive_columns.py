@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +171,9 @@ def test_an_item_without_a_readable_timestamp_is_refused_with_the_reason(documen
         item["timestamp"] = timestamp
     with pytest.raises(UnarchivableItem, match="Timestamp"):
         row(item)
+
+
+def test_the_readers_page_lists_every_column_with_its_type_in_order():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text()
+    listed = re.findall(r"^\| `(\w+)` \| (string|bigint|double|timestamp) \|", page, re.MULTILINE)
+    assert listed == [(column.name, column.glue_type) for column in COLUMNS]
