@@ -62,9 +62,9 @@ def archive_view(connection, folder: Path, name: str = LOCAL_TABLE) -> None:
 
 def run_local_report(report: Report, folder: Path, since) -> ReportResult:
     """`report` from `since` (UTC datetime) on, over the archive in `folder`."""
+    connection = connect()  # says how to install DuckDB if it is missing
     import duckdb
 
-    connection = connect()
     try:
         archive_view(connection, folder)
         try:

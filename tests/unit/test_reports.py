@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -116,3 +117,9 @@ def test_the_three_formats():
         "w10               12",
         "(2 rows)",
     ]
+
+
+def test_without_duckdb_a_local_report_says_how_to_install_it(archive, monkeypatch):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(CommandError, match=r"reports on the local archive need DuckDB: pip install 'deadline-sqs-notifications\[local\]'"):
+        run_local_report(find_report("render_hours"), archive, SINCE)
