@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from deadline_sqs import CommandError
+from deadline_sqs import CommandError, cli
+from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER
 from deadline_sqs.reports import all_reports, find_report, parse_since, timestamp_literal
 from deadline_sqs.reports.on_duckdb import run_local_report
 from deadline_sqs.reports.results import ReportResult, formatted
@@ -123,3 +127,20 @@ def test_without_duckdb_a_local_report_says_how_to_install_it(archive, monkeypat
     monkeypatch.setitem(sys.modules, "duckdb", None)  # as if not installed: importing it raises ImportError
     with pytest.raises(CommandError, match=r"reports on the local archive need DuckDB: pip install 'deadline-sqs-notifications\[local\]'"):
         run_local_report(find_report("render_hours"), archive, SINCE)
+
+
+def test_the_documented_examples_are_what_the_reports_print(archive):
+    """docs/reports.md shows each report's table on this archive, right after the report's name."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text()
+    for name in EXPECTED:
+        after = page.split(f"**`{name}`**", 1)[1]
+        documented = after.split("```text\n", 1)[1].split("```", 1)[0].rstrip("\n")
+        assert documented == formatted(run_local_report(find_report(name), archive, SINCE), "table"), name
+
+
+def test_local_reads_the_archive_of_the_folder_it_runs_in(archive, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    LOCAL_ARCHIVE_FOLDER.parent.mkdir()
+    shutil.copytree(archive, LOCAL_ARCHIVE_FOLDER)
+    assert cli.main(["report", "failed_jobs", "--local", "--since", "2026-11-24", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["job_id"] == "job-2"
