@@ -2,7 +2,8 @@
 
 Each INSERT of the history (one distinct notification, written once) becomes one row
 (columns.row) as one JSON line; MODIFY and REMOVE (TTL's deletions) are not notifications
-and are passed over (the event source mapping's filter already leaves them out). Lines go
+and are passed over (the event source mapping's filter already leaves them out), and so
+are the test jobs of `deadline-sqs smoke` and `verify` (status_events.changes.TEST_JOB_PREFIX). Lines go
 out in the stream's order in PutRecordBatch calls within Firehose's limits (500 records,
 4 MiB). Firehose may refuse some records of a call: only those are sent again, with
 backoff, a bounded number of times. If a record still fails, the archiver stops and
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from status_events.changes import TEST_JOB_PREFIX
 
 from .columns import UnarchivableItem, row
 
@@ -55,10 +58,12 @@ class Line:
 
 
 def line_of(record: dict) -> Line | None:
-    """The JSON line for one stream record, or None for a record that is no new notification."""
+    """The JSON line for one stream record, or None for a record that is no new notification or is a test job's."""
     if record.get("eventName") != ARCHIVED_EVENT:
         return None
     stream = record["dynamodb"]
+    if stream["NewImage"].get("job_id", {}).get("S", "").startswith(TEST_JOB_PREFIX):
+        return None  # smoke's and verify's test jobs: no studio's work, so in no report
     text = json.dumps(row(stream["NewImage"]), separators=(",", ":"), ensure_ascii=False)
     return Line(stream["SequenceNumber"], (text + "\n").encode("utf-8", "surrogatepass"))
 

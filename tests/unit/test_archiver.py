@@ -19,8 +19,9 @@ from archive.archiver import (
     calls,
 )
 from archive.columns import row
+from status_events.changes import TEST_JOB_PREFIX
 from tests.unit.archive_support import history_item, history_record
-from tests.unit.processor_support import task_body
+from tests.unit.processor_support import job_body, task_body
 
 STREAM = "DeadlineNotifications-default-archive"
 T = 1709596799_0000000
@@ -83,6 +84,18 @@ def test_modify_and_remove_records_are_no_notifications_and_are_passed_over(docu
     records = [history_record(item, "MODIFY"), history_record(item, "REMOVE")]
     assert archiver(client)[0].handle({"Records": records}) == {"batchItemFailures": []}
     assert client.calls == []
+
+
+def test_the_test_jobs_of_smoke_and_verify_are_in_no_report(documented_task_message, documented_job_message):
+    test_job = f"{TEST_JOB_PREFIX}smoke-1"
+    records = [
+        history_record(history_item(job_body(documented_job_message, test_job, T))),
+        history_record(history_item(task_body(documented_task_message, test_job, 0, T))),
+        *task_records(documented_task_message, 1),
+    ]
+    client = FakeFirehose()
+    assert archiver(client)[0].handle({"Records": records}) == {"batchItemFailures": []}
+    assert [r["job_id"] for r in client.delivered()] == ["job-1"]
 
 
 def test_calls_keep_within_the_record_count_and_byte_limits():
