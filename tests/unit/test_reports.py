@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import pytest
 from deadline_sqs import CommandError, cli
 from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER
 from deadline_sqs.reports import all_reports, find_report, parse_since, timestamp_literal
-from deadline_sqs.reports.on_duckdb import run_local_report
+from deadline_sqs.reports.on_duckdb import PORTABLE_FUNCTIONS, run_local_report
 from deadline_sqs.reports.results import ReportResult, formatted
 from tests.unit.reports_support import SINCE, write_known_archive
 
@@ -144,3 +145,8 @@ def test_local_reads_the_archive_of_the_folder_it_runs_in(archive, tmp_path, mon
     shutil.copytree(archive, LOCAL_ARCHIVE_FOLDER)
     assert cli.main(["report", "failed_jobs", "--local", "--since", "2026-11-24", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["job_id"] == "job-2"
+
+
+def test_the_reports_call_only_functions_both_engines_have():
+    called = {name: set(re.findall(r"\b([a-z_]+)\(", report.template)) for name, report in all_reports().items()}
+    assert {name: sorted(functions - PORTABLE_FUNCTIONS) for name, functions in called.items() if functions - PORTABLE_FUNCTIONS} == {}
