@@ -6,7 +6,7 @@ WITH notifications AS (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
         WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since} AND kind = 'job'
-    )
+    ) delivered
     WHERE arrival = 1
 )
 SELECT job_id, job_name, user_name, department, plugin_name AS plugin, pool, errors, notified_at AS failed_at
@@ -14,6 +14,6 @@ FROM (
     SELECT n.*, row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
     FROM notifications n
     WHERE status = 'Failed'
-)
+) ranked
 WHERE newest = 1
 ORDER BY failed_at DESC, job_id

@@ -7,7 +7,7 @@ WITH notifications AS (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
         WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since}
-    )
+    ) delivered
     WHERE arrival = 1
 ),
 jobs AS (
@@ -16,7 +16,7 @@ jobs AS (
         SELECT job_id, job_name, row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
         FROM notifications
         WHERE kind = 'job'
-    )
+    ) ranked
     WHERE newest = 1
 )
 SELECT

@@ -6,7 +6,7 @@ WITH notifications AS (
         SELECT n.*, row_number() OVER (PARTITION BY event_id ORDER BY event_id) AS arrival
         FROM {table} n
         WHERE dt >= date_format({since}, '%Y-%m-%d') AND notified_at >= {since} AND kind = 'job'
-    )
+    ) delivered
     WHERE arrival = 1
 ),
 completed AS (
@@ -16,7 +16,7 @@ completed AS (
                row_number() OVER (PARTITION BY job_id ORDER BY notified_at DESC) AS newest
         FROM notifications
         WHERE status = 'Completed' AND submitted_at IS NOT NULL AND completed_at IS NOT NULL
-    )
+    ) ranked
     WHERE newest = 1
 )
 SELECT
