@@ -23,6 +23,13 @@ from stacks.constructs.archive import (
 )
 from stacks.roles import ARCHIVE_FAILURE_QUEUE, ARCHIVER_HANDLER, HISTORY_TABLE, PIPELINE_KEY_LOGICAL_ID, REPORTS_BUCKET
 from stacks.synth import synthesize_template
+from tests.infrastructure.delivery_paths import (
+    DELIVERY_DESTINATION,
+    DELIVERY_LOGS,
+    DELIVERY_SCHEMA,
+    delivery_paths,
+    problems,
+)
 from tests.infrastructure.studio_configs import Studio
 from tests.infrastructure.template_tools import (
     as_list,
@@ -289,3 +296,9 @@ def test_each_report_file_is_a_named_query_over_the_table_from_its_default_perio
     week_ago = "(CAST(current_timestamp AS timestamp) - INTERVAL '7' DAY)"
     assert render_hours["QueryString"] == f'-- Render hours per day\nSELECT * FROM "{database}"."notifications" WHERE notified_at >= {week_ago}\n'
     assert "INTERVAL '1' DAY" in queries["failed_jobs"]["QueryString"]
+
+
+def test_without_the_key_every_archive_path_is_allowed_too(without_key):
+    paths = delivery_paths(without_key, load_config({**project_context(), "reports": "true"}).stack_name)
+    assert {path.kind for path in paths} >= {DELIVERY_DESTINATION, DELIVERY_SCHEMA, DELIVERY_LOGS}
+    assert list(problems(paths)) == []
