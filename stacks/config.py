@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
-from stacks.roles import ARCHIVE_FAILURE_QUEUE, DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
+from stacks.roles import ARCHIVE_FAILURE_QUEUE_LOGICAL_ID, DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
 from status_events.changes import (
     DEFAULT_OPT_OUT_FIELD,
     NOTIFIED_JOB_STATUSES,
@@ -236,7 +236,7 @@ class StudioConfig:
         if self.status_events:
             names[PUBLISH_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-status-event-failures"
         if self.reports:
-            names[ARCHIVE_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-archive-failures"
+            names[ARCHIVE_FAILURE_QUEUE_LOGICAL_ID] = f"{self.stack_name}-archive-failures"
         return names
 
     @property

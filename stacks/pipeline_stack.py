@@ -23,7 +23,7 @@ from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
 from stacks.roles import (
     ALARM_TOPIC_OUTPUT,
-    ARCHIVE_FAILURE_QUEUE,
+    ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
@@ -133,7 +133,7 @@ class DeadlineNotificationsStack(Stack):
                 history_table=tables.history_table,
                 database_name=config.reports_database,
                 workgroup_name=config.reports_workgroup,
-                failure_queue_name=config.queue_names[ARCHIVE_FAILURE_QUEUE.logical_id],
+                failure_queue_name=config.queue_names[ARCHIVE_FAILURE_QUEUE_LOGICAL_ID],
                 retention_days=config.reports_retention_days,
                 reports_folder=REPORTS_FOLDER,
                 late_threshold=late_threshold,
@@ -198,8 +198,6 @@ class DeadlineNotificationsStack(Stack):
             CfnOutput(self, REPORTS_BUCKET.output_key, value=archive.bucket.bucket_name, description=REPORTS_BUCKET.description)
             CfnOutput(self, REPORTS_WORKGROUP_OUTPUT, value=archive.workgroup.ref, description="Athena workgroup of the reports")
             CfnOutput(self, REPORTS_DATABASE_OUTPUT, value=archive.database.ref, description="Glue database of the archive")
-            failures = ARCHIVE_FAILURE_QUEUE
-            CfnOutput(self, failures.output_key, value=archive.failure_queue.queue_url, description=failures.description)
 
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

@@ -71,8 +71,7 @@ HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "
 PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"
 # The archive and its reports (config reports, off by default): docs/reports.md.
 REPORTS_BUCKET = PinnedResource("ReportsBucket", "ReportsBucketName", "The archive (Parquet) and Athena's results")
-ARCHIVE_FAILURE_QUEUE = PinnedResource(
-    "ArchiveFailureQueue", "ArchiveFailureQueueUrl", "History stream batches the archiver could not deliver"
-)
+# Where history stream batches the archiver gave up on are described (pinned; found by this id, no output).
+ARCHIVE_FAILURE_QUEUE_LOGICAL_ID = "ArchiveFailureQueue"
 REPORTS_WORKGROUP_OUTPUT = "ReportsWorkgroup"
 REPORTS_DATABASE_OUTPUT = "ReportsDatabase"

@@ -41,7 +41,7 @@ from stacks.constructs.status_events import (
     STREAM_MAX_RECORD_AGE,
     STREAM_RETRY_ATTEMPTS,
 )
-from stacks.roles import ARCHIVE_FAILURE_QUEUE, ARCHIVER_HANDLER, REPORTS_BUCKET
+from stacks.roles import ARCHIVE_FAILURE_QUEUE_LOGICAL_ID, ARCHIVER_HANDLER, REPORTS_BUCKET
 
 # Where the bucket keeps what (each prefix with its own expiry).
 ARCHIVE_PREFIX = "notifications/"
@@ -151,7 +151,7 @@ class NotificationArchive(Construct):
             self,
             "FailureQueue",
             queue_name=failure_queue_name,
-            logical_id=ARCHIVE_FAILURE_QUEUE.logical_id,
+            logical_id=ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
             dead_letters_of="the history stream mapping's on-failure destination",
             removal_policy=removal_policy,
         )

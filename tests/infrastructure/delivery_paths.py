@@ -13,8 +13,13 @@ request's context), each evaluated the way AWS evaluates a request within one ac
 - a KMS request is allowed by the key policy naming the principal, or by the key policy
   delegating to IAM (the account root's statement) together with the identity policy.
 
+Firehose's role is walked to its bucket under each prefix it writes (with the bucket's policy and,
+through S3, the bucket's key), to the Glue table it converts by and to its log stream; CDK's
+auto-delete provider (a sandbox's bucket) to the bucket it empties, and to Lambda's default log
+group through the one AWS managed policy the walk reads (AWSLambdaBasicExecutionRole).
+
 Conditions are evaluated against the request's context (ArnEquals, ArnLike, StringEquals,
-StringLike, Bool); wildcards are IAM's (* and ?). What the walk cannot prove raises WalkError
+StringLike, Bool, NumericLessThan); wildcards are IAM's (* and ?). What the walk cannot prove raises WalkError
 rather than being passed over: another operator, a Deny on a context key the request's model
 lacks, an unread policy or permissions boundary, a resource or policy attachment outside the
 template, a resource type, target, subscription or key it has no model for. A disabled alarm

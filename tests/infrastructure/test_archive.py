@@ -21,8 +21,21 @@ from stacks.constructs.archive import (
     FIREHOSE_OBJECT_ACTIONS,
     GLUE_TABLE_ACTIONS,
 )
-from stacks.roles import ARCHIVE_FAILURE_QUEUE, ARCHIVER_HANDLER, HISTORY_TABLE, PIPELINE_KEY_LOGICAL_ID, REPORTS_BUCKET
+from stacks.roles import (
+    ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
+    ARCHIVER_HANDLER,
+    HISTORY_TABLE,
+    PIPELINE_KEY_LOGICAL_ID,
+    REPORTS_BUCKET,
+)
 from stacks.synth import synthesize_template
+from tests.infrastructure.delivery_paths import (
+    DELIVERY_DESTINATION,
+    DELIVERY_LOGS,
+    DELIVERY_SCHEMA,
+    delivery_paths,
+    problems,
+)
 from tests.infrastructure.studio_configs import Studio
 from tests.infrastructure.template_tools import (
     as_list,
@@ -226,8 +239,8 @@ def test_the_archiver_reads_the_histories_inserts_and_puts_records_on_its_stream
     assert (mapping["BisectBatchOnFunctionError"], mapping["MaximumRetryAttempts"], mapping["StartingPosition"]) == (
         True, 20, "TRIM_HORIZON"
     )
-    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [ARCHIVE_FAILURE_QUEUE.logical_id, "Arn"]}
-    queue = props(example.template, ARCHIVE_FAILURE_QUEUE.logical_id)
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [ARCHIVE_FAILURE_QUEUE_LOGICAL_ID, "Arn"]}
+    queue = props(example.template, ARCHIVE_FAILURE_QUEUE_LOGICAL_ID)
     assert queue["QueueName"] == "DeadlineNotifications-example-archive-failures"
 
 
@@ -260,15 +273,14 @@ def test_firehose_failures_and_a_lagging_archiver_are_alarmed(example):
     } <= alarmed
 
 
-def test_outputs_name_the_bucket_the_workgroup_the_database_and_the_failure_queue(example):
+def test_outputs_name_the_bucket_the_workgroup_and_the_database(example):
     outputs = {key: output["Value"] for key, output in example.template["Outputs"].items()}
     database_id, _ = only(example.template, "AWS::Glue::Database")
     workgroup_id, _ = only(example.template, "AWS::Athena::WorkGroup")
-    assert {key: outputs[key] for key in ("ReportsBucketName", "ReportsWorkgroup", "ReportsDatabase", "ArchiveFailureQueueUrl")} == {
+    assert {key: outputs[key] for key in ("ReportsBucketName", "ReportsWorkgroup", "ReportsDatabase")} == {
         "ReportsBucketName": {"Ref": REPORTS_BUCKET.logical_id},
         "ReportsWorkgroup": {"Ref": workgroup_id},
         "ReportsDatabase": {"Ref": database_id},
-        "ArchiveFailureQueueUrl": {"Ref": ARCHIVE_FAILURE_QUEUE.logical_id},
     }
 
 
@@ -289,3 +301,9 @@ def test_each_report_file_is_a_named_query_over_the_table_from_its_default_perio
     week_ago = "(CAST(current_timestamp AS timestamp) - INTERVAL '7' DAY)"
     assert render_hours["QueryString"] == f'-- Render hours per day\nSELECT * FROM "{database}"."notifications" WHERE notified_at >= {week_ago}\n'
     assert "INTERVAL '1' DAY" in queries["failed_jobs"]["QueryString"]
+
+
+def test_without_the_key_every_archive_path_is_allowed_too(without_key):
+    paths = delivery_paths(without_key, load_config({**project_context(), "reports": "true"}).stack_name)
+    assert {path.kind for path in paths} >= {DELIVERY_DESTINATION, DELIVERY_SCHEMA, DELIVERY_LOGS}
+    assert list(problems(paths)) == []
