@@ -68,7 +68,7 @@ test-runtime: install ## The processor's tests on the Lambda runtime's Python, w
 
 demo: synth ## The whole pipeline on local engines (no AWS account), checked
 	@scripts/check-toolchain java
-	$(BIN)/deadline-sqs demo
+	$(BIN)/deadline-sqs demo --archive .deadline-sqs/archive
 
 docs-samples: install ## Regenerate the sample outputs of local commands in docs/ (runs them: make demo)
 	$(BIN)/python -m local_pipeline.docs_samples

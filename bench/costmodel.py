@@ -15,9 +15,10 @@ quoting a figure):
   not charged.
 - SNS: $0.50 per million publishes (a job alert; e-mail deliveries cost extra).
 - DynamoDB Streams: the GetRecords calls of a Lambda event source mapping are free.
-- DynamoDB on-demand reads: $0.125 per million read request units (a strongly
-  consistent read of up to 4 KB is one).
 - Lambda event filtering: no charge; a record the filter drops invokes nothing.
+- DynamoDB on-demand reads: $0.125 per million read request units (since the 2024-11-01
+  reduction); a Scan costs 0.5 unit per 4 KB read, eventually consistent.
+- Athena (SQL queries): $5.00 per TB scanned, rounded up to the megabyte, 10 MB minimum per query.
 
 What each line counts:
 - SQS: one SendMessage per message the producer sends (duplicates included; the same
@@ -56,6 +57,9 @@ DYNAMODB_READ_UNIT_USD = 0.125 / PER_MILLION
 CLOUDWATCH_LOGS_GB_USD = 0.50
 EVENTBRIDGE_EVENT_USD = 1.00 / PER_MILLION
 SNS_PUBLISH_USD = 0.50 / PER_MILLION
+DYNAMODB_READ_UNIT_USD = 0.125 / PER_MILLION
+ATHENA_TB_USD = 5.00
+ATHENA_MIN_BYTES = 10 * 1024**2
 
 PRICES = {
     "lambda_request_usd": LAMBDA_REQUEST_USD,
@@ -66,6 +70,8 @@ PRICES = {
     "cloudwatch_logs_gb_usd": CLOUDWATCH_LOGS_GB_USD,
     "eventbridge_event_usd": EVENTBRIDGE_EVENT_USD,
     "sns_publish_usd": SNS_PUBLISH_USD,
+    "dynamodb_read_unit_usd": DYNAMODB_READ_UNIT_USD,
+    "athena_tb_usd": ATHENA_TB_USD,
     "region": "us-east-1",
     "recorded": "2026-11-27",
 }

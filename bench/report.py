@@ -19,6 +19,7 @@ from bench import (
     history_beside,
     ordering_cost,
     pipeline_latency,
+    reports,
     results,
     status_events,
     throughput,
@@ -33,6 +34,7 @@ BENCHMARKS = (
     ("history_beside", "The history beside the tables: a batch with it against without it", history_beside),
     ("status_events", "Status-change events and the history: cost", status_events),
     ("pipeline_latency", "The local pipeline end to end: latency and the publisher's rate", pipeline_latency),
+    ("reports", "Reports at scale: a month of a busy farm as the archive, a week's report on it", reports),
     ("coldstart", "Cold start (python -X importtime)", coldstart),
     ("dev_loop", "Synthesis and test suite", dev_loop),
 )

@@ -1,4 +1,4 @@
-"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, verify, status, history, dlq, redrive).
+"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, verify, status, history, dlq, redrive, report).
 
 Other packages add commands through the entry point group `deadline_sqs.commands`
 (the local harness adds demo, local and generate): this package never imports them.
@@ -28,6 +28,7 @@ from deadline_sqs.deployment import HISTORY_TABLE_FLAG, QUEUE_FLAGS, Deployment,
 from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.preflight import aws_session, configuration_problem
+from deadline_sqs.reports.command import add_report_command
 from deadline_sqs.sending import queue_depth, read_message_lines, send_bodies
 from deadline_sqs.verify import all_passed, announcement, confirm, dead_letter_seconds, recipients, verify
 from deadline_sqs.verify_resources import Clients, target_from_local, target_from_stack, temporary_base
@@ -279,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-per-second", type=count(1), help="message-move rate (default: chosen by SQS)")
     sub.add_argument("--no-wait", action="store_true", help="start the task and return")
     target_options(sub, "dead_letter_queue_url", "queue_url")
+
+    add_report_command(command)
 
     for plugin in entry_points(group=PLUGIN_GROUP):
         plugin.load()(command)

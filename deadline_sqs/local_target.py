@@ -18,6 +18,8 @@ from deadline_sqs import CommandError
 from deadline_sqs.deployment import Deployment
 
 LOCAL_TARGET_FILE = Path(".deadline-sqs") / "local.json"
+# Where the local pipeline (the demo, `deadline-sqs local`) writes its archive: Parquet, as the stack's bucket holds it.
+LOCAL_ARCHIVE_FOLDER = Path(".deadline-sqs") / "archive"
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from deadline_sqs.cli import OK, PROBLEMS, AddCommand, count
-from deadline_sqs.local_target import remove_local_target, write_local_target
+from deadline_sqs.local_target import LOCAL_ARCHIVE_FOLDER, remove_local_target, write_local_target
 from local_pipeline import demo as demo_module
+from local_pipeline.archive import ARCHIVE_REFRESH_SECONDS, ArchiveRefresher
 from local_pipeline.generator import TrafficSettings, generate, write_messages, write_truth
 from local_pipeline.pipeline import (
     LOCAL_POLLERS,
@@ -109,6 +110,7 @@ def run_demo(args) -> int:
         pollers=args.pollers,
         timeout=args.timeout,
         progress=not args.no_progress,
+        archive=args.archive,
     )
     report = demo_module.run_demo(_spec(args), settings)
     print(demo_module.summary(report))
@@ -126,12 +128,20 @@ def run_local(args) -> int:
         resources = pipeline.resources
         if resources.status_events:
             running.enter_context(pipeline.publishing())
+        if resources.history_table:
+            refresher = ArchiveRefresher(pipeline.dynamodb.client(), resources.history_table, LOCAL_ARCHIVE_FOLDER)
+            running.enter_context(refresher)
         running.callback(remove_local_target)  # before writing it: removing a missing file does nothing
         path = write_local_target(pipeline.local_target(os.getpid()))
         print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
         print("another shell in this folder the operator commands reach it with --local:")
         for example in ("smoke", "verify", "status JOB_ID", "dlq", "send FILE"):
             print(f"  deadline-sqs {example} --local")
+        if resources.history_table:
+            print(
+                f"The history is written as the local archive ({LOCAL_ARCHIVE_FOLDER}) every {ARCHIVE_REFRESH_SECONDS} s: "
+                "deadline-sqs report NAME --local"
+            )
         if resources.status_events:
             print(f"Every status-change event on the bus {resources.status_events.bus_name} lands in")
             print(f"  {resources.status_events.events_queue_url}")
@@ -155,6 +165,11 @@ def add_commands(command: AddCommand) -> None:
         "needs to reach the DLQ)",
     )
     sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub.add_argument(
+        "--archive", type=Path,
+        help="keep the local archive (the history as Parquet) in this folder, for `deadline-sqs report --archive` "
+        f"(make demo: {LOCAL_ARCHIVE_FOLDER}, which --local reads; default: a temporary folder)",
+    )
     _traffic_options(sub, demo_module.DEMO_TRAFFIC)
 
     sub = command("local", run_local, "Keep the synthesized stack running on local engines, with the processor, until Ctrl-C.")

@@ -14,18 +14,22 @@ Everything it started is stopped on the way out, whatever happens.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm import tqdm
 
 from deadline_sqs import CommandError
 from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
+from deadline_sqs.reports.results import ReportResult, formatted
 from deadline_sqs.sending import queue_depth, send_bodies
 from farm_health import WORKER_FAILING_TYPE
 from farm_health.monitor import JOBS_VARIABLE, MINUTES_VARIABLE
+from local_pipeline.archive import archive_history
 from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
@@ -38,6 +42,7 @@ from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate, worker_alerts
 from local_pipeline.pipeline import LocalPipeline, drain
 from local_pipeline.processor_output import ProcessorOutput
+from local_pipeline.report_check import demo_reports, expected_from, report_problems
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats
 from local_pipeline.verify import mismatches, status_counts, stored_state
@@ -52,6 +57,7 @@ PROCESSING_SECONDS = 300
 
 SHOWN_ALERTS = 2  # the summary lists the first alerts; the count covers all of them
 SHOWN_PROBLEMS = 20
+SHOWN_REPORT_ROWS = 8  # of each report; the check compares every row
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class DemoSettings:
     pollers: int | None = None  # default: LocalPipeline's
     timeout: float | None = None  # for processing, in seconds; default: PROCESSING_SECONDS beyond the DLQ's time
     progress: bool = True
+    archive: Path | None = None  # where the local archive goes (with a history); None: a temporary folder
 
 
 @dataclass
@@ -79,6 +86,10 @@ class FarmHealthReport:
     expected: Counter  # per worker, from the ground truth
     failures: int  # messages in its failure queue
     check: StreamStats
+class ReportsReport:
+    archived: int  # notifications written to the local archive
+    folder: Path | None  # None: a temporary folder, removed
+    results: dict[str, ReportResult]
 
 
 @dataclass
@@ -91,6 +102,7 @@ class DemoReport:
     seconds: dict[str, float] = field(default_factory=dict)
     status_events: StatusEventsReport | None = None  # None: the template has none
     farm_health: FarmHealthReport | None = None  # None: no failing-worker check in the template
+    reports: ReportsReport | None = None  # None: the template has no history to archive
 
     @property
     def ok(self) -> bool:
@@ -170,9 +182,15 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
                 rule = spec.farm_health.environment
                 problems += worker_event_problems(events, traffic, int(rule[JOBS_VARIABLE]), int(rule[MINUTES_VARIABLE]))
                 problems += [f"{farm_report.failures} batches the failing-worker check gave up on"] * bool(farm_report.failures)
+        reports = None
+        if resources.history_table:
+            reports, differences = _archive_and_report(pipeline, traffic, settings.archive)
+            problems += differences
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report, farm_report)
+    return DemoReport(
+        traffic, stored, dead_letters, output, problems, seconds, events_report, farm_health=farm_report, reports=reports
+    )
 
 
 def _farm_health_report(pipeline: LocalPipeline, traffic: Traffic, events, alerts, stats) -> FarmHealthReport:
@@ -185,6 +203,16 @@ def _farm_health_report(pipeline: LocalPipeline, traffic: Traffic, events, alert
         failures=len(drain(pipeline.sqs.client(), local.failure_queue_url)),
         check=stats,
     )
+
+
+def _archive_and_report(pipeline: LocalPipeline, traffic: Traffic, folder: Path | None) -> tuple[ReportsReport, list[str]]:
+    """The history written as the local archive, the demo's reports run on it, and how they differ from the traffic."""
+    with ExitStack() as scratch:
+        target = folder or Path(scratch.enter_context(tempfile.TemporaryDirectory())) / "archive"
+        archived = archive_history(pipeline.dynamodb.client(), pipeline.resources.history_table, target)
+        expected = expected_from(traffic)
+        results = demo_reports(target, expected.since)
+    return ReportsReport(archived, folder, results), report_problems(results, expected)
 
 
 def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
@@ -265,6 +293,8 @@ def summary(report: DemoReport) -> str:
         lines += _status_events_lines(report.status_events)
     if report.farm_health:
         lines += _farm_health_lines(report.farm_health)
+    if report.reports:
+        lines += _reports_lines(report.reports)
     truth = report.traffic.truth
     if report.ok:
         events = report.status_events
@@ -280,6 +310,12 @@ def summary(report: DemoReport) -> str:
             + (
                 f"; {len(report.farm_health.events)} failing-worker events, as the ground truth says"
                 if report.farm_health
+                else ""
+            )
+            + (
+                f"; the reports match the traffic ({', '.join(report.reports.results)}, from "
+                f"{report.reports.archived} archived notifications)"
+                if report.reports
                 else ""
             )
         )
@@ -327,6 +363,18 @@ def _farm_health_lines(report: FarmHealthReport) -> list[str]:
     lines.append(f"Failing-worker alerts (locally a queue stands in for the alarm topic): {len(report.alerts)}")
     lines += [f"  {_shorten(alert, 150)}" for alert in report.alerts[:SHOWN_ALERTS]]
     lines.append(f"Failing-worker check failure queue: {report.failures} messages")
+    return lines
+
+
+def _reports_lines(report: ReportsReport) -> list[str]:
+    where = f"in {report.folder}" if report.folder else "in a temporary folder (--archive keeps it)"
+    lines = [f"Local archive: {report.archived} notifications as Parquet (kind=/dt=/hour= partitions) {where}"]
+    for name, result in report.results.items():
+        shown = ReportResult(result.columns, result.rows[:SHOWN_REPORT_ROWS])
+        lines += [f"Report {name} (all {len(result.rows)} rows checked):"]
+        lines += [f"  {line}" for line in formatted(shown, "table").splitlines()[:-1]]  # without its row count
+        if len(result.rows) > SHOWN_REPORT_ROWS:
+            lines.append(f"  ... and {len(result.rows) - SHOWN_REPORT_ROWS} more (deadline-sqs report {name} --archive ...)")
     return lines
 
 

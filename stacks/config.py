@@ -25,7 +25,14 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
-from stacks.roles import DEAD_LETTER_QUEUE, FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
+from stacks.roles import (
+    ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
+    DEAD_LETTER_QUEUE,
+    FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
+    PUBLISH_FAILURE_QUEUE,
+    QUEUE,
+    TABLES,
+)
 from status_events.changes import (
     DEFAULT_OPT_OUT_FIELD,
     NOTIFIED_JOB_STATUSES,
@@ -228,8 +235,8 @@ class StudioConfig:
 
     @property
     def queue_names(self) -> dict[str, str]:
-        """The stack's named queues, from the stack's name: the queue, its dead-letter queue and, with
-        status_events, the publisher's failure queue (by stacks.roles' logical id)."""
+        """The stack's named queues, from the stack's name: the queue, its dead-letter queue, with
+        status_events the publisher's failure queue and with reports the archiver's (by stacks.roles' logical id)."""
         names = {
             QUEUE.logical_id: f"{self.stack_name}-notifications",
             DEAD_LETTER_QUEUE.logical_id: f"{self.stack_name}-dead-letters",
@@ -238,6 +245,8 @@ class StudioConfig:
             names[PUBLISH_FAILURE_QUEUE.logical_id] = f"{self.stack_name}-status-event-failures"
         if self.failing_workers:
             names[FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID] = f"{self.stack_name}-farm-health-failures"
+        if self.reports:
+            names[ARCHIVE_FAILURE_QUEUE_LOGICAL_ID] = f"{self.stack_name}-archive-failures"
         return names
 
     @property
@@ -268,6 +277,16 @@ class StudioConfig:
     def worker_failure_table(self) -> str:
         """The failing workers' state table's full name (with table_name_prefix), used with failing_workers."""
         return self.table_name_prefix + WORKER_FAILURE_TABLE_NAME
+
+    @property
+    def reports_database(self) -> str:
+        """The archive's Glue database (Glue names: lower case, underscores), used when `reports` is on."""
+        return "deadline_notifications_" + self.studio_name.lower().replace("-", "_")
+
+    @property
+    def reports_workgroup(self) -> str:
+        """The Athena workgroup of the reports, used when `reports` is on."""
+        return f"{self.stack_name}-reports"
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:

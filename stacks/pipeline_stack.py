@@ -11,9 +11,10 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from notification_processor.roles import JOB
-from stacks.config import StudioConfig
+from stacks.config import PROJECT_ROOT, StudioConfig
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import JobAlerts
+from stacks.constructs.archive import NotificationArchive
 from stacks.constructs.encryption import PipelineKey
 from stacks.constructs.farm_health import FarmHealth
 from stacks.constructs.monitoring import Monitoring
@@ -24,6 +25,7 @@ from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
 from stacks.roles import (
     ALARM_TOPIC_OUTPUT,
+    ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
     DEAD_LETTER_QUEUE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
@@ -32,8 +34,15 @@ from stacks.roles import (
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
     QUEUE,
+    REPORTS_BUCKET,
+    REPORTS_DATABASE_OUTPUT,
+    REPORTS_WORKGROUP_OUTPUT,
     TABLES,
 )
+
+# The report command's SQL files (deadline_sqs/reports/): one Athena named query each. Read as files,
+# so the stack imports nothing of the command.
+REPORTS_FOLDER = PROJECT_ROOT / "deadline_sqs" / "reports"
 
 
 class DeadlineNotificationsStack(Stack):
@@ -139,6 +148,24 @@ class DeadlineNotificationsStack(Stack):
                 removal_policy=removal_policy,
                 deletion_protection=not config.sandbox,
             )
+        archive = None
+        if config.reports and tables.history_table is not None:  # reports imply the history (config)
+            archive = NotificationArchive(
+                self,
+                "Archive",
+                history_table=tables.history_table,
+                database_name=config.reports_database,
+                workgroup_name=config.reports_workgroup,
+                failure_queue_name=config.queue_names[ARCHIVE_FAILURE_QUEUE_LOGICAL_ID],
+                retention_days=config.reports_retention_days,
+                reports_folder=REPORTS_FOLDER,
+                late_threshold=late_threshold,
+                log_retention_days=config.log_retention_days,
+                key=key,
+                tracing=config.tracing,
+                removal_policy=removal_policy,
+                auto_delete_objects=config.sandbox,
+            )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -148,7 +175,11 @@ class DeadlineNotificationsStack(Stack):
             metrics_namespace=config.metrics_namespace,
             oldest_message_age_threshold=late_threshold,
             alarm_email=config.alarm_email,
-            other_alarms=[*(status_events.alarms if status_events else []), *(farm_health.alarms if farm_health else [])],
+            other_alarms=[
+                *(status_events.alarms if status_events else []),
+                *(farm_health.alarms if farm_health else []),
+                *(archive.alarms if archive else []),
+            ],
             dashboard_name=f"{config.stack_name}-{self.region}",
             removal_policy=removal_policy,
         )
@@ -191,5 +222,11 @@ class DeadlineNotificationsStack(Stack):
         if tables.history_table is not None:
             history = HISTORY_TABLE
             CfnOutput(self, history.output_key, value=tables.history_table.table_name, description=history.description)
+
+        if archive is not None:
+            CfnOutput(self, REPORTS_BUCKET.output_key, value=archive.bucket.bucket_name, description=REPORTS_BUCKET.description)
+            CfnOutput(self, REPORTS_WORKGROUP_OUTPUT, value=archive.workgroup.ref, description="Athena workgroup of the reports")
+            CfnOutput(self, REPORTS_DATABASE_OUTPUT, value=archive.database.ref, description="Glue database of the archive")
+
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)

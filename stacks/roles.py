@@ -18,6 +18,7 @@ from notification_processor.roles import JOB, TABLE_ROLES, TASK, TableRole
 PROCESSOR_HANDLER = "lambda_function.main"
 PUBLISHER_HANDLER = "status_events.handler.main"
 FARM_HEALTH_HANDLER = "farm_health.handler.main"
+ARCHIVER_HANDLER = "archive.handler.main"
 # The processor's Lambda runtime; `make test-runtime` runs its tests on this Python where the machine has it.
 PROCESSOR_RUNTIME = "python3.14"
 
@@ -73,3 +74,9 @@ WORKER_FAILURE_TABLE_LOGICAL_ID = "WorkerFailureTable"
 FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID = "FarmHealthFailureQueue"
 # The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
 PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"
+# The archive and its reports (config reports, off by default): docs/reports.md.
+REPORTS_BUCKET = PinnedResource("ReportsBucket", "ReportsBucketName", "The archive (Parquet) and Athena's results")
+# Where history stream batches the archiver gave up on are described (pinned; found by this id, no output).
+ARCHIVE_FAILURE_QUEUE_LOGICAL_ID = "ArchiveFailureQueue"
+REPORTS_WORKGROUP_OUTPUT = "ReportsWorkgroup"
+REPORTS_DATABASE_OUTPUT = "ReportsDatabase"

@@ -13,8 +13,13 @@ request's context), each evaluated the way AWS evaluates a request within one ac
 - a KMS request is allowed by the key policy naming the principal, or by the key policy
   delegating to IAM (the account root's statement) together with the identity policy.
 
+Firehose's role is walked to its bucket under each prefix it writes (with the bucket's policy and,
+through S3, the bucket's key), to the Glue table it converts by and to its log stream; CDK's
+auto-delete provider (a sandbox's bucket) to the bucket it empties, and to Lambda's default log
+group through the one AWS managed policy the walk reads (AWSLambdaBasicExecutionRole).
+
 Conditions are evaluated against the request's context (ArnEquals, ArnLike, StringEquals,
-StringLike, Bool); wildcards are IAM's (* and ?). What the walk cannot prove raises WalkError
+StringLike, Bool, NumericLessThan); wildcards are IAM's (* and ?). What the walk cannot prove raises WalkError
 rather than being passed over: another operator, a Deny on a context key the request's model
 lacks, an unread policy or permissions boundary, a resource or policy attachment outside the
 template, a resource type, target, subscription or key it has no model for. A disabled alarm
@@ -49,8 +54,14 @@ NAME_PROPERTIES = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::IAM::Role": "RoleName",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
+    "AWS::Logs::LogStream": "LogStreamName",
+    "AWS::Athena::WorkGroup": "Name",
 }
-OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike", "Bool")
+# Names held one level down: a Glue database's and table's input.
+NESTED_NAME_PROPERTIES = {"AWS::Glue::Database": ("DatabaseInput", "Name"), "AWS::Glue::Table": ("TableInput", "Name")}
+OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike", "Bool", "NumericLessThan")
 SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")  # one ${...} of Fn::Sub
 # SNS's default topic policy (what a topic has without an AWS::SNS::TopicPolicy): the account's own publishers.
 SNS_DEFAULT_POLICY = [
@@ -90,6 +101,7 @@ TABLE_ITEM_ACTIONS = (
 TABLE_KEY_ACTIONS = ("kms:Decrypt",)
 # What a function does with what its environment names (a table's key is the TABLE_KEY path's).
 ENVIRONMENT_ACTIONS = {
+    "AWS::KinesisFirehose::DeliveryStream": "firehose:PutRecordBatch",
     "AWS::DynamoDB::Table": "dynamodb:PutItem",
     "AWS::Events::EventBus": "events:PutEvents",
     "AWS::SQS::Queue": "sqs:SendMessage",
@@ -104,11 +116,26 @@ MODELLED_TYPES = (
     "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::Role",
     "AWS::KMS::Key", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::Function", "AWS::Logs::LogGroup",
     "AWS::SNS::Subscription", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
+    # The archive (config reports): the bucket and its policy, Firehose and its log stream, the Glue table it
+    # converts by, the sandbox bucket's emptying on destroy (CDK's provider), and Athena (no principal of the
+    # stack calls it: its readers' own permissions are documented in docs/reports.md).
+    "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::KinesisFirehose::DeliveryStream", "AWS::Logs::LogStream",
+    "AWS::Glue::Database", "AWS::Glue::Table", "Custom::S3AutoDeleteObjects", "AWS::Athena::WorkGroup",
+    "AWS::Athena::NamedQuery",
 )  # fmt: skip
 ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 # The policy types the walk reads; any other "Policy" or "Permission" type (a Lambda permission,
 # an EventBridge bus policy, an inline queue, topic or role policy, a log resource policy) fails it.
-READ_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy")
+READ_POLICY_TYPES = (
+    "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy",
+)  # fmt: skip
+# The AWS managed policies the walk reads (their documented statements): only CDK's custom resource
+# providers carry one, and only this one (a provider logs to Lambda's default log group).
+LAMBDA_BASIC_EXECUTION = f"arn:{PARTITION}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+AWS_MANAGED_POLICIES = {
+    LAMBDA_BASIC_EXECUTION: [{"Effect": "Allow", "Resource": "*",
+                              "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]}],
+}  # fmt: skip
 # Properties the walk has no model for: policies in a resource's own properties, a boundary, a bus key.
 UNMODELLED_PROPERTIES = (
     ("ResourcePolicy",),  # a table's, among others
@@ -131,13 +158,31 @@ SWITCHES = {
     "AWS::Lambda::EventSourceMapping": ("Enabled", False),
     "AWS::KMS::Key": ("Enabled", False),
 }
+# What Firehose does with its S3 destination (its documented role policy): with the bucket, and with each object
+# it writes under its prefixes; and what S3 asks of the bucket's key on its behalf (with a Bucket Key, for the bucket).
+FIREHOSE_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
+FIREHOSE_OBJECT_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload")
+FIREHOSE_TABLE_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
+S3_KEY_CONTEXT_KEY = "kms:encryptioncontext:aws:s3:arn"
+S3_KEY_ACTIONS_OF_S3 = ("kms:GenerateDataKey", "kms:Decrypt")
+# Sample values for Firehose's prefix expressions (!{partitionKeyFromQuery:...}, !{timestamp:...}, ...).
+PREFIX_EXPRESSION = re.compile(r"!\{[^}]+\}")
+# What CDK's auto-delete provider does with its bucket when the stack is destroyed (its handler's calls).
+EMPTY_BUCKET_ACTIONS = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:GetBucketTagging", "s3:ListBucketVersions")
+EMPTY_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+DEFAULT_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+TLS_VERSION = "1.2"  # every path's: the least a bucket's TlsVersion Deny allows
+
 # The kinds of path (DeliveryPath.kind).
 ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS = "alarm action", "rule target", "rule dead letters"
 EVENT_SOURCE, ON_FAILURE = "event source mapping", "on-failure destination"
 PRODUCER, ENVIRONMENT, TABLE_KEY = "producer", "environment", "table key"
 FUNCTION_LOGS, LOG_GROUP_KEY = "function log group", "log group key"
+DELIVERY_DESTINATION, DELIVERY_SCHEMA, DELIVERY_LOGS = "delivery stream destination", "delivery stream schema", "delivery stream logs"
+EMPTY_ON_DESTROY = "bucket emptied on destroy"
 PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, TABLE_KEY,
-              FUNCTION_LOGS, LOG_GROUP_KEY)  # fmt: skip
+              FUNCTION_LOGS, LOG_GROUP_KEY, DELIVERY_DESTINATION, DELIVERY_SCHEMA, DELIVERY_LOGS,
+              EMPTY_ON_DESTROY)  # fmt: skip
 
 
 class WalkError(AssertionError):
@@ -194,6 +239,7 @@ class Walk:
             for policy_type, key, target_type in (
                 ("AWS::SQS::QueuePolicy", "Queues", "AWS::SQS::Queue"),
                 ("AWS::SNS::TopicPolicy", "Topics", "AWS::SNS::Topic"),
+                ("AWS::S3::BucketPolicy", "Bucket", "AWS::S3::Bucket"),
             )
         }
 
@@ -202,7 +248,7 @@ class Walk:
         second one on the same resource, or one attached to what the walk cannot identify, fails."""
         found: dict[str, str] = {}
         for policy_id, policy in resources(self.template, policy_type).items():
-            for entry in policy["Properties"][key]:
+            for entry in as_list(policy["Properties"][key]):
                 target = entry["Ref"] if isinstance(entry, dict) and list(entry) == ["Ref"] else None
                 if self._type(target) != target_type:
                     raise WalkError(f"{policy_id} is attached to {entry!r}, not a Ref to a {target_type} of the stack: "
@@ -217,7 +263,9 @@ class Walk:
 
     def name(self, logical_id: str) -> str:
         resource = self._resource(logical_id)
-        given = resource.get("Properties", {}).get(NAME_PROPERTIES.get(resource["Type"], ""))
+        properties = resource.get("Properties", {})
+        given = (_nested(properties, NESTED_NAME_PROPERTIES[resource["Type"]]) if resource["Type"] in NESTED_NAME_PROPERTIES
+                 else properties.get(NAME_PROPERTIES.get(resource["Type"], "")))  # fmt: skip
         return self.render(given) if given is not None else GENERATED_NAME.format(stack=self.stack_name, logical_id=logical_id)
 
     def attribute(self, logical_id: str, attribute: str) -> str:
@@ -241,6 +289,12 @@ class Walk:
             "AWS::Lambda::Function": {"Arn": region.format("lambda") + f"function:{name}", "Ref": name},
             "AWS::IAM::Role": {"Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}", "Ref": name},
             "AWS::IAM::ManagedPolicy": {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{name}"},
+            "AWS::S3::Bucket": {"Arn": f"arn:{PARTITION}:s3:::{name}", "Ref": name},
+            "AWS::KinesisFirehose::DeliveryStream": {"Arn": region.format("firehose") + f"deliverystream/{name}", "Ref": name},
+            "AWS::Logs::LogStream": {"Ref": name},
+            "AWS::Glue::Database": {"Ref": name},
+            "AWS::Glue::Table": {"Ref": name},
+            "AWS::Athena::WorkGroup": {"Ref": name},
         }
         try:
             return values[kind][attribute]
@@ -250,6 +304,8 @@ class Walk:
     def render(self, value) -> str:
         if isinstance(value, str):
             return value
+        if isinstance(value, int | float) and not isinstance(value, bool):  # a numeric condition's value
+            return str(value)
         if isinstance(value, dict) and list(value) == ["Ref"]:
             ref = value["Ref"]
             if ref == "AWS::StackName":
@@ -297,9 +353,10 @@ class Walk:
             policies = [principal.managed_policy]
         else:
             role = self._resource(principal.role)
-            carried = {"Policies", "ManagedPolicyArns"} & set(role.get("Properties", {}))
-            if carried:
-                raise WalkError(f"role {principal.role} carries {sorted(carried)}, which the walk does not read")
+            carried = {"Policies"} & set(role.get("Properties", {}))
+            managed = [self.render(arn) for arn in role.get("Properties", {}).get("ManagedPolicyArns", [])]
+            if carried or set(managed) - set(AWS_MANAGED_POLICIES):
+                raise WalkError(f"role {principal.role} carries {sorted(carried) or managed}, which the walk does not read")
             policies = [
                 logical_id
                 for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
@@ -310,6 +367,10 @@ class Walk:
             _Statement(policy, body)
             for policy in policies
             for body in self.resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        ] + [
+            _Statement(arn, body)
+            for arn in ([] if principal.managed_policy else managed)
+            for body in AWS_MANAGED_POLICIES[arn]
         ]
 
     def resource_statements(self, logical_id: str) -> tuple[list[_Statement], str] | None:
@@ -323,6 +384,7 @@ class Walk:
         attached = {
             "AWS::SQS::Queue": ("AWS::SQS::QueuePolicy", "queue policy"),
             "AWS::SNS::Topic": ("AWS::SNS::TopicPolicy", "topic policy"),
+            "AWS::S3::Bucket": ("AWS::S3::BucketPolicy", "bucket policy"),
         }
         if kind in attached:
             policy_type, what = attached[kind]
@@ -383,8 +445,8 @@ class Walk:
     def _principal_context(self, principal: Principal) -> dict[str, str]:
         """The keys AWS puts in every request of ``principal`` (every path here uses TLS)."""
         if principal.service:
-            return {"aws:principalservicename": principal.service, "aws:securetransport": "true"}
-        found = {"aws:principalaccount": ACCOUNT, "aws:securetransport": "true"}
+            return {"aws:principalservicename": principal.service, "aws:securetransport": "true", "s3:tlsversion": TLS_VERSION}
+        found = {"aws:principalaccount": ACCOUNT, "aws:securetransport": "true", "s3:tlsversion": TLS_VERSION}
         if principal.role:
             found["aws:principalarn"] = self.attribute(principal.role, "Arn")
         return found
@@ -452,6 +514,9 @@ class Walk:
                 elif operator == "Bool":
                     if actual.lower() not in [v.lower() for v in values]:
                         return False
+                elif operator == "NumericLessThan":
+                    if not any(float(actual) < float(v) for v in values):
+                        return False
                 elif actual not in values:
                     return False
         if missing and statement.body["Effect"] == "Deny":
@@ -515,7 +580,8 @@ class Walk:
 
     def walk(self) -> list[DeliveryPath]:
         for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
-                       self._environments, self._table_keys, self._log_groups):  # fmt: skip
+                       self._environments, self._table_keys, self._log_groups, self._delivery_streams,
+                       self._emptied_buckets):  # fmt: skip
             method()
         return self.paths
 
@@ -634,7 +700,16 @@ class Walk:
                 self._check_key_of(path, table_id, role, TABLE_KEY_ACTIONS, {})
 
     def _log_groups(self) -> None:
+        providers = self._custom_resource_providers()
         for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
+            if function_id in providers and _nested(function["Properties"], ("LoggingConfig", "LogGroup")) is None:
+                # CDK's provider logs to Lambda's default group, /aws/lambda/<name>, creating it (not encrypted by the stack).
+                _, role_id = self._function_role({"Ref": function_id})
+                path = self._path(FUNCTION_LOGS, f"custom resource provider {function_id} -> Lambda's default log group")
+                group = self._log_group_arn(f"/aws/lambda/{self.name(function_id)}")
+                for action in DEFAULT_LOG_ACTIONS:
+                    self._check(path, Principal(role=role_id), [action], None, {}, group + ":log-stream:2026/01/01/a-stream")
+                continue
             # Without a log group of its own, a function logs to Lambda's default group, which the walk has no model for.
             log_group = self._of_type(
                 _nested(function["Properties"], ("LoggingConfig", "LogGroup")), "AWS::Logs::LogGroup", f"{function_id}'s log group"
@@ -664,6 +739,82 @@ class Walk:
     @staticmethod
     def _log_group_arn(name: str) -> str:
         return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+
+    def _custom_resource_providers(self) -> set[str]:
+        """The functions that are a custom resource's provider (its ServiceToken): CDK's, for the bucket's emptying."""
+        return {
+            self._of_type(resource["Properties"]["ServiceToken"], "AWS::Lambda::Function", f"custom resource {logical_id}")
+            for logical_id, resource in self.resources.items()
+            if resource["Type"].startswith("Custom::")
+        }
+
+    def _bucket_key(self, bucket_id: str) -> str | None:
+        """The logical id of the stack's key a bucket's default encryption uses (None: S3-managed keys)."""
+        rules = _nested(self.resources[bucket_id].get("Properties", {}), ("BucketEncryption", "ServerSideEncryptionConfiguration"))
+        keys = [key for rule in rules or [] if (key := rule["ServerSideEncryptionByDefault"].get("KMSMasterKeyID"))]
+        return self._of_type(keys[0], "AWS::KMS::Key", f"bucket {bucket_id}'s key") if keys else None
+
+    def _delivery_streams(self) -> None:
+        """Each Firehose stream's role: to its bucket under each prefix it writes (with the bucket's policy and
+        key), to the Glue table it converts by, and to its log stream."""
+        for stream_id, stream in resources(self.template, "AWS::KinesisFirehose::DeliveryStream").items():
+            properties = stream["Properties"]
+            destination = properties.get("ExtendedS3DestinationConfiguration")
+            if destination is None or set(properties) - {"DeliveryStreamType", "ExtendedS3DestinationConfiguration",
+                                                         "DeliveryStreamEncryptionConfigurationInput", "Tags"}:  # fmt: skip
+                raise WalkError(f"{stream_id}: the walk models only a DirectPut stream to an S3 destination")
+            if _nested(properties, ("DeliveryStreamEncryptionConfigurationInput", "KeyType")) not in (None, "AWS_OWNED_CMK"):
+                raise WalkError(f"{stream_id}: a stream encrypted with a customer managed key has no model in the walk")
+            role_id = self._of_type(destination["RoleARN"], "AWS::IAM::Role", f"{stream_id}'s role")
+            trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            if not any("firehose.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
+                raise WalkError(f"role {role_id} of {stream_id} is not assumable by Firehose")
+            role = Principal(role=role_id)
+            bucket_id = self._of_type(destination["BucketARN"], "AWS::S3::Bucket", f"{stream_id}'s bucket")
+            bucket_arn = self.attribute(bucket_id, "Arn")
+            key_ids = {self._bucket_key(bucket_id)}
+            stream_key = _nested(destination, ("EncryptionConfiguration", "KMSEncryptionConfig", "AWSKMSKeyARN"))
+            if stream_key is not None:
+                key_ids.add(self._of_type(stream_key, "AWS::KMS::Key", f"{stream_id}'s object key"))
+            s3_context = {"kms:viaservice": f"s3.{REGION}.amazonaws.com", S3_KEY_CONTEXT_KEY: bucket_arn}
+            for prop in ("Prefix", "ErrorOutputPrefix"):
+                prefix = PREFIX_EXPRESSION.sub("sample", self.render(destination[prop]))
+                path = self._path(DELIVERY_DESTINATION, f"delivery stream {stream_id} ({prop} {prefix}) -> bucket {bucket_id}")
+                self._check(path, role, FIREHOSE_BUCKET_ACTIONS, bucket_id, {}, bucket_arn)
+                self._check(path, role, FIREHOSE_OBJECT_ACTIONS, bucket_id, {}, f"{bucket_arn}/{prefix}sample.parquet")
+                for key_id in sorted(key_ids - {None}):
+                    self._switched_on(path, key_id)
+                    self._check(path, role, S3_KEY_ACTIONS_OF_S3, key_id, s3_context)
+            schema = _nested(destination, ("DataFormatConversionConfiguration", "SchemaConfiguration"))
+            if schema is not None:
+                database_id = self._of_type(schema["DatabaseName"], "AWS::Glue::Database", f"{stream_id}'s schema database")
+                table_id = self._of_type(schema["TableName"], "AWS::Glue::Table", f"{stream_id}'s schema table")
+                if self._of_type(schema["RoleARN"], "AWS::IAM::Role", f"{stream_id}'s schema role") != role_id:
+                    raise WalkError(f"{stream_id} reads its schema with another role than it writes with")
+                glue = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}:"
+                database, table = self.name(database_id), self.name(table_id)
+                path = self._path(DELIVERY_SCHEMA, f"delivery stream {stream_id} -> Glue table {table_id}")
+                for arn in (glue + "catalog", glue + f"database/{database}", glue + f"table/{database}/{table}"):
+                    self._check(path, role, FIREHOSE_TABLE_ACTIONS, None, {}, arn)
+            logging = destination.get("CloudWatchLoggingOptions", {})
+            if logging.get("Enabled"):
+                group_id = self._of_type(logging["LogGroupName"], "AWS::Logs::LogGroup", f"{stream_id}'s log group")
+                log_stream_id = self._of_type(logging["LogStreamName"], "AWS::Logs::LogStream", f"{stream_id}'s log stream")
+                if referenced_resource(self.resources[log_stream_id]["Properties"]["LogGroupName"]) != group_id:
+                    raise WalkError(f"{stream_id}: its log stream {log_stream_id} is not in its log group {group_id}")
+                path = self._path(DELIVERY_LOGS, f"delivery stream {stream_id} -> log stream {log_stream_id}")
+                arn = self._log_group_arn(self.name(group_id)) + f":log-stream:{self.name(log_stream_id)}"
+                self._check(path, role, ["logs:PutLogEvents"], None, {}, arn)
+
+    def _emptied_buckets(self) -> None:
+        """CDK's auto-delete provider (a sandbox's bucket): its role may empty the bucket when the stack is destroyed."""
+        for logical_id, resource in resources(self.template, "Custom::S3AutoDeleteObjects").items():
+            bucket_id = self._of_type(resource["Properties"]["BucketName"], "AWS::S3::Bucket", f"{logical_id}'s bucket")
+            _, role_id = self._function_role(resource["Properties"]["ServiceToken"])
+            path = self._path(EMPTY_ON_DESTROY, f"custom resource {logical_id} -> bucket {bucket_id}")
+            bucket_arn = self.attribute(bucket_id, "Arn")
+            self._check(path, Principal(role=role_id), EMPTY_BUCKET_ACTIONS, bucket_id, {}, bucket_arn)
+            self._check(path, Principal(role=role_id), EMPTY_OBJECT_ACTIONS, bucket_id, {}, f"{bucket_arn}/sample.parquet")
 
 
 def _like(value: str, pattern: str, *, ignore_case: bool = False) -> bool:

@@ -22,7 +22,14 @@ RESOURCE_POLICY_TYPES = {
     "AWS::SQS::QueuePolicy": "PolicyDocument",
     "AWS::SNS::TopicPolicy": "PolicyDocument",
     "AWS::KMS::Key": "KeyPolicy",
+    "AWS::S3::BucketPolicy": "PolicyDocument",
 }
+# The Deny statements a resource policy may hold: TLS only (and, for a bucket, TLS 1.2 at least).
+TLS_DENY_CONDITIONS = ({"Bool": {"aws:SecureTransport": "false"}}, {"NumericLessThan": {"s3:TlsVersion": 1.2}})
+# The one AWS managed policy a role may carry: CDK's custom resource provider's (the sandbox bucket's emptying).
+PROVIDER_MANAGED_POLICY = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+# A resource of an own resource's ARN with a path (a bucket's prefix): "/<prefix>/*", nothing wider.
+_PREFIX_WILDCARD = re.compile(r"(/[A-Za-z0-9_.-]+)+/\*")
 
 
 def resources(template: dict, resource_type: str) -> dict[str, dict]:
@@ -135,10 +142,14 @@ def assert_least_privilege(template: dict) -> None:
     permission, a log resource policy) or inline or managed policies on a role, user or group.
     """
     walked = {*IDENTITY_POLICY_TYPES, *RESOURCE_POLICY_TYPES}
+    providers = _provider_roles(template)
     for logical_id, resource in template["Resources"].items():
         kind = resource["Type"]
         assert kind in walked or not ("Policy" in kind or "Permission" in kind), f"{logical_id}: {kind} is not walked"
-        carried = {"Policies", "ManagedPolicyArns"} & set(resource.get("Properties", {}))
+        properties = resource.get("Properties", {})
+        carried = {"Policies", "ManagedPolicyArns"} & set(properties)
+        if logical_id in providers and properties.get("ManagedPolicyArns") == [PROVIDER_MANAGED_POLICY]:
+            carried -= {"ManagedPolicyArns"}  # CDK's provider logs with AWS's documented basic execution role
         assert not carried, f"{logical_id} carries {sorted(carried)}, which the walk does not read"
     for logical_id, role in resources(template, "AWS::IAM::Role").items():
         for trust in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
@@ -155,17 +166,49 @@ def assert_least_privilege(template: dict) -> None:
         if statement.resources == ["*"]:
             assert set(statement.actions) <= RESOURCELESS_ACTIONS, where
         else:
-            assert all(referenced_resource(r) in own for r in statement.resources), where
+            assert all(_names_own_resource(r, own) or _is_glue_catalog(r, statement) for r in statement.resources), where
 
     for statement in statements(template, RESOURCE_POLICY_TYPES):
         where = f"{statement.policy_id}: {statement.body}"
         if statement.body["Effect"] == "Deny":
-            assert statement.body["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, where
+            assert statement.body["Condition"] in TLS_DENY_CONDITIONS, where
         elif statement.policy_type == "AWS::KMS::Key" and statement.actions == ["kms:*"]:
             assert _is_account_root(statement.body["Principal"]), where
+        elif statement.policy_type == "AWS::S3::BucketPolicy" and "AWS" in statement.body["Principal"]:
+            assert referenced_resource(statement.body["Principal"]["AWS"]) in providers, where
+            assert not any("*" in action for action in statement.actions), where
         else:
             assert list(statement.body["Principal"]) == ["Service"], where
             assert not any("*" in action for action in statement.actions), where
+
+
+def _provider_roles(template: dict) -> set[str]:
+    """The roles of the functions that provide a custom resource (CDK's, for the sandbox bucket's emptying)."""
+    functions = {
+        referenced_resource(resource["Properties"]["ServiceToken"])
+        for resource in template["Resources"].values()
+        if resource["Type"].startswith("Custom::")
+    }
+    return {referenced_resource(template["Resources"][f]["Properties"]["Role"]) for f in functions if f in template["Resources"]}
+
+
+def _names_own_resource(value, own: set[str]) -> bool:
+    """An ARN of a resource of the template: a Ref or GetAtt of it, or an Fn::Join naming it, with no wildcard
+    but a path prefix's ("<bucket ARN>/notifications/*")."""
+    if referenced_resource(value) in own:
+        return True
+    if not (isinstance(value, dict) and list(value) == ["Fn::Join"]):
+        return False
+    parts = value["Fn::Join"][1]
+    literals = "".join(part for part in parts if isinstance(part, str))
+    names_own = any(isinstance(part, dict) and referenced_resource(part) in own for part in parts)
+    return names_own and ("*" not in literals or _PREFIX_WILDCARD.fullmatch(parts[-1]) is not None)
+
+
+def _is_glue_catalog(value, statement: Statement) -> bool:
+    """The account's Glue catalog, which IAM asks for with every table read (Glue's documented resource ARNs)."""
+    parts = value.get("Fn::Join", ["", [""]])[1] if isinstance(value, dict) else [""]
+    return parts[-1] == ":catalog" and all(action.startswith("glue:Get") for action in statement.actions)
 
 
 def _is_account_root(principal: dict) -> bool:
@@ -193,3 +236,14 @@ def assert_matches_snapshot(template: dict, name: str) -> None:
 def cfn_lint_findings(template: dict) -> list[str]:
     """cfn-lint's errors and warnings (its default rules), in every region a studio may deploy to."""
     return [str(match) for match in lint(json.dumps(template), config=ManualArgs(regions=list(REGIONS)))]
+
+
+def glue_columns(template: dict) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The archive's Glue table as the stack deploys it: its columns and its partition keys, each (name, type).
+
+    What Firehose converts the rows to Parquet by, and what Athena reads: the local archive's Parquet
+    files must have the same columns and types (tests of the local writer compare with this)."""
+    _, table = only(template, "AWS::Glue::Table")
+    table_input = table["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]]
+    return columns, [(c["Name"], c["Type"]) for c in table_input["PartitionKeys"]]

@@ -27,6 +27,10 @@ from stacks.roles import (
 )
 from tests.infrastructure.delivery_paths import (
     ALARM_ACTION,
+    DELIVERY_DESTINATION,
+    DELIVERY_LOGS,
+    DELIVERY_SCHEMA,
+    EMPTY_ON_DESTROY,
     ENVIRONMENT,
     EVENT_SOURCE,
     FUNCTION_LOGS,
@@ -76,20 +80,27 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
     events, alerts = config.status_events, config.status_events and bool(config.alert_status_list)
     workers = bool(config.failing_workers)  # the failing-worker check, and its alert rule
     worker_alerts = workers and bool(config.alert_failing_workers)
-    functions = 1 + events + workers  # the processor, the publisher with status-change events, the check
+    reports = config.reports  # the archiver, Firehose and the bucket
+    functions = 1 + events + workers + reports  # the processor, the publisher, the check, the archiver
+    emptied = reports and config.sandbox  # CDK's provider empties the sandbox's bucket on destroy
     return {
-        ALARM_ACTION: 2 * (4 + 2 * events + 2 * workers),  # ALARM and OK of 4 alarms, the publisher's 2, the check's 2
+        # ALARM and OK of 4 alarms, the publisher's 2, the check's 2, the archive's 6
+        ALARM_ACTION: 2 * (4 + 2 * events + 2 * workers + 6 * reports),
         RULE_TARGET: alerts + worker_alerts,
         RULE_DEAD_LETTERS: alerts + worker_alerts,
-        EVENT_SOURCE: 1 + 2 * events + workers,  # the queue, each table's stream, the history's stream
-        ON_FAILURE: 2 * events + workers,
+        EVENT_SOURCE: 1 + 2 * events + workers + reports,  # the queue, each table's stream, the history's stream twice
+        ON_FAILURE: 2 * events + workers + reports,
         PRODUCER: 1,
-        # the tables (and the history), the bus; the check's state, job table (read) and bus
-        ENVIRONMENT: 2 + config.history + events + 3 * workers,
+        # the tables (and the history), the bus; the check's state, job table (read) and bus; Firehose
+        ENVIRONMENT: 2 + config.history + events + 3 * workers + reports,
         # the processor's tables; the check's state and job table
         TABLE_KEY: 2 + config.history + 2 * workers if config.customer_managed_key else 0,
-        FUNCTION_LOGS: functions,
-        LOG_GROUP_KEY: functions if config.customer_managed_key else 0,
+        FUNCTION_LOGS: functions + emptied,  # and the provider's, to Lambda's default log group
+        LOG_GROUP_KEY: functions + reports if config.customer_managed_key else 0,  # and Firehose's log group
+        DELIVERY_DESTINATION: 2 * reports,  # Firehose's prefix and its error prefix
+        DELIVERY_SCHEMA: reports,
+        DELIVERY_LOGS: reports,
+        EMPTY_ON_DESTROY: emptied,
     }
 
 
@@ -103,7 +114,9 @@ def test_each_config_has_every_kind_of_path_its_settings_make_and_sums_them_up(t
         assert {kind: found[kind] for kind in PATH_KINDS} == expected_path_kinds(studio), config
     with capsys.disabled():
         print("\ndelivery paths per config: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
-    assert all(expected_path_kinds(templates["example"][1]).values())  # one config has every kind
+    # one config has every kind, but the sandbox's emptying on destroy
+    assert all(count for kind, count in expected_path_kinds(templates["example"][1]).items() if kind != EMPTY_ON_DESTROY)
+    assert expected_path_kinds(templates["example-sandbox"][1])[EMPTY_ON_DESTROY]
 
 
 def test_the_alarm_topic_as_it_was_before_fails_naming_the_alarm_the_topic_and_the_missing_statement():
@@ -277,10 +290,10 @@ def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templ
     else:
         root.update(account_statement)
     paths = delivery_paths(template, stack_name)
-    # The processor and the publisher read their sources, the processor writes its tables and the producer
-    # sends, each with the key (the on-failure queue has SQS's own). CloudWatch Logs has its own statement:
-    # the log groups' keys still pass.
-    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY}
+    # The processor, the publisher and the archiver read their sources, the processor writes its tables, the
+    # producer sends and Firehose writes the archive, each with the key (the on-failure queues have SQS's own).
+    # CloudWatch Logs has its own statement: the log groups' keys still pass.
+    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY, DELIVERY_DESTINATION}
     assert all("nor delegates to IAM" in problem for problem in problems(paths))
 
 
@@ -394,7 +407,7 @@ def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(te
     (logs,) = [s for s in statements if "Service" in s["Principal"]]
     logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] = f"arn:aws:logs:*:*:log-group:{stack_name}-*"
     found = _problems(template, stack_name)
-    assert len(found) == len(resources(template, "AWS::Lambda::Function"))  # each function's log group
+    assert len(found) == len([g for g in resources(template, "AWS::Logs::LogGroup").values() if "KmsKeyId" in g["Properties"]])
     assert all(f"for {stack_name}-sandbox-" in problem and "a log group of another stack" in problem for problem in found)
 
 
@@ -521,7 +534,7 @@ def test_a_composite_alarm_is_walked_like_any_alarm(templates):
 
 @pytest.mark.parametrize(
     ("resource_type", "properties"),
-    [("AWS::S3::Bucket", {}), ("AWS::Pipes::Pipe", {}), ("AWS::Lambda::EventInvokeConfig", {})],
+    [("AWS::S3::AccessPoint", {}), ("AWS::Pipes::Pipe", {}), ("AWS::Lambda::EventInvokeConfig", {})],
 )
 def test_a_resource_type_without_a_model_fails_the_walk(templates, resource_type, properties):
     template, stack_name = _broken(templates, "default")
@@ -542,4 +555,90 @@ def test_a_function_property_that_makes_a_path_fails_the_walk_until_modelled(tem
     function = next(iter(resources(template, "AWS::Lambda::Function").values()))
     function["Properties"][prop] = value
     with pytest.raises(WalkError, match=prop):
+        delivery_paths(template, stack_name)
+
+
+# --- the archive (reports on): Firehose's role, the bucket's policy and key, the sandbox's emptying -------
+
+
+def _delivery_role_statements(template: dict) -> list[dict]:
+    _, stream = only(template, "AWS::KinesisFirehose::DeliveryStream")
+    role_id = stream["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
+    return role_policy(template, role_id)[1]["PolicyDocument"]["Statement"]
+
+
+def _failing(template: dict, stack_name: str) -> Counter:
+    return Counter(path.kind for path in delivery_paths(template, stack_name) if path.problems)
+
+
+def test_a_delivery_role_that_may_not_write_under_the_error_prefix_fails_that_path_only(templates):
+    template, stack_name = _broken(templates, "example")
+    (objects,) = [s for s in _delivery_role_statements(template) if "s3:PutObject" in as_list(s["Action"])]
+    objects["Resource"] = [r for r in objects["Resource"] if "/errors/" not in json.dumps(r)]
+    (found,) = [p for p in _problems(template, stack_name) if "s3:PutObject" in p]
+    assert "(ErrorOutputPrefix errors/" in found and _failing(template, stack_name) == {DELIVERY_DESTINATION: 1}
+
+
+def test_a_delivery_role_whose_key_statement_names_another_bucket_fails_both_prefixes(templates):
+    template, stack_name = _broken(templates, "example")
+    (key,) = [s for s in _delivery_role_statements(template) if "kms:GenerateDataKey" in as_list(s["Action"])]
+    key["Condition"]["StringEquals"]["kms:EncryptionContext:aws:s3:arn"] = "arn:aws:s3:::another-bucket"
+    assert _failing(template, stack_name) == {DELIVERY_DESTINATION: 2}
+    assert all("may not kms:" in problem for problem in _problems(template, stack_name))
+
+
+def test_a_bucket_policy_denying_the_delivery_role_fails_its_paths(templates):
+    template, stack_name = _broken(templates, "example")
+    _, policy = only(template, "AWS::S3::BucketPolicy")
+    _, stream = only(template, "AWS::KinesisFirehose::DeliveryStream")
+    policy["PolicyDocument"]["Statement"].append({
+        "Effect": "Deny", "Principal": {"AWS": stream["ExtendedS3DestinationConfiguration"]["RoleARN"]},
+        "Action": "s3:PutObject", "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": ["ReportsBucket", "Arn"]}, "/*"]]},
+    })  # fmt: skip
+    assert _failing(template, stack_name) == {DELIVERY_DESTINATION: 2}
+    assert all("explicitly denied by" in problem for problem in _problems(template, stack_name))
+
+
+def test_a_delivery_role_without_the_glue_table_fails_the_schema_path(templates):
+    template, stack_name = _broken(templates, "example")
+    statements = _delivery_role_statements(template)
+    statements[:] = [s for s in statements if "glue:GetTable" not in as_list(s["Action"])]
+    assert _failing(template, stack_name) == {DELIVERY_SCHEMA: 1}
+
+
+def test_the_sandbox_bucket_without_its_providers_statement_is_not_emptied(templates):
+    template, stack_name = _broken(templates, "example-sandbox")
+    _, policy = only(template, "AWS::S3::BucketPolicy")
+    policy["PolicyDocument"]["Statement"] = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert _failing(template, stack_name) == {EMPTY_ON_DESTROY: 1}
+
+
+def _stream_under_own_key(template: dict) -> None:
+    _, stream = only(template, "AWS::KinesisFirehose::DeliveryStream")
+    stream["DeliveryStreamEncryptionConfigurationInput"] = {"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": "arn:aws:kms:..."}
+
+
+def _log_stream_elsewhere(template: dict) -> None:
+    (log_stream,) = resources(template, "AWS::Logs::LogStream").values()
+    log_stream["Properties"]["LogGroupName"] = "/studio/elsewhere"
+
+
+def _imported_bucket(template: dict) -> None:
+    _, stream = only(template, "AWS::KinesisFirehose::DeliveryStream")
+    stream["ExtendedS3DestinationConfiguration"]["BucketARN"] = "arn:aws:s3:::another-bucket"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_stream_under_own_key, "customer managed key has no model"),
+        (_log_stream_elsewhere, "is not in its log group"),
+        (_imported_bucket, "bucket: 'arn:aws:s3:::another-bucket' is not a AWS::S3::Bucket of the stack"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
+)
+def test_what_the_walk_cannot_prove_of_the_archive_fails_it_loudly(templates, mutate, message):
+    template, stack_name = _broken(templates, "example")
+    mutate(template)
+    with pytest.raises(WalkError, match=message):
         delivery_paths(template, stack_name)

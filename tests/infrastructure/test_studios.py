@@ -68,6 +68,11 @@ def test_the_starter_needs_nothing_in_the_account_and_still_notifies(studios):
     assert "Parameters" not in starter or set(starter["Parameters"]) == {"BootstrapVersion"}
 
 
+# Names that need not be unique in an account: Athena keys a named query by its id (one per report file, in each
+# stack's own workgroup).
+NOT_ACCOUNT_UNIQUE = frozenset({"AWS::Athena::NamedQuery"})
+
+
 def physical_names(template: dict) -> set[str]:
     """Every name a resource is given (joins rendered, pseudo parameters as ${...}).
 
@@ -84,6 +89,7 @@ def physical_names(template: dict) -> set[str]:
     return {
         render(value)
         for resource in template["Resources"].values()
+        if resource["Type"] not in NOT_ACCOUNT_UNIQUE
         for name in NAME_PROPERTIES
         if (value := resource.get("Properties", {}).get(name)) is not None and "Ref" not in value
     }
@@ -99,8 +105,8 @@ def processor_policy_id(template: dict) -> str:
 
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    # two tables, two queues, the dashboard, the history table, the failure queue, the bus,
-    # the failing workers' state table and failure queue
+    # two tables, two queues, the dashboard, the history table, the failure queue, the bus, and with reports
+    # the archive's failure queue and the Athena workgroup
     assert len(sandbox) == len(production) == 10
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
@@ -168,7 +174,7 @@ def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(product
         for logical_id, log_group in resources(production, "AWS::Logs::LogGroup").items()
         if log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     ]
-    assert len(encrypted) == 3  # every function's: the processor's, the publisher's, the failing-worker check's
+    assert len(encrypted) == 4  # the three functions' and Firehose's
     assert names == [f":log-group:DeadlineNotifications-example-{logical_id}-*" for logical_id in encrypted]
 
 
@@ -212,7 +218,7 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     _, subscription = only(production, "AWS::SNS::Subscription")
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 8
+    assert len(alarms) == 12  # 4 of the queue and processor, 2 of the publisher, 6 of the archive
     assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
@@ -269,7 +275,7 @@ def test_the_history_table_is_keyed_by_job_and_timeline_and_expires_entries(prod
     assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [("job_id", "HASH"), ("timeline", "RANGE")]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}  # for the failing workers
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}  # for failing workers and the archive
     assert production["Outputs"]["HistoryTableName"]["Value"] == {"Ref": "NotificationHistoryTable"}
 
 
@@ -305,7 +311,8 @@ def test_cfn_lint_reports_nothing(studios, name):
 
 
 def test_the_deployment_package_holds_the_handlers_modules_only(studio_synthesis):
-    (package,) = studio_synthesis.outdir.glob("asset.*")  # the studios share one package
+    # The studios share one package (the sandbox's bucket-emptying provider is CDK's own asset).
+    (package,) = [path for path in studio_synthesis.outdir.glob("asset.*") if (path / "lambda_function.py").exists()]
     packaged = {path.relative_to(package).as_posix() for path in package.rglob("*") if path.is_file()}
     modules = {
         path.relative_to(LAMBDA_SOURCE).as_posix() for path in LAMBDA_SOURCE.rglob("*.py") if "__pycache__" not in path.parts
