@@ -369,3 +369,24 @@ def test_a_list_of_objects_comes_from_a_file_or_from_json_text(tmp_path):
         load(webhooks="[")
     with pytest.raises(ConfigError, match=r"chat_channels\[1\]='lighting' is not allowed; allowed: a JSON object"):
         load(chat_channels='[{"name": "comp"}, "lighting"]')
+
+
+@pytest.mark.parametrize(
+    "context, streams",
+    [
+        ({}, True),  # failing_workers reads it
+        ({"failing_workers": "false"}, False),
+        ({"failing_workers": "false", "history": "true"}, False),  # a history nobody streams from
+        ({"failing_workers": "false", "reports": "true"}, True),  # the archive reads it
+        ({"status_events": "false"}, False),
+    ],
+)
+def test_the_history_streams_only_for_its_readers(context, streams):
+    assert load(**context).history_stream is streams
+
+
+def test_the_failing_workers_state_and_failure_queue_take_the_prefix_and_the_stacks_name():
+    config = load(table_name_prefix="Acme-", studio_name="acme")
+    assert config.worker_failure_table == "Acme-DeadlineWorkerFailures"
+    assert config.queue_names["FarmHealthFailureQueue"] == "DeadlineNotifications-acme-farm-health-failures"
+    assert "FarmHealthFailureQueue" not in load(failing_workers="false").queue_names
