@@ -201,10 +201,19 @@ class PipelineSpec:
         def farm_health() -> FarmHealthSpec | None:
             if WORKER_FAILURE_TABLE_LOGICAL_ID not in resources:
                 return None
+            # The history's stream has another reader with reports on (the archiver): the check's is its function's.
+            (function_id,) = [
+                logical_id
+                for logical_id, r in resources.items()
+                if r.get("Type") == "AWS::Lambda::Function" and r["Properties"].get("Handler") == FARM_HEALTH_HANDLER
+            ] or [None]
             found = mappings_from(HISTORY_TABLE.logical_id, "StreamArn")
-            streams = [m for m in found if m.get("FilterCriteria")]
+            streams = [m for m in found if m.get("FilterCriteria") and m.get("FunctionName") == {"Ref": function_id}]
             if len(streams) != 1:
-                raise SpecError(f"expected one filtered event source mapping on the history's stream, found {len(streams)}")
+                raise SpecError(
+                    f"expected one filtered event source mapping of {FARM_HEALTH_HANDLER} on the history's stream, "
+                    f"found {len(streams)}"
+                )
             (stream,) = streams
             return FarmHealthSpec(
                 state_table=table(WORKER_FAILURE_TABLE_LOGICAL_ID),

@@ -70,12 +70,16 @@ def role_policy(template: dict, role_id: str) -> tuple[str, dict]:
     return found[0]
 
 
-def event_source_mapping(template: dict, source_id: str, attribute: str = "Arn") -> tuple[str, dict]:
-    """The one event source mapping reading from a resource's ARN (a queue) or StreamArn (a table)."""
+def event_source_mapping(
+    template: dict, source_id: str, attribute: str = "Arn", function_id: str | None = None
+) -> tuple[str, dict]:
+    """The one event source mapping reading from a resource's ARN (a queue) or StreamArn (a table), of the
+    function ``function_id`` if given (the history's stream has two readers)."""
     found = [
         (logical_id, resource["Properties"])
         for logical_id, resource in resources(template, "AWS::Lambda::EventSourceMapping").items()
         if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [source_id, attribute]}
+        and function_id in (None, resource["Properties"]["FunctionName"].get("Ref"))
     ]
     assert len(found) == 1, f"expected one mapping from {source_id}.{attribute}, found {[f[0] for f in found]}"
     return found[0]

@@ -232,8 +232,7 @@ def test_the_archiver_reads_the_histories_inserts_and_puts_records_on_its_stream
     by_action = {action: s["Resource"] for s in policy["PolicyDocument"]["Statement"] for action in as_list(s["Action"])}
     assert by_action["firehose:PutRecordBatch"] == {"Fn::GetAtt": [stream_id, "Arn"]}
     assert by_action["dynamodb:GetRecords"] == {"Fn::GetAtt": [HISTORY_TABLE.logical_id, "StreamArn"]}
-    _, mapping = event_source_mapping(example.template, HISTORY_TABLE.logical_id, "StreamArn")
-    assert mapping["FunctionName"] == {"Ref": function_id}
+    _, mapping = event_source_mapping(example.template, HISTORY_TABLE.logical_id, "StreamArn", function_id)
     assert mapping["FilterCriteria"] == {"Filters": [{"Pattern": '{"eventName":["INSERT"]}'}]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert (mapping["BisectBatchOnFunctionError"], mapping["MaximumRetryAttempts"], mapping["StartingPosition"]) == (

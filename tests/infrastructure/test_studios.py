@@ -105,9 +105,9 @@ def processor_policy_id(template: dict) -> str:
 
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    # two tables, two queues, the dashboard, the history table, the failure queue, the bus, and with reports
-    # the archive's failure queue and the Athena workgroup
-    assert len(sandbox) == len(production) == 10
+    # two tables, two queues, the dashboard, the history table, the failure queue, the bus, the failing workers'
+    # state table and failure queue, and with reports the archive's failure queue and the Athena workgroup
+    assert len(sandbox) == len(production) == 12
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
@@ -174,7 +174,7 @@ def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(product
         for logical_id, log_group in resources(production, "AWS::Logs::LogGroup").items()
         if log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     ]
-    assert len(encrypted) == 4  # the three functions' and Firehose's
+    assert len(encrypted) == 5  # the four functions' and Firehose's
     assert names == [f":log-group:DeadlineNotifications-example-{logical_id}-*" for logical_id in encrypted]
 
 
@@ -218,7 +218,7 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     _, subscription = only(production, "AWS::SNS::Subscription")
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 12  # 4 of the queue and processor, 2 of the publisher, 6 of the archive
+    assert len(alarms) == 14  # 4 of the queue and processor, 2 of the publisher, 2 of the check, 6 of the archive
     assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
@@ -238,7 +238,7 @@ def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandb
     topic_id, topic = only(sandbox, "AWS::SNS::Topic")
     assert set(resources(sandbox, "AWS::KMS::Key")) == {PIPELINE_KEY_LOGICAL_ID, topic["KmsMasterKeyId"]["Fn::GetAtt"][0]}
     assert "NotificationHistoryTable" in sandbox["Resources"]
-    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 4  # the queue's, both tables', the history's
+    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 5  # the queue's, both tables', the history's twice (the check, the archiver)
     assert len(resources(sandbox, "AWS::Events::Rule")) == 2  # the job alerts, the failing-worker alerts
     assert not resources(sandbox, "AWS::SNS::Subscription")  # who would confirm an e-mail?
     for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
