@@ -57,7 +57,6 @@ DYNAMODB_READ_UNIT_USD = 0.125 / PER_MILLION
 CLOUDWATCH_LOGS_GB_USD = 0.50
 EVENTBRIDGE_EVENT_USD = 1.00 / PER_MILLION
 SNS_PUBLISH_USD = 0.50 / PER_MILLION
-DYNAMODB_READ_UNIT_USD = 0.125 / PER_MILLION
 ATHENA_TB_USD = 5.00
 ATHENA_MIN_BYTES = 10 * 1024**2
 
@@ -70,7 +69,6 @@ PRICES = {
     "cloudwatch_logs_gb_usd": CLOUDWATCH_LOGS_GB_USD,
     "eventbridge_event_usd": EVENTBRIDGE_EVENT_USD,
     "sns_publish_usd": SNS_PUBLISH_USD,
-    "dynamodb_read_unit_usd": DYNAMODB_READ_UNIT_USD,
     "athena_tb_usd": ATHENA_TB_USD,
     "region": "us-east-1",
     "recorded": "2026-11-27",
