@@ -86,6 +86,9 @@ class FarmHealthReport:
     expected: Counter  # per worker, from the ground truth
     failures: int  # messages in its failure queue
     check: StreamStats
+
+
+@dataclass
 class ReportsReport:
     archived: int  # notifications written to the local archive
     folder: Path | None  # None: a temporary folder, removed

@@ -80,3 +80,5 @@ REPORTS_BUCKET = PinnedResource("ReportsBucket", "ReportsBucketName", "The archi
 ARCHIVE_FAILURE_QUEUE_LOGICAL_ID = "ArchiveFailureQueue"
 REPORTS_WORKGROUP_OUTPUT = "ReportsWorkgroup"
 REPORTS_DATABASE_OUTPUT = "ReportsDatabase"
+# The archive's Glue table in that database, which the reports query.
+REPORTS_TABLE = "notifications"

@@ -22,13 +22,13 @@ from deadline_sqs import CommandError
 from deadline_sqs.aws_errors import ACCESS_DENIED_CODES, error_code
 from deadline_sqs.reports import Report
 from deadline_sqs.reports.results import ReportResult
+from stacks.roles import REPORTS_TABLE
 
 POLL_SECONDS = 1.0
 DONE_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 RESULT_PAGE_ROWS = 1000  # GetQueryResults' maximum
 INTEGER_TYPES = frozenset({"tinyint", "smallint", "integer", "bigint"})
 FLOAT_TYPES = frozenset({"double", "float", "real", "decimal"})
-TABLE_NAME = "notifications"
 PERMISSIONS = (
     "athena:StartQueryExecution, athena:GetQueryExecution, athena:GetQueryResults and athena:StopQueryExecution on "
     "the workgroup, glue:GetDatabase and glue:GetTable on its database and table, s3:GetObject and s3:ListBucket on the "
@@ -48,7 +48,7 @@ def run_athena_report(
     poll_seconds: float = POLL_SECONDS,
 ) -> ReportResult:
     """`report` from `since` on, in `workgroup` over `database`.notifications; `progress` gets one line per poll."""
-    sql = report.sql(f'"{database}"."{TABLE_NAME}"', since)
+    sql = report.sql(f'"{database}"."{REPORTS_TABLE}"', since)
     with _explained(report.name, workgroup):
         query_id = athena.start_query_execution(
             QueryString=sql, WorkGroup=workgroup, QueryExecutionContext={"Database": database}

@@ -34,7 +34,7 @@ from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function
 from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.constructs.streams import consumer_alarms, failure_queue, grant_stream_reads, stream_mapping
-from stacks.roles import ARCHIVE_FAILURE_QUEUE_LOGICAL_ID, ARCHIVER_HANDLER, REPORTS_BUCKET
+from stacks.roles import ARCHIVE_FAILURE_QUEUE_LOGICAL_ID, ARCHIVER_HANDLER, REPORTS_BUCKET, REPORTS_TABLE
 
 # Where the bucket keeps what (each prefix with its own expiry).
 ARCHIVE_PREFIX = "notifications/"
@@ -77,7 +77,6 @@ EMPTYING_ACTIONS = (
     "s3:DeleteObjectVersion",
 )  # fmt: skip
 FIREHOSE_SERVICE = "firehose.amazonaws.com"
-ARCHIVE_TABLE = "notifications"
 
 
 class NotificationArchive(Construct):
@@ -252,7 +251,7 @@ class NotificationArchive(Construct):
             catalog_id=stack.account,
             database_name=database_name,
             table_input=glue.CfnTable.TableInputProperty(
-                name=ARCHIVE_TABLE,
+                name=REPORTS_TABLE,
                 description="Every distinct Deadline notification, one row each (docs/reports.md)",
                 table_type="EXTERNAL_TABLE",
                 parameters={
@@ -470,7 +469,7 @@ class NotificationArchive(Construct):
         )
 
     def _named_queries(self, reports_folder: Path, database_name: str) -> list[athena.CfnNamedQuery]:
-        table = f'"{database_name}"."{ARCHIVE_TABLE}"'
+        table = f'"{database_name}"."{REPORTS_TABLE}"'
         queries = []
         for path in sorted(reports_folder.glob("*.sql")):
             if path.stem in NOT_A_REPORT:

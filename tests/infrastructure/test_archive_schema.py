@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from deadline_sqs.reports.on_duckdb import LOCAL_TABLE, archive_view, connect
+from tests.infrastructure.template_tools import glue_columns
 from tests.unit.reports_support import PARQUET_TYPES, parquet_columns, write_known_archive
 
 STUDIO_WITH_REPORTS = "example"
 
 
-def glue_table_columns(template: dict) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The synthesized Glue table's (columns, partition keys), each as (name, Glue type)."""
-    (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Glue::Table"]
-    table_input = table["Properties"]["TableInput"]
-    return (
-        [(column["Name"], column["Type"]) for column in table_input["StorageDescriptor"]["Columns"]],
-        [(key["Name"], key["Type"]) for key in table_input["PartitionKeys"]],
-    )
-
-
 def test_the_local_archives_files_and_partitions_are_the_glue_tables(studio_synthesis, tmp_path):
     studio = studio_synthesis.studios[STUDIO_WITH_REPORTS]
     assert studio.config.reports
-    columns, partition_keys = glue_table_columns(studio.template)
+    columns, partition_keys = glue_columns(studio.template)
     folder = tmp_path / "archive"
     write_known_archive(folder)
     files = sorted(folder.glob("**/*.parquet"))
