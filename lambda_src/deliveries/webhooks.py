@@ -1,0 +1,200 @@
+"""Webhooks: one HTTPS POST of a rendered body, the URL and the auth header read at send time.
+
+- The URL is the destination's `target`: a Secrets Manager secret's id (`url_is_secret`) whose
+  SecretString is the URL, or the plain URL of an endpoint that carries no token. An optional
+  header (`auth_header`) gets the SecretString of `auth_secret`. Secret values are read with
+  GetSecretValue when needed and kept SECRET_CACHE_SECONDS per secret id in the container, so a
+  rotated URL is used within minutes and a busy webhook costs one read per 5 minutes.
+- The answer: 2xx is sent; 429, 5xx, a timeout or a connection failure is worth a retry (the
+  record fails and SQS delivers it again); any other status (a 4xx, a redirect, which is never
+  followed) will not get better (the record fails too, and reaches the dead-letter queue after the
+  redrive count). Both raise WebhookError, whose text names the destination and the status only.
+- Nothing here logs or raises with a URL, a header value or a response body (a receiver's error
+  page may quote the URL's path, where the token is).
+- Pacing: at most one POST per MIN_SECONDS_BETWEEN_POSTS per webhook in a container; with the
+  event source's maximum concurrency, that bounds the rate a webhook sees.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+POST_TIMEOUT_SECONDS = 3
+SECRET_CACHE_SECONDS = 300
+MIN_SECONDS_BETWEEN_POSTS = 1.0
+USER_AGENT = "deadline-sqs-notifications"
+TOO_MANY_REQUESTS = 429
+LOOPBACK_HOST = "127.0.0.1"
+# Secrets Manager's answers that another try may fix; any other error is the configuration's.
+RETRYABLE_SECRET_ERRORS = frozenset({"ThrottlingException", "InternalServiceError", "RequestTimeout"})
+SECRETS_CLIENT_OPTIONS = {
+    "retries": {"mode": "standard", "total_max_attempts": 2},
+    "connect_timeout": 1,
+    "read_timeout": 3,
+}
+
+
+class WebhookTarget(Protocol):
+    """What the poster reads of a destination (deliveries.destinations.Destination)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def url_is_secret(self) -> bool: ...
+    @property
+    def auth_header(self) -> str | None: ...
+    @property
+    def auth_secret(self) -> str | None: ...
+
+
+class WebhookError(RuntimeError):
+    """A POST that did not succeed; `retryable` says whether another try may. Never holds a URL."""
+
+    def __init__(self, destination: str, reason: str, *, retryable: bool, status: int | None = None):
+        super().__init__(f"webhook {destination}: {reason} ({'will retry' if retryable else 'will not retry'})")
+        self.destination = destination
+        self.retryable = retryable
+        self.status = status
+
+
+def secrets_client():
+    """The sender's Secrets Manager client: endpoint, region and credentials from boto3's configuration."""
+    return boto3.client("secretsmanager", config=Config(**SECRETS_CLIENT_OPTIONS))
+
+
+@dataclass
+class _Cached:
+    value: str
+    read_at: float
+
+
+class SecretCache:
+    """SecretString by secret id, each read again after `max_age` seconds."""
+
+    def __init__(self, client, *, clock: Callable[[], float] = time.monotonic, max_age: float = SECRET_CACHE_SECONDS):
+        self._client = client
+        self._clock = clock
+        self._max_age = max_age
+        self._values: dict[str, _Cached] = {}
+
+    def value(self, secret_id: str, destination: str) -> str:
+        now = self._clock()
+        cached = self._values.get(secret_id)
+        if cached is not None and now - cached.read_at < self._max_age:
+            return cached.value
+        try:
+            value = self._client.get_secret_value(SecretId=secret_id).get("SecretString")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise WebhookError(
+                destination, f"reading its secret failed: {code}", retryable=code in RETRYABLE_SECRET_ERRORS
+            ) from None
+        except BotoCoreError as error:
+            raise WebhookError(
+                destination, f"reading its secret failed: {type(error).__name__}", retryable=True
+            ) from None
+        if not isinstance(value, str) or not value.strip():
+            raise WebhookError(
+                destination, "its secret holds no SecretString (store the value as text)", retryable=False
+            )
+        self._values[secret_id] = _Cached(value.strip(), now)
+        return value.strip()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the error it is for a webhook: never followed (it could leave TLS)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class WebhookPoster:
+    """POSTs bodies to webhooks, paced per webhook.
+
+    ``loopback_http`` also allows ``http://127.0.0.1`` URLs: for the local pipeline's receiver only;
+    the Lambda handler never sets it, so a deployed sender posts over TLS or not at all.
+    """
+
+    def __init__(
+        self,
+        secrets: SecretCache,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = POST_TIMEOUT_SECONDS,
+        loopback_http: bool = False,
+    ):
+        self._secrets = secrets
+        self._clock = clock
+        self._sleep = sleep
+        self._timeout = timeout
+        self._loopback_http = loopback_http
+        self._last_post: dict[str, float] = {}
+        self._opener = urllib.request.build_opener(
+            _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
+        )
+
+    def post(self, destination: WebhookTarget, body: str) -> int:
+        """POST `body` (JSON) to the destination's webhook; its HTTP status, or WebhookError."""
+        url = (
+            self._secrets.value(destination.target, destination.name)
+            if destination.url_is_secret
+            else destination.target
+        )
+        self._check_url(url, destination.name)
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        if destination.auth_header and destination.auth_secret:
+            headers[destination.auth_header] = self._secrets.value(destination.auth_secret, destination.name)
+        request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+        self._pace(destination.name)
+        try:
+            with self._opener.open(request, timeout=self._timeout) as response:
+                response.read()
+                return response.status
+        except urllib.error.HTTPError as error:
+            error.close()
+            retryable = error.code == TOO_MANY_REQUESTS or error.code >= 500
+            raise WebhookError(destination.name, f"HTTP {error.code}", retryable=retryable, status=error.code) from None
+        except urllib.error.URLError as error:
+            raise WebhookError(destination.name, _failure(error.reason), retryable=True) from None
+        except (TimeoutError, OSError) as error:
+            raise WebhookError(destination.name, _failure(error), retryable=True) from None
+
+    def _check_url(self, url: str, destination: str) -> None:
+        parts = urlsplit(url)
+        secure = parts.scheme == "https" and bool(parts.hostname)
+        loopback = self._loopback_http and parts.scheme == "http" and parts.hostname == LOOPBACK_HOST
+        if not (secure or loopback):
+            raise WebhookError(destination, "its URL is not an https:// URL (fix the secret or url)", retryable=False)
+
+    def _pace(self, destination: str) -> None:
+        last = self._last_post.get(destination)
+        if last is not None:
+            wait = last + MIN_SECONDS_BETWEEN_POSTS - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_post[destination] = self._clock()
+
+
+def _failure(reason: object) -> str:
+    """A failed connection in words that hold no URL or host name: the kind and the system's reason."""
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS failed: {reason.reason or type(reason).__name__}"
+    if isinstance(reason, OSError) and reason.strerror:
+        return f"connection failed: {reason.strerror}"
+    return f"connection failed: {type(reason).__name__}"
