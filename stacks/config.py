@@ -25,6 +25,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
+from stacks.destinations import ChatChannel, chat_channel_problems
 from stacks.roles import DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
 from status_events.changes import (
     DEFAULT_OPT_OUT_FIELD,
@@ -58,6 +59,8 @@ MAX_TIMESTAMP_AHEAD_LIMIT_SECONDS = 366 * 86_400
 # its timeout as failed; below this a cold start and one write with the client's timeouts
 # (1 s connect, 3 s read) may not fit.
 MIN_FUNCTION_TIMEOUT_SECONDS = 10
+# The sender's state table (each change once): its name after table_name_prefix.
+DELIVERY_STATE_TABLE_NAME = "DeadlineNotificationDeliveries"
 
 _STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -211,7 +214,7 @@ class StudioConfig:
         f"a comma-separated list of job statuses from {', '.join(NOTIFIED_JOB_STATUSES)}",
         lambda value: bool(_listed(value)) and set(_listed(value)) <= set(NOTIFIED_JOB_STATUSES),
     )
-    chat_channels: tuple = _objects("chat channel objects (docs/notifications.md)", _each_an_object("chat_channels"))
+    chat_channels: tuple = _objects("chat channel objects (docs/notifications.md)", chat_channel_problems)
     webhooks: tuple = _objects("webhook objects (docs/notifications.md)", _each_an_object("webhooks"))
     # Farm health (docs/farm-health.md): failing workers from the history's stream, reports from its archive.
     failing_workers: bool | None = _switch("on with status_events", requires=("status_events",))
@@ -250,6 +253,19 @@ class StudioConfig:
     @property
     def alert_status_list(self) -> list[str]:
         return _listed(self.alert_statuses)
+
+    @property
+    def job_notification_status_list(self) -> list[str]:
+        return _listed(self.job_notification_statuses)
+
+    @property
+    def delivery_state_table(self) -> str:
+        """The sender's state table's full name (with table_name_prefix)."""
+        return self.table_name_prefix + DELIVERY_STATE_TABLE_NAME
+
+    @property
+    def chat_channel_list(self) -> list[ChatChannel]:
+        return [ChatChannel.parse(item) for item in self.chat_channels]
 
     @property
     def history_table(self) -> str:
@@ -341,6 +357,19 @@ class StudioConfig:
                     "or messages expire before the alarm fires",
                 )
             )
+        if not self.status_events:
+            problems += [
+                f"{key}=[...] is not allowed with status_events=False: {key} are fed from the status-change "
+                f"events; turn status_events on, or leave {key} out"
+                for key in ("chat_channels", "webhooks")
+                if getattr(self, key)
+            ]
+        chat_names = {channel.name for channel in self.chat_channel_list}
+        problems += [
+            f"webhooks ({item['name']}): the name {item['name']!r} is a chat channel's too; give each destination its own"
+            for item in self.webhooks
+            if isinstance(item, dict) and item.get("name") in chat_names
+        ]
         seen: dict[str, str] = {}  # full name -> the key that gave it
         named = [(TABLES[kind].config_key, name) for kind, name in self.table_names.items()]
         if self.history:

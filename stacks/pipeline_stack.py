@@ -10,9 +10,12 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
+from deliveries.destinations import ARTISTS, EMAIL_FORMAT, Destination
 from stacks.config import StudioConfig
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import JobAlerts
+from stacks.constructs.chat import ChatChannels
+from stacks.constructs.deliveries import Deliveries, DeliveryRule, destination_topic, publish_grant
 from stacks.constructs.encryption import PipelineKey
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.processor import NotificationProcessor
@@ -20,12 +23,17 @@ from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
 from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
+from stacks.destinations import event_pattern
 from stacks.roles import (
     ALARM_TOPIC_OUTPUT,
     DEAD_LETTER_QUEUE,
+    DELIVERY_DEAD_LETTER_QUEUE,
+    DELIVERY_QUEUE,
+    DELIVERY_STATE_TABLE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
     HISTORY_TABLE,
+    JOB_NOTIFICATION_TOPIC,
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
     QUEUE,
@@ -115,6 +123,48 @@ class DeadlineNotificationsStack(Stack):
                 tracing=config.tracing,
                 removal_policy=removal_policy,
             )
+        deliveries = None
+        if status_events:
+            delivery_rules: list[DeliveryRule] = []
+            if config.job_notifications:
+                job_notification_topic = destination_topic(
+                    self, "JobNotificationTopic", topic_name=f"{config.stack_name}-job-notifications", key=key
+                )
+                escape_hatch(job_notification_topic).override_logical_id(JOB_NOTIFICATION_TOPIC.logical_id)
+                CfnOutput(
+                    self,
+                    JOB_NOTIFICATION_TOPIC.output_key,
+                    value=job_notification_topic.topic_arn,
+                    description=JOB_NOTIFICATION_TOPIC.description,
+                )
+                delivery_rules.append(
+                    DeliveryRule(
+                        Destination(name=ARTISTS, kind=ARTISTS, target=job_notification_topic.topic_arn,
+                                    format=EMAIL_FORMAT),
+                        event_pattern(statuses=config.job_notification_status_list),
+                        publish_grant(job_notification_topic, key),
+                    )
+                )
+            if config.chat_channel_list:
+                chats = ChatChannels(
+                    self, "ChatChannels", channels=config.chat_channel_list, stack_name=config.stack_name, key=key
+                )
+                delivery_rules += chats.rules
+            if delivery_rules:
+                deliveries = Deliveries(
+                    self,
+                    "Deliveries",
+                    bus=status_events.bus,
+                    destinations=delivery_rules,
+                    queue_name=f"{config.stack_name}-deliveries",
+                    dead_letter_queue_name=f"{config.stack_name}-delivery-failures",
+                    key=key,
+                    log_retention_days=config.log_retention_days,
+                    tracing=config.tracing,
+                    table_name=config.delivery_state_table,
+                    removal_policy=removal_policy,
+                    deletion_protection=not config.sandbox,
+                )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -124,7 +174,7 @@ class DeadlineNotificationsStack(Stack):
             metrics_namespace=config.metrics_namespace,
             oldest_message_age_threshold=late_threshold,
             alarm_email=config.alarm_email,
-            other_alarms=status_events.alarms if status_events else [],
+            other_alarms=[*(status_events.alarms if status_events else []), *(deliveries.alarms if deliveries else [])],
             dashboard_name=f"{config.stack_name}-{self.region}",
             removal_policy=removal_policy,
         )
@@ -137,6 +187,14 @@ class DeadlineNotificationsStack(Stack):
                 statuses=config.alert_status_list,
                 dead_letter_queue=status_events.failure_queue,
             )
+
+        if deliveries is not None:
+            if any(each.alarms for each in deliveries.destinations):
+                deliveries.receive_alarms(monitoring.topic)
+            for queue, role in ((deliveries.queue, DELIVERY_QUEUE), (deliveries.dead_letter_queue, DELIVERY_DEAD_LETTER_QUEUE)):
+                CfnOutput(self, role.output_key, value=queue.queue_url, description=role.description)
+            state = DELIVERY_STATE_TABLE
+            CfnOutput(self, state.output_key, value=deliveries.table.table_name, description=state.description)
 
         for queue, role in ((queues.queue, QUEUE), (queues.dead_letter_queue, DEAD_LETTER_QUEUE)):
             escape_hatch(queue).override_logical_id(role.logical_id)

@@ -68,3 +68,17 @@ PUBLISH_FAILURE_QUEUE = PinnedResource(
 HISTORY_TABLE = PinnedResource("NotificationHistoryTable", "HistoryTableName", "Every distinct notification, per job")
 # The customer managed key (config customer_managed_key); the id it had when it encrypted only the queues.
 PIPELINE_KEY_LOGICAL_ID = "QueuesKey15CDAF06"
+
+# Deliveries (issue 17: docs/notifications.md): the sender, its queues and state, the artists' topic.
+SENDER_HANDLER = "deliveries.handler.main"
+DELIVERY_QUEUE = PinnedResource("DeliveryQueue", "DeliveryQueueUrl", "Status-change events on their way to the sender")
+DELIVERY_DEAD_LETTER_QUEUE = PinnedResource(
+    "DeliveryDeadLetterQueue", "DeliveryDeadLetterQueueUrl", "Deliveries that failed: the sender's and the rules'"
+)
+DELIVERY_STATE_TABLE = PinnedResource(
+    "DeliveryStateTable", "DeliveryStateTableName", "The last change sent per destination and job (each change once)"
+)
+# It holds the subscriptions `deadline-sqs subscribe` makes: replacing it would drop them.
+JOB_NOTIFICATION_TOPIC = PinnedResource(
+    "JobNotificationTopic", "JobNotificationTopicArn", "Per-artist job notifications: `deadline-sqs subscribe`"
+)
