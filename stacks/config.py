@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
-from stacks.destinations import ChatChannel, chat_channel_problems
+from stacks.destinations import ChatChannel, Webhook, chat_channel_problems, webhook_problems
 from stacks.roles import DEAD_LETTER_QUEUE, PUBLISH_FAILURE_QUEUE, QUEUE, TABLES
 from status_events.changes import (
     DEFAULT_OPT_OUT_FIELD,
@@ -104,15 +104,6 @@ def _switch(allowed: str, **relations: tuple[str, ...]):
 def _objects(what: str, problems: Callable[[Any], list[str]]):
     """A list of JSON objects (a tuple of dicts, immutable like the rest), empty by default."""
     return _setting((), f"a JSON list of {what}", problems=problems)
-
-
-def _each_an_object(key: str) -> Callable[[Any], list[str]]:
-    """The basic problems of a list of objects: an item that is no JSON object."""
-    return lambda items: [
-        f"{key}[{number}]={item!r} is not allowed; allowed: a JSON object"
-        for number, item in enumerate(items)
-        if not isinstance(item, dict)
-    ]
 
 
 def _between(low: int, high: int) -> tuple[str, Callable[[int], bool]]:
@@ -215,7 +206,7 @@ class StudioConfig:
         lambda value: bool(_listed(value)) and set(_listed(value)) <= set(NOTIFIED_JOB_STATUSES),
     )
     chat_channels: tuple = _objects("chat channel objects (docs/notifications.md)", chat_channel_problems)
-    webhooks: tuple = _objects("webhook objects (docs/notifications.md)", _each_an_object("webhooks"))
+    webhooks: tuple = _objects("webhook objects (docs/notifications.md)", webhook_problems)
     # Farm health (docs/farm-health.md): failing workers from the history's stream, reports from its archive.
     failing_workers: bool | None = _switch("on with status_events", requires=("status_events",))
     failing_worker_jobs: int = _setting(3, *_between(2, 100))
@@ -266,6 +257,10 @@ class StudioConfig:
     @property
     def chat_channel_list(self) -> list[ChatChannel]:
         return [ChatChannel.parse(item) for item in self.chat_channels]
+
+    @property
+    def webhook_list(self) -> list[Webhook]:
+        return [Webhook.parse(item) for item in self.webhooks]
 
     @property
     def history_table(self) -> str:

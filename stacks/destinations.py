@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from deliveries.destinations import ARTISTS
 from notification_processor.roles import JOB, TABLE_ROLES, TASK
@@ -175,3 +176,161 @@ def rule_input_template(destination: str) -> str:
     """A destination rule's InputTemplate: the whole event (EventBridge's reserved variable), wrapped with
     the destination's name, which the sender reads (deliveries.envelope)."""
     return f'{{"destination": "{destination}", "event": <aws.events.event.json>}}'
+
+
+# Webhooks (config `webhooks`): a production tracker's receiver (`json`) or a chat service's webhook.
+WEBHOOK_FORMATS = ("slack", "teams", "discord", "google_chat", "json")
+JSON_FORMAT = "json"  # the event as it is
+WEBHOOK_KINDS = (JOB, TASK)
+WEBHOOK_KEYS = ("name", "url_secret", "url", "auth", "format", *FILTER_KEYS, "kinds")
+AUTH_KEYS = ("header", "secret")
+# A secret's ARN (full or partial) or name, as Secrets Manager allows them.
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}")
+SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an HTTP header's name (RFC 9110 token)
+MAX_URL = 2048  # an API destination's InvocationEndpoint
+# Webhook URLs whose path or query is the credential: they belong in a secret (url_secret), never in `url`.
+TOKEN_URL_HOSTS = (
+    "hooks.slack.com",
+    "chat.googleapis.com",
+    "discord.com",
+    "discordapp.com",
+    ".webhook.office.com",
+    ".logic.azure.com",
+    ".powerautomate.com",
+    ".powerplatform.com",
+)
+TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "key", "apikey", "api_key", "sig", "signature", "secret", "code"})
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One webhook: its endpoint (a secret holding the URL, or a URL that is no secret), an optional header
+    whose value is a secret, a format, and filters (empty: all)."""
+
+    name: str
+    format: str
+    url_secret: str | None = None
+    url: str | None = None
+    auth_header: str | None = None
+    auth_secret: str | None = None
+    statuses: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    pools: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = WEBHOOK_KINDS
+
+    @property
+    def filters(self) -> dict[str, tuple[str, ...]]:
+        return {key: getattr(self, key) for key in FILTER_KEYS}
+
+    @property
+    def api_destination(self) -> bool:
+        """Delivered by an EventBridge API destination (a plain URL, the event as it is), else by the sender."""
+        return self.url is not None and self.format == JSON_FORMAT
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets the sender reads for this webhook (the URL's, the header's)."""
+        return tuple(secret for secret in (self.url_secret, self.auth_secret) if secret)
+
+    def pattern(self) -> dict:
+        return event_pattern(kinds=self.kinds, **self.filters)
+
+    @classmethod
+    def parse(cls, item: dict) -> Webhook:
+        """A checked item (``webhook_problems`` found nothing) as a Webhook."""
+        auth = item.get("auth", {})
+        return cls(
+            name=item["name"],
+            format=item["format"],
+            url_secret=item.get("url_secret"),
+            url=item.get("url"),
+            auth_header=auth.get("header"),
+            auth_secret=auth.get("secret"),
+            **{key: tuple(item.get(key, ())) for key in FILTER_KEYS},
+            kinds=tuple(item.get("kinds", WEBHOOK_KINDS)),
+        )
+
+
+def webhook_problems(items: Sequence) -> list[str]:
+    """Every problem of config webhooks' items."""
+    problems = []
+    names: dict[str, str] = {}
+    for number, item in enumerate(items):
+        where = f"webhooks[{number}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}={item!r} is not allowed; allowed: a JSON object (docs/notifications.md)")
+            continue
+        if isinstance(item.get("name"), str):
+            where = f"{where} ({item['name']})"
+        problems += _unknown_keys(where, item, WEBHOOK_KEYS)
+        problems += name_problems(where, item.get("name"), names)
+        endpoints = [key for key in ("url_secret", "url") if key in item]
+        if len(endpoints) != 1:
+            problems.append(
+                f"{where}: give exactly one of url_secret (a Secrets Manager secret holding the URL) or url "
+                f"(an endpoint whose URL is no secret), not {endpoints or 'neither'}"
+            )
+        if "url_secret" in item:
+            problems += _secret_problems(f"{where}.url_secret", item["url_secret"])
+        if "url" in item:
+            problems += _url_problems(f"{where}.url", item["url"])
+        if "auth" in item:
+            problems += _auth_problems(f"{where}.auth", item["auth"])
+        if item.get("format") not in WEBHOOK_FORMATS:
+            problems.append(
+                f"{where}.format={item.get('format')!r} is not allowed; allowed: one of {', '.join(WEBHOOK_FORMATS)}"
+            )
+        problems += filter_problems(where, item)
+        kinds = item.get("kinds", list(WEBHOOK_KINDS))
+        if not (isinstance(kinds, list) and kinds and len(set(kinds)) == len(kinds) and set(kinds) <= set(WEBHOOK_KINDS)):
+            problems.append(
+                f"{where}.kinds={kinds!r} is not allowed; allowed: a list of {' and '.join(WEBHOOK_KINDS)}, "
+                "each once (leave it out for both)"
+            )
+    return problems
+
+
+def _secret_problems(where: str, value) -> list[str]:
+    if isinstance(value, str) and (SECRET_ARN.fullmatch(value) or SECRET_NAME.fullmatch(value)):
+        return []
+    return [
+        f"{where}={value!r} is not allowed; allowed: a Secrets Manager secret's name (e.g. "
+        "deadline/webhooks/slack-lighting) or ARN"
+    ]
+
+
+def _url_problems(where: str, value) -> list[str]:
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        hostname = parts.hostname if parts else None
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        parts = hostname = None
+    if parts is None or not hostname or parts.scheme != "https" or len(value) > MAX_URL or " " in value:
+        shown = f"{parts.scheme}://{hostname or ''}..." if parts else repr(value)  # never the path: it may be a token
+        return [f"{where}={shown} is not allowed; allowed: an https:// URL of at most {MAX_URL} characters"]
+    host = hostname.lower()
+    query_names = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.username or parts.password or query_names & TOKEN_QUERY_NAMES or _token_host(host):
+        # The value itself is not repeated: it may be the credential.
+        return [
+            f"{where} looks like it carries a token ({host}): it would be readable in the template and the "
+            "config; put it in a Secrets Manager secret and use url_secret"
+        ]
+    return []
+
+
+def _token_host(host: str) -> bool:
+    return any(host.endswith(known) if known.startswith(".") else host == known for known in TOKEN_URL_HOSTS)
+
+
+def _auth_problems(where: str, auth) -> list[str]:
+    if not isinstance(auth, dict):
+        return [f"{where}={auth!r} is not allowed; allowed: an object with header and secret"]
+    problems = _unknown_keys(where, auth, AUTH_KEYS)
+    header = auth.get("header")
+    if not isinstance(header, str) or HEADER_NAME.fullmatch(header) is None:
+        problems.append(f"{where}.header={header!r} is not allowed; allowed: an HTTP header name (e.g. Authorization)")
+    problems += _secret_problems(f"{where}.secret", auth.get("secret"))
+    return problems

@@ -13,10 +13,14 @@
   page may quote the URL's path, where the token is).
 - Pacing: at most one POST per MIN_SECONDS_BETWEEN_POSTS per webhook in a container; with the
   event source's maximum concurrency, that bounds the rate a webhook sees.
+- The body: format `json` is the event as it is; every other format is its template
+  (formats/<format>.json) rendered with the event's fields, each field first cut to what the
+  service accepts (FIELD_LIMITS), so a long job name or reason never makes a post fail.
 """
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 import urllib.error
@@ -30,6 +34,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .envelope import Delivery
+from .message import message_fields
+from .rendering import render
+
 POST_TIMEOUT_SECONDS = 3
 SECRET_CACHE_SECONDS = 300
 MIN_SECONDS_BETWEEN_POSTS = 1.0
@@ -38,6 +46,12 @@ TOO_MANY_REQUESTS = 429
 LOOPBACK_HOST = "127.0.0.1"
 # Secrets Manager's answers that another try may fix; any other error is the configuration's.
 RETRYABLE_SECRET_ERRORS = frozenset({"ThrottlingException", "InternalServiceError", "RequestTimeout"})
+JSON_FORMAT = "json"  # the event as it is (stacks.destinations.JSON_FORMAT)
+# Each field's most characters in a format's body: the services refuse longer text (Slack: a header's
+# 150; Discord: an embed's title 256, a field's value 1024, all of an embed's text 6000).
+MAX_FIELD = 1000
+FIELD_LIMITS = {"slack": {"title": 150}, "discord": {"title": 256, "statusReason": 1000, "*": 200}}
+ELLIPSIS = "…"
 SECRETS_CLIENT_OPTIONS = {
     "retries": {"mode": "standard", "total_max_attempts": 2},
     "connect_timeout": 1,
@@ -64,10 +78,27 @@ class WebhookError(RuntimeError):
     """A POST that did not succeed; `retryable` says whether another try may. Never holds a URL."""
 
     def __init__(self, destination: str, reason: str, *, retryable: bool, status: int | None = None):
-        super().__init__(f"webhook {destination}: {reason} ({'will retry' if retryable else 'will not retry'})")
+        self.reason = f"{reason} ({'will retry' if retryable else 'will not retry'})"
+        super().__init__(f"webhook {destination}: {self.reason}")
         self.destination = destination
         self.retryable = retryable
         self.status = status
+
+
+def webhook_body(event: dict, format_name: str) -> str:
+    """The body posted for ``event``: the event itself (json), or the format's rendered template."""
+    if format_name == JSON_FORMAT:
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    limits = FIELD_LIMITS.get(format_name, {})
+    fields = {
+        name: _clip(value, limits.get(name, limits.get("*", MAX_FIELD)))
+        for name, value in message_fields(event).items()
+    }
+    return render(format_name, fields)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def secrets_client():
@@ -146,6 +177,10 @@ class WebhookPoster:
         self._opener = urllib.request.build_opener(
             _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
         )
+
+    def deliver(self, delivery: Delivery) -> None:
+        """The sender's send function for webhooks: the event's body, posted."""
+        self.post(delivery.destination, webhook_body(delivery.event or {}, delivery.destination.format))
 
     def post(self, destination: WebhookTarget, body: str) -> int:
         """POST `body` (JSON) to the destination's webhook; its HTTP status, or WebhookError."""
