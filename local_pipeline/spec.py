@@ -16,12 +16,16 @@ from pathlib import Path
 from deadline_sqs import CommandError
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
+    DELIVERY_DEAD_LETTER_QUEUE,
+    DELIVERY_QUEUE,
+    DELIVERY_STATE_TABLE,
     EVENT_BUS,
     HISTORY_TABLE,
     PROCESSOR_HANDLER,
     PUBLISH_FAILURE_QUEUE,
     PUBLISHER_HANDLER,
     QUEUE,
+    SENDER_HANDLER,
     TABLES,
 )
 
@@ -81,6 +85,22 @@ class StatusEventsSpec:
 
 
 @dataclass(frozen=True)
+class DeliveriesSpec:
+    """The sender (issue 17): its queues, its state table, its variables as the template has them (its
+    destinations refer to the stack's topics: ``references`` resolves them), and the stack's SNS topics."""
+
+    queue: QueueSpec
+    dead_letter_queue: QueueSpec
+    max_receive_count: int
+    state_table: TableSpec
+    environment: dict
+    batch_size: int
+    report_batch_item_failures: bool
+    topics: dict[str, str]  # logical id -> TopicName, of every topic the sender publishes to
+    alarm_subscription: bool  # DeliveryQueue is subscribed to the alarm topic
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     tables: dict[str, TableSpec]  # by role (stacks.roles.TABLES)
     queue: QueueSpec
@@ -93,6 +113,7 @@ class PipelineSpec:
     environment: dict
     status_events: StatusEventsSpec | None = None
     history_table: TableSpec | None = None
+    deliveries: DeliveriesSpec | None = None
 
     @classmethod
     def from_template(cls, template: dict) -> PipelineSpec:
@@ -181,6 +202,35 @@ class PipelineSpec:
                 rules=rules,
             )
 
+        def deliveries() -> DeliveriesSpec | None:
+            if DELIVERY_QUEUE.logical_id not in resources:
+                return None
+            (sender_mapping,) = mappings_from(DELIVERY_QUEUE.logical_id, "Arn")
+            (sender,) = [
+                r["Properties"] for r in resources.values()
+                if r.get("Type") == "AWS::Lambda::Function" and r["Properties"].get("Handler") == SENDER_HANDLER
+            ]
+            queue_props = resource(DELIVERY_QUEUE.logical_id, "AWS::SQS::Queue")
+            return DeliveriesSpec(
+                queue=queue(DELIVERY_QUEUE.logical_id),
+                dead_letter_queue=queue(DELIVERY_DEAD_LETTER_QUEUE.logical_id),
+                max_receive_count=int(queue_props["RedrivePolicy"]["maxReceiveCount"]),
+                state_table=table(DELIVERY_STATE_TABLE.logical_id),
+                environment=sender.get("Environment", {}).get("Variables", {}),
+                batch_size=int(sender_mapping.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures" in sender_mapping.get("FunctionResponseTypes", []),
+                topics={
+                    logical_id: r["Properties"]["TopicName"]
+                    for logical_id, r in resources.items()
+                    if r.get("Type") == "AWS::SNS::Topic" and isinstance(r["Properties"].get("TopicName"), str)
+                },
+                alarm_subscription=any(
+                    r.get("Type") == "AWS::SNS::Subscription" and r["Properties"].get("Protocol") == "sqs"
+                    and r["Properties"].get("Endpoint") == {"Fn::GetAtt": [DELIVERY_QUEUE.logical_id, "Arn"]}
+                    for r in resources.values()
+                ),
+            )
+
         (mapping, *others) = mappings_from(QUEUE.logical_id, "Arn") or [None]
         if mapping is None or others:
             raise SpecError(f"expected one AWS::Lambda::EventSourceMapping from {QUEUE.logical_id}")
@@ -197,12 +247,14 @@ class PipelineSpec:
             environment=literal_environment(PROCESSOR_HANDLER),
             status_events=status_events(),
             history_table=table(HISTORY_TABLE.logical_id) if HISTORY_TABLE.logical_id in resources else None,
+            deliveries=deliveries(),
         )
 
     @property
     def all_tables(self) -> list[TableSpec]:
-        """Every table the stack creates: both notification tables, and the history's if any."""
-        return [*self.tables.values(), *([self.history_table] if self.history_table else [])]
+        """Every table the stack creates: both notification tables, the history's and the sender's state, if any."""
+        optional = [self.history_table, self.deliveries.state_table if self.deliveries else None]
+        return [*self.tables.values(), *[table for table in optional if table is not None]]
 
     @classmethod
     def from_cdk_out(cls, cdk_out: Path | str = "cdk.out", stack_name: str | None = None) -> PipelineSpec:

@@ -67,11 +67,12 @@ def message_fields_of_alarm(notification: dict) -> dict[str, str]:
         description = _text(alarm.get("AlarmDescription"))
         reason = _text(alarm.get("NewStateReason")) or "(none given)"
         fields["summary"] = f"{description}. {reason}" if description else reason
-        fields["statusReason"] = reason
     else:
         fields["status"] = "ALERT"
         fields["title"] = _text(notification.get("Subject")) or "Deadline alert"
         fields["summary"] = text
+    # Templates written for jobs read the alarm's title as the "job" and its text as the reason.
+    fields["jobName"], fields["statusReason"] = fields["title"], fields["summary"]
     fields["time"] = readable_time(_text(notification.get("Timestamp")))
     fields["timestamp"] = _text(notification.get("Timestamp")) or NOT_GIVEN
     fields["eventId"] = _text(notification.get("MessageId")) or NOT_GIVEN
