@@ -1,4 +1,5 @@
-"""The webhook poster against a local HTTP receiver on 127.0.0.1: answers, timeouts, redirects, pacing."""
+"""Webhooks: the poster against a local HTTP receiver on 127.0.0.1 (answers, timeouts, redirects, pacing)
+and each format's body."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from deliveries.webhooks import MIN_SECONDS_BETWEEN_POSTS, SecretCache, WebhookError, WebhookPoster
+from deliveries.webhooks import MIN_SECONDS_BETWEEN_POSTS, SecretCache, WebhookError, WebhookPoster, webhook_body
 from local_pipeline.webhook_receiver import WebhookReceiver
+from tests.unit.deliveries_support import BARE_DETAIL, job_event
 
 BODY = json.dumps({"text": "Render Completed: shot_010"})
 
@@ -131,3 +133,79 @@ def test_posts_to_one_webhook_are_paced_and_other_webhooks_are_not(receiver):
 
     assert waits == [pytest.approx(MIN_SECONDS_BETWEEN_POSTS - 0.25)]
     assert receiver.counts() == {"slack": 3, "discord": 1}
+
+
+# Each format's body: what its service requires, job name first, readable with missing fields, within limits.
+EVENTS = {
+    "full": job_event(),
+    "bare": job_event(BARE_DETAIL),
+    "long": job_event(jobName="shot_" + "x" * 3000, statusReason="why " * 800, userName="u" * 900),
+}
+
+
+def strings_of(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for each in value.values() for text in strings_of(each)]
+    if isinstance(value, list):
+        return [text for each in value for text in strings_of(each)]
+    return []
+
+
+@pytest.mark.parametrize("sample", sorted(EVENTS))
+@pytest.mark.parametrize("format_name", ["slack", "teams", "discord", "google_chat"])
+def test_every_webhook_format_renders_readable_json_without_gaps(format_name, sample):
+    body = json.loads(webhook_body(EVENTS[sample], format_name))
+
+    texts = strings_of(body)
+    assert all(text.strip() for text in texts)
+    assert not any(word in text for text in texts for word in ("null", "None", "{}", "[]", "()"))
+
+
+def test_slack_is_blocks_with_plain_text_and_a_fallback_that_cannot_mention():
+    body = json.loads(webhook_body(EVENTS["long"], "slack"))
+
+    assert body["mrkdwn"] is False and body["text"].startswith("shot_x")
+    header = body["blocks"][0]
+    assert header["type"] == "header" and len(header["text"]["text"]) <= 150
+    assert {field["type"] for block in body["blocks"] for field in block.get("fields", [])} == {"plain_text"}
+    assert body["blocks"][1]["fields"][0]["text"].startswith("Job: shot_x")
+
+
+def test_teams_is_an_adaptive_card_for_a_workflows_webhook():
+    body = json.loads(webhook_body(EVENTS["full"], "teams"))
+
+    (attachment,) = body["attachments"]
+    card = attachment["content"]
+    assert body["type"] == "message" and attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
+    assert card["body"][0]["text"] == "Render Failed: shot010_lighting"
+    facts = [(fact["title"], fact["value"]) for fact in card["body"][1]["facts"]]
+    assert facts[:5] == [
+        ("Job", "shot010_lighting"), ("User", "amelie"), ("Status", "Failed (was Active)"),
+        ("Time", "2024-03-04 15:02:11 UTC"), ("Reason", "Job has failed"),
+    ]  # fmt: skip
+
+
+def test_discord_is_an_embed_within_discords_limits_that_mentions_nobody():
+    body = json.loads(webhook_body(EVENTS["long"], "discord"))
+
+    (embed,) = body["embeds"]
+    assert body["allowed_mentions"] == {"parse": []}
+    assert len(embed["title"]) <= 256 and all(len(field["value"]) <= 1024 for field in embed["fields"])
+    assert len(strings_of(embed)) and sum(map(len, strings_of(embed))) <= 6000
+    assert embed["fields"][0]["value"].endswith("…")
+
+
+def test_google_chat_is_a_card_with_the_job_first():
+    body = json.loads(webhook_body(EVENTS["bare"], "google_chat"))
+
+    card = body["cardsV2"][0]["card"]
+    assert card["header"] == {"title": "Render Completed: 65e5d7a0c1b2d3e4f5a6b7c9", "subtitle": "(unknown user)"}
+    assert card["sections"][0]["widgets"][0]["decoratedText"]["topLabel"] == "Job"
+
+
+def test_json_is_the_event_as_it_is():
+    event = EVENTS["full"]
+    assert json.loads(webhook_body(event, "json")) == event
