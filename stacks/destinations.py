@@ -200,7 +200,9 @@ TOKEN_URL_HOSTS = (
     ".powerautomate.com",
     ".powerplatform.com",
 )
-TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "key", "apikey", "api_key", "sig", "signature", "secret", "code"})
+TOKEN_QUERY_NAMES = frozenset(
+    {"token", "access_token", "key", "apikey", "api_key", "sig", "signature", "secret", "code"}
+)
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,9 @@ def webhook_problems(items: Sequence) -> list[str]:
             )
         problems += filter_problems(where, item)
         kinds = item.get("kinds", list(WEBHOOK_KINDS))
-        if not (isinstance(kinds, list) and kinds and len(set(kinds)) == len(kinds) and set(kinds) <= set(WEBHOOK_KINDS)):
+        if not (
+            isinstance(kinds, list) and kinds and len(set(kinds)) == len(kinds) and set(kinds) <= set(WEBHOOK_KINDS)
+        ):
             problems.append(
                 f"{where}.kinds={kinds!r} is not allowed; allowed: a list of {' and '.join(WEBHOOK_KINDS)}, "
                 "each once (leave it out for both)"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from deliveries.rendering import formats
-from stacks.config import ConfigError, PROJECT_ROOT, load_config, project_context
+from stacks.config import PROJECT_ROOT, ConfigError, load_config, project_context
 from stacks.destinations import JSON_FORMAT, WEBHOOK_FORMATS, Webhook, event_pattern
 
 SLACK = {"name": "slack-lighting", "url_secret": "deadline/webhooks/slack-lighting", "format": "slack"}
@@ -73,11 +73,18 @@ def test_a_url_that_carries_a_token_is_refused_without_repeating_it(url):
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        ({"url": "http://tracker.studio.example/hook"},
-         "webhooks[0] (tracker).url=http://tracker.studio.example... is not allowed; allowed: an https:// URL"),
-        ({"url_secret": "deadline/x"}, "give exactly one of url_secret (a Secrets Manager secret holding the URL) or url"),
-        ({"format": "mattermost"},
-         "webhooks[0] (tracker).format='mattermost' is not allowed; allowed: one of slack, teams, discord, google_chat, json"),
+        (
+            {"url": "http://tracker.studio.example/hook"},
+            "webhooks[0] (tracker).url=http://tracker.studio.example... is not allowed; allowed: an https:// URL",
+        ),
+        (
+            {"url_secret": "deadline/x"},
+            "give exactly one of url_secret (a Secrets Manager secret holding the URL) or url",
+        ),
+        (
+            {"format": "mattermost"},
+            "webhooks[0] (tracker).format='mattermost' is not allowed; allowed: one of slack, teams, discord, google_chat, json",
+        ),
         ({"kinds": ["jobs"]}, "webhooks[0] (tracker).kinds=['jobs'] is not allowed; allowed: a list of job and task"),
         ({"kinds": []}, "kinds=[] is not allowed"),
         ({"statuses": "Failed"}, "webhooks[0] (tracker).statuses='Failed' is not allowed; allowed: a non-empty list"),
@@ -85,10 +92,14 @@ def test_a_url_that_carries_a_token_is_refused_without_repeating_it(url):
         ({"statusses": ["Failed"]}, "webhooks[0] (tracker): unknown key 'statusses'; did you mean statuses?"),
         ({"name": "artists"}, "webhooks[0] (artists).name='artists' is not allowed; allowed: any other name"),
         ({"name": "tracker app"}, "name='tracker app' is not allowed; allowed: 1-40 letters, digits and hyphens"),
-        ({"auth": {"header": "X Api", "secret": "s"}},
-         "webhooks[0] (tracker).auth.header='X Api' is not allowed; allowed: an HTTP header name"),
-        ({"auth": {"header": "X-Api-Key", "secret": "bad secret"}},
-         "webhooks[0] (tracker).auth.secret='bad secret' is not allowed; allowed: a Secrets Manager secret's name"),
+        (
+            {"auth": {"header": "X Api", "secret": "s"}},
+            "webhooks[0] (tracker).auth.header='X Api' is not allowed; allowed: an HTTP header name",
+        ),
+        (
+            {"auth": {"header": "X-Api-Key", "secret": "bad secret"}},
+            "webhooks[0] (tracker).auth.secret='bad secret' is not allowed; allowed: a Secrets Manager secret's name",
+        ),
         ({"auth": {"header": "X-Api-Key", "secret": "s", "value": "v"}}, "auth: unknown key 'value'"),
     ],
 )
