@@ -92,13 +92,7 @@ def _setting(
     explicit false with one of them on is an error naming both). A list of objects has
     ``problems``: every problem of its items, each naming the item and its key.
     """
-    metadata = {
-        "allowed": allowed,
-        "check": check,
-        "requires": requires,
-        "implied_by": implied_by,
-        "problems": problems,
-    }
+    metadata = {"allowed": allowed, "check": check, "requires": requires, "implied_by": implied_by, "problems": problems}
     return field(default=default, metadata=metadata)
 
 
@@ -139,7 +133,9 @@ class StudioConfig:
         _matches(_STUDIO_NAME),
     )
     sandbox: bool = _setting(False, "true or false")
-    table_name_prefix: str = _setting("", "up to 64 letters, digits, '_', '.' and '-'", _matches(_TABLE_PREFIX))
+    table_name_prefix: str = _setting(
+        "", "up to 64 letters, digits, '_', '.' and '-'", _matches(_TABLE_PREFIX)
+    )
     job_table_name: str = _setting(
         "DeadlineJobNotifications", "3-255 letters, digits, '_', '.' and '-'", _matches(_TABLE_NAME)
     )
@@ -375,7 +371,9 @@ class StudioConfig:
             named.append(("history_table_name", self.history_table))
         for key, name in named:
             if len(name) > 255:
-                problems.append(_describe(key, name, "with table_name_prefix, a table name of at most 255 characters"))
+                problems.append(
+                    _describe(key, name, "with table_name_prefix, a table name of at most 255 characters")
+                )
             if name in seen:
                 problems.append(_describe(key, getattr(self, key), f"a name different from {seen[name]}"))
             seen.setdefault(name, key)
