@@ -23,6 +23,7 @@ from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
 from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
+from stacks.constructs.webhooks import ApiDestinationWebhooks, sender_rules
 from stacks.destinations import event_pattern
 from stacks.roles import (
     ALARM_TOPIC_OUTPUT,
@@ -150,7 +151,9 @@ class DeadlineNotificationsStack(Stack):
                     self, "ChatChannels", channels=config.chat_channel_list, stack_name=config.stack_name, key=key
                 )
                 delivery_rules += chats.rules
-            if delivery_rules:
+            delivery_rules += sender_rules(self, config.webhook_list)
+            api_webhooks = [webhook for webhook in config.webhook_list if webhook.api_destination]
+            if delivery_rules or api_webhooks:
                 deliveries = Deliveries(
                     self,
                     "Deliveries",
@@ -164,6 +167,16 @@ class DeadlineNotificationsStack(Stack):
                     table_name=config.delivery_state_table,
                     removal_policy=removal_policy,
                     deletion_protection=not config.sandbox,
+                )
+            if api_webhooks:
+                ApiDestinationWebhooks(
+                    self,
+                    "Webhooks",
+                    webhooks=api_webhooks,
+                    bus=status_events.bus,
+                    dead_letter_queue=deliveries.dead_letter_queue,
+                    key=key,
+                    studio_name=config.studio_name,
                 )
         monitoring = Monitoring(
             self,
