@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -49,6 +50,7 @@ RULE_RETRY_ATTEMPTS = 20
 # claim (PutItem), confirm (UpdateItem), release (PutItem or DeleteItem): deliveries.state.
 STATE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 EVENTS_SERVICE = "events.amazonaws.com"
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"
 
 
 @dataclass(frozen=True)
@@ -256,8 +258,10 @@ class Deliveries(Construct):
 
 def destination_topic(scope: Construct, construct_id: str, *, topic_name: str, key: kms.IKey | None) -> sns.Topic:
     """A topic the sender publishes to: TLS-only, encrypted with ``key`` when given, else SNS's AWS managed key."""
-    master_key = key or kms.Alias.from_alias_name(scope, f"{construct_id}Key", "alias/aws/sns")
-    return sns.Topic(scope, construct_id, topic_name=topic_name, master_key=master_key, enforce_ssl=True)
+    topic = sns.Topic(scope, construct_id, topic_name=topic_name, master_key=key, enforce_ssl=True)
+    if key is None:  # by its alias, as SNS documents it (the L2 would write out an alias ARN)
+        cast(sns.CfnTopic, topic.node.default_child).kms_master_key_id = AWS_MANAGED_SNS_KEY
+    return topic
 
 
 def publish_grant(topic: sns.ITopic, key: kms.IKey | None) -> Callable[[iam.IGrantable], None]:

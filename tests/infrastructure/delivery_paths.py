@@ -101,7 +101,12 @@ MODELLED_TYPES = (
     "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::Role",
     "AWS::KMS::Key", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::Function", "AWS::Logs::LogGroup",
     "AWS::SNS::Subscription", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
+    *("AWS::Chatbot::SlackChannelConfiguration", "AWS::Chatbot::MicrosoftTeamsChannelConfiguration"),
 )  # fmt: skip
+CHAT_CONFIGURATION_TYPES = MODELLED_TYPES[-2:]
+CHATBOT_SERVICE = "chatbot.amazonaws.com"
+# Subscriptions to a resource of the stack the walk has a model for: SNS sends to a queue.
+RESOURCE_PROTOCOLS = ("sqs",)
 ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 # The policy types the walk reads; any other "Policy" or "Permission" type (a Lambda permission,
 # an EventBridge bus policy, an inline queue, topic or role policy, a log resource policy) fails it.
@@ -133,8 +138,9 @@ ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS = "alarm action", "rule target", "r
 EVENT_SOURCE, ON_FAILURE = "event source mapping", "on-failure destination"
 PRODUCER, ENVIRONMENT, TABLE_KEY = "producer", "environment", "table key"
 FUNCTION_LOGS, LOG_GROUP_KEY = "function log group", "log group key"
+SUBSCRIPTION, SUBSCRIPTION_DEAD_LETTERS, CHAT_CHANNEL = "topic subscription", "subscription dead letters", "chat channel"
 PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, TABLE_KEY,
-              FUNCTION_LOGS, LOG_GROUP_KEY)  # fmt: skip
+              FUNCTION_LOGS, LOG_GROUP_KEY, SUBSCRIPTION, SUBSCRIPTION_DEAD_LETTERS, CHAT_CHANNEL)  # fmt: skip
 
 
 class WalkError(AssertionError):
@@ -180,7 +186,7 @@ class Walk:
             if kind not in MODELLED_TYPES:
                 raise WalkError(f"{logical_id}: the walk has no model of a {kind} (the paths from it, to it, "
                                 "its policies): add it")  # fmt: skip
-            if kind == "AWS::SNS::Subscription" and properties.get("Protocol") not in EXTERNAL_PROTOCOLS:
+            if kind == "AWS::SNS::Subscription" and properties.get("Protocol") not in (*EXTERNAL_PROTOCOLS, *RESOURCE_PROTOCOLS):
                 raise WalkError(f"{logical_id}: a {properties.get('Protocol')} subscription delivers to a resource, "
                                 "which the walk has no model for: add it")  # fmt: skip
             for names in UNMODELLED_PROPERTIES:
@@ -512,7 +518,8 @@ class Walk:
 
     def walk(self) -> list[DeliveryPath]:
         for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
-                       self._environments, self._table_keys, self._log_groups):  # fmt: skip
+                       self._environments, self._table_keys, self._log_groups, self._subscriptions,
+                       self._chat_channels):  # fmt: skip
             method()
         return self.paths
 
@@ -601,16 +608,17 @@ class Walk:
             role = Principal(role=self._function_role({"Ref": function_id})[1])
             variables = function["Properties"].get("Environment", {}).get("Variables", {})
             for variable, value in sorted(variables.items()):
-                target = referenced_resource(value)
-                if target is None:
-                    continue  # a literal setting
-                kind = self._type(target)
-                if kind not in ENVIRONMENT_ACTIONS:
-                    raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
-                path = self._path(ENVIRONMENT, f"function {function_id} ({variable}) -> {target}")
-                self._check(path, role, [ENVIRONMENT_ACTIONS[kind]], target, {})
-                if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
-                    self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
+                for target in _references(value):  # none: a literal setting; several: a JSON of ARNs (the sender's)
+                    self._environment(function_id, role, variable, target)
+
+    def _environment(self, function_id: str, role: Principal, variable: str, target: str) -> None:
+        kind = self._type(target)
+        if kind not in ENVIRONMENT_ACTIONS:
+            raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
+        path = self._path(ENVIRONMENT, f"function {function_id} ({variable}) -> {target}")
+        self._check(path, role, [ENVIRONMENT_ACTIONS[kind]], target, {})
+        if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
+            self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
 
     def _table_keys(self) -> None:
         """Each function's role to the key of each table its identity policies let it read or write items of."""
@@ -656,6 +664,55 @@ class Walk:
                     "of another stack: its condition must name this stack's own log groups"
                 )
 
+    def _subscriptions(self) -> None:
+        """SNS delivering a topic's messages to a queue of the stack (and failed ones to the subscription's DLQ)."""
+        sns = Principal(service="sns.amazonaws.com")
+        for subscription_id, subscription in resources(self.template, "AWS::SNS::Subscription").items():
+            properties = subscription["Properties"]
+            if properties["Protocol"] not in RESOURCE_PROTOCOLS:
+                continue  # delivered out of AWS: nothing of the stack at the other end
+            topic = self._of_type(properties["TopicArn"], "AWS::SNS::Topic", f"subscription {subscription_id}'s topic")
+            queue = self._of_type(properties["Endpoint"], "AWS::SQS::Queue", f"subscription {subscription_id}'s endpoint")
+            context = self._service_context(self.attribute(topic, "Ref"))
+            path = self._path(SUBSCRIPTION, f"subscription {subscription_id}: topic {topic} -> queue {queue}")
+            self._check(path, sns, ["sqs:SendMessage"], queue, context)
+            self._check_key_of(path, queue, sns, SEND_KEY_ACTIONS, context)
+            dead_letters = properties.get("RedrivePolicy", {}).get("deadLetterTargetArn")
+            if dead_letters is not None:
+                dlq = self._of_type(dead_letters, "AWS::SQS::Queue", f"subscription {subscription_id}'s dead-letter queue")
+                path = self._path(SUBSCRIPTION_DEAD_LETTERS, f"subscription {subscription_id} -> dead-letter queue {dlq}")
+                self._check(path, sns, ["sqs:SendMessage"], dlq, context)
+                self._check_key_of(path, dlq, sns, SEND_KEY_ACTIONS, context)
+
+    def _chat_channels(self) -> None:
+        """Q Developer's channel configurations: each topic it subscribes to is the stack's, its role is
+        assumable by Q Developer only, and its guardrails are the stack's own policies, without wildcard actions
+        (never the service's default AdministratorAccess)."""
+        for config_id, configuration in {
+            k: v for kind in CHAT_CONFIGURATION_TYPES for k, v in resources(self.template, kind).items()
+        }.items():
+            properties = configuration["Properties"]
+            role_id = self._of_type(properties["IamRoleArn"], "AWS::IAM::Role", f"chat channel {config_id}'s role")
+            trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            services = {service for s in trust for service in as_list(s.get("Principal", {}).get("Service", []))}
+            for topic_arn in properties.get("SnsTopicArns", []):
+                topic = self._of_type(topic_arn, "AWS::SNS::Topic", f"chat channel {config_id}'s topic")
+                path = self._path(CHAT_CHANNEL, f"chat channel {config_id} <- topic {topic}")
+                path.requests += 1
+                if services != {CHATBOT_SERVICE}:
+                    path.problems.append(f"{path.description}: role {role_id} is assumable by {sorted(services)}, "
+                                         f"not by {CHATBOT_SERVICE} only")  # fmt: skip
+                guardrails = properties.get("GuardrailPolicies")
+                if not guardrails:
+                    path.problems.append(f"{path.description}: no GuardrailPolicies: the service's default is "
+                                         "AdministratorAccess")  # fmt: skip
+                for guardrail in guardrails or []:
+                    policy = self._of_type(guardrail, "AWS::IAM::ManagedPolicy", f"chat channel {config_id}'s guardrail")
+                    wide = [a for b in self.resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+                            for a in as_list(b.get("Action", [])) if "*" in a]  # fmt: skip
+                    if wide:
+                        path.problems.append(f"{path.description}: guardrail {policy} allows {wide}")
+
     @staticmethod
     def _log_group_arn(name: str) -> str:
         return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}"
@@ -672,6 +729,16 @@ def _arn_like(arn: str, pattern: str) -> bool:
     so a wildcard never spans parts and a pattern of fewer parts matches nothing."""
     arn_parts, pattern_parts = arn.split(":", 5), pattern.split(":", 5)
     return len(arn_parts) == len(pattern_parts) == 6 and all(map(_like, arn_parts, pattern_parts))
+
+
+def _references(value) -> list[str]:
+    """The logical ids a variable's value refers to: one Ref or GetAtt, or those within an Fn::Join."""
+    found = referenced_resource(value)
+    if found is not None:
+        return [found]
+    if isinstance(value, dict) and list(value) == ["Fn::Join"]:
+        return [each for part in value["Fn::Join"][1] for each in _references(part)]
+    return []
 
 
 def _nested(properties: dict, names: tuple[str, ...]):

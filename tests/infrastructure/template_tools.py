@@ -37,6 +37,49 @@ def only(template: dict, resource_type: str) -> tuple[str, dict]:
     return logical_id, resource.get("Properties", {})
 
 
+def by_output(template: dict, output_key: str) -> tuple[str, dict]:
+    """The logical id and properties of the resource a stack output refers to (its Ref)."""
+    logical_id = template["Outputs"][output_key]["Value"]["Ref"]
+    return logical_id, template["Resources"][logical_id].get("Properties", {})
+
+
+def alarm_topic(template: dict) -> tuple[str, dict]:
+    return by_output(template, "AlarmTopicArn")
+
+
+def producer_policy(template: dict) -> tuple[str, dict]:
+    return by_output(template, "ProducerPolicyArn")
+
+
+def policy_of(template: dict, policy_type: str, logical_id: str) -> tuple[str, dict]:
+    """The one queue or topic policy attached to ``logical_id``."""
+    key = {"AWS::SNS::TopicPolicy": "Topics", "AWS::SQS::QueuePolicy": "Queues"}[policy_type]
+    found = {k: v for k, v in resources(template, policy_type).items() if {"Ref": logical_id} in v["Properties"][key]}
+    assert len(found) == 1, f"expected one {policy_type} on {logical_id}, found {sorted(found)}"
+    policy_id, policy = next(iter(found.items()))
+    return policy_id, policy["Properties"]
+
+
+def alarm_topic_policy(template: dict) -> tuple[str, dict]:
+    return policy_of(template, "AWS::SNS::TopicPolicy", alarm_topic(template)[0])
+
+
+def alert_rule(template: dict) -> tuple[str, dict]:
+    """The job alerts' rule: the one rule whose target is the alarm topic."""
+    topic = {"Ref": alarm_topic(template)[0]}
+    found = {k: v for k, v in resources(template, "AWS::Events::Rule").items()
+             if any(t["Arn"] == topic for t in v["Properties"].get("Targets", []))}  # fmt: skip
+    assert len(found) == 1, f"expected one rule to the alarm topic, found {sorted(found)}"
+    rule_id, rule = next(iter(found.items()))
+    return rule_id, rule["Properties"]
+
+
+def subscriptions(template: dict, protocol: str) -> dict[str, dict]:
+    """The SNS subscriptions of ``protocol``, by logical id (their properties)."""
+    return {k: v["Properties"] for k, v in resources(template, "AWS::SNS::Subscription").items()
+            if v["Properties"]["Protocol"] == protocol}  # fmt: skip
+
+
 def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 

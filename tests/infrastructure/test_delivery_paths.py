@@ -25,6 +25,7 @@ from stacks.roles import (
 )
 from tests.infrastructure.delivery_paths import (
     ALARM_ACTION,
+    CHAT_CHANNEL,
     ENVIRONMENT,
     EVENT_SOURCE,
     FUNCTION_LOGS,
@@ -35,6 +36,8 @@ from tests.infrastructure.delivery_paths import (
     PRODUCER,
     RULE_DEAD_LETTERS,
     RULE_TARGET,
+    SUBSCRIPTION,
+    SUBSCRIPTION_DEAD_LETTERS,
     TABLE_KEY,
     TABLE_KEY_ACTIONS,
     WalkError,
@@ -42,7 +45,14 @@ from tests.infrastructure.delivery_paths import (
     problems,
 )
 from tests.infrastructure.studio_configs import studio_contexts
-from tests.infrastructure.template_tools import as_list, function_with_handler, only, resources, role_policy
+from tests.infrastructure.template_tools import (
+    alarm_topic,
+    alarm_topic_policy,
+    as_list,
+    function_with_handler,
+    resources,
+    role_policy,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_STACK = "DeadlineNotifications-default"
@@ -72,18 +82,27 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
     """How many paths of each kind a config's stack has, from its settings: a kind that went
     missing (no event source mapping, no log group key) fails, whatever the total."""
     events, alerts = config.status_events, config.status_events and bool(config.alert_status_list)
-    functions = 1 + events  # the processor, and the publisher with status-change events
+    # The sender's destinations: the artists' topic and each chat channel's (issue 17).
+    topics = events * (config.job_notifications + len(config.chat_channels))
+    sender = topics > 0
+    chat_alarms = sender and any(channel.alarms for channel in config.chat_channel_list)
+    functions = 1 + events + sender  # the processor, the publisher with status-change events, the sender
     return {
-        ALARM_ACTION: 2 * (4 + 2 * events),  # ALARM and OK of 4 alarms, and the publisher's 2
-        RULE_TARGET: alerts,
-        RULE_DEAD_LETTERS: alerts,
-        EVENT_SOURCE: 1 + 2 * events,  # the queue, and each table's stream
+        ALARM_ACTION: 2 * (4 + 2 * events + sender),  # ALARM and OK of 4 alarms, the publisher's 2, the sender's DLQ's
+        RULE_TARGET: alerts + topics,
+        RULE_DEAD_LETTERS: alerts + topics,
+        EVENT_SOURCE: 1 + 2 * events + sender,  # the queue, each table's stream, DeliveryQueue
         ON_FAILURE: 2 * events,
         PRODUCER: 1,
-        ENVIRONMENT: 2 + config.history + events,  # the tables (and the history), the bus
-        TABLE_KEY: 2 + config.history if config.customer_managed_key else 0,  # the processor's tables
+        # the tables (and the history), the bus; the sender's state table and topics
+        ENVIRONMENT: 2 + config.history + events + sender + topics,
+        # the processor's tables, the sender's state table
+        TABLE_KEY: 2 + config.history + sender if config.customer_managed_key else 0,
         FUNCTION_LOGS: functions,
         LOG_GROUP_KEY: functions if config.customer_managed_key else 0,
+        SUBSCRIPTION: chat_alarms,  # the alarm topic -> DeliveryQueue
+        SUBSCRIPTION_DEAD_LETTERS: chat_alarms,
+        CHAT_CHANNEL: events * len(config.chat_channels),
     }
 
 
@@ -121,7 +140,7 @@ def _problems(template: dict, stack_name: str) -> list[str]:
 
 def test_a_topic_under_the_aws_managed_sns_key_fails(templates):
     template, stack_name = _broken(templates, "default")
-    topic_id, topic = only(template, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(template)
     topic["KmsMasterKeyId"] = "alias/aws/sns"
     found = _problems(template, stack_name)
     assert found and all("alias/aws/sns" in problem and topic_id in problem for problem in found)
@@ -157,7 +176,7 @@ def test_a_log_group_its_key_condition_does_not_match_fails(templates):
 
 def test_an_unknown_condition_operator_fails_the_walk_loudly(templates):
     template, stack_name = _broken(templates, "default")
-    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    _, policy = alarm_topic_policy(template)
     statement = next(s for s in policy["PolicyDocument"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
     statement["Condition"]["DateGreaterThan"] = {"aws:CurrentTime": "2026-01-01T00:00:00Z"}
     with pytest.raises(WalkError, match="DateGreaterThan"):
@@ -175,7 +194,7 @@ def _statements(template: dict, policy_type: str, attached_to: str) -> list[dict
 
 
 def _topic_statements(template: dict) -> list[dict]:
-    return _statements(template, "AWS::SNS::TopicPolicy", only(template, "AWS::SNS::Topic")[0])
+    return _statements(template, "AWS::SNS::TopicPolicy", alarm_topic(template)[0])
 
 
 def _service_statement(statements: list[dict], service: str) -> dict:
@@ -386,7 +405,7 @@ def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(te
 
 
 def _topic_id(template: dict) -> str:
-    return only(template, "AWS::SNS::Topic")[0]
+    return alarm_topic(template)[0]
 
 
 def _imported_alarm_topic(template: dict) -> None:
@@ -405,7 +424,7 @@ def _imported_mapping_source(template: dict) -> None:
 
 
 def _topic_policy_by_arn(template: dict) -> None:
-    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    _, policy = alarm_topic_policy(template)
     policy["Topics"] = ["arn:aws:sns:eu-west-1:123456789012:the-alarm-topic"]
 
 

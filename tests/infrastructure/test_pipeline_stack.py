@@ -13,6 +13,9 @@ from aws_cdk import aws_lambda as lambda_
 
 from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from tests.infrastructure.template_tools import (
+    alarm_topic,
+    alarm_topic_policy,
+    alert_rule,
     as_list,
     assert_least_privilege,
     assert_matches_snapshot,
@@ -21,6 +24,7 @@ from tests.infrastructure.template_tools import (
     function_with_handler,
     only,
     permissions_by_resource,
+    producer_policy,
     resources,
     role_policy,
 )
@@ -321,21 +325,21 @@ def test_the_failure_queue_is_encrypted_and_keeps_what_failed_for_two_weeks(temp
 
 
 def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
-    rule_id, rule = only(template, "AWS::Events::Rule")
+    rule_id, rule = alert_rule(template)
     assert rule["EventBusName"] == {"Ref": "StatusEventBus"}
     assert rule["EventPattern"] == {
         "source": ["deadline-sqs-notifications"],
         "detail-type": ["Deadline Job Status Change"],
         "detail": {"status": ["Failed"]},
     }
-    topic_id, _ = only(template, "AWS::SNS::Topic")
+    topic_id, _ = alarm_topic(template)
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Ref": topic_id}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["StatusEventFailureQueue", "Arn"]}}
     template_text = target["InputTransformer"]["InputTemplate"]
     assert template_text.startswith('"Deadline job <detail-jobName> (<detail-jobId>) of <detail-userName> is <detail-status>')
     from_this_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
-    _, topic_policy = only(template, "AWS::SNS::TopicPolicy")
+    _, topic_policy = alarm_topic_policy(template)
     allowed = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     alarms, rule = sorted(allowed, key=lambda s: s["Principal"]["Service"])  # the topic policy replaces SNS's default
     assert (rule["Principal"], rule["Action"], rule["Condition"]) == ({"Service": "events.amazonaws.com"}, "sns:Publish", from_this_rule)
@@ -351,7 +355,7 @@ def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
 
 
 def test_producer_policy_only_sends_to_the_queue_and_is_attached_to_nothing(template):
-    policy_id, policy = only(template, "AWS::IAM::ManagedPolicy")
+    policy_id, policy = producer_policy(template)
     assert permissions_by_resource(template, policy_id) == {
         "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"}
     }
@@ -384,7 +388,7 @@ def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_event
         for a in alarms
     }
     assert found == expected
-    topic_id, _ = only(template, "AWS::SNS::Topic")
+    topic_id, _ = alarm_topic(template)
     for alarm in alarms:
         assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
@@ -400,7 +404,7 @@ def _watched(dimensions: list[dict]) -> str:
 
 
 def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears_even_without_an_e_mail(template):
-    topic_id, topic = only(template, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(template)
     for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}], logical_id
     assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
@@ -468,8 +472,8 @@ def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(templat
         "DeadLetterQueueUrl": {"Ref": "NotificationDeadLetterQueue"},
         "JobTableName": {"Ref": "JobNotificationsTable"},
         "TaskTableName": {"Ref": "TaskNotificationsTable"},
-        "ProducerPolicyArn": {"Ref": only(template, "AWS::IAM::ManagedPolicy")[0]},
-        "AlarmTopicArn": {"Ref": only(template, "AWS::SNS::Topic")[0]},
+        "ProducerPolicyArn": {"Ref": producer_policy(template)[0]},
+        "AlarmTopicArn": {"Ref": alarm_topic(template)[0]},
         "EventBusName": {"Ref": "StatusEventBus"},
         "EventBusArn": {"Fn::GetAtt": ["StatusEventBus", "Arn"]},
         "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},

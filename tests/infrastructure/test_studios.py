@@ -15,14 +15,18 @@ from stacks.constructs.functions import LAMBDA_SOURCE
 from stacks.roles import PIPELINE_KEY_LOGICAL_ID, PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from tests.infrastructure.studio_configs import WITHOUT_STATUS_EVENTS, Studio, studio_contexts
 from tests.infrastructure.template_tools import (
+    alarm_topic,
+    alarm_topic_policy,
+    alert_rule,
     assert_least_privilege,
     assert_matches_snapshot,
     cfn_lint_findings,
     function_with_handler,
-    only,
     permissions_by_resource,
+    producer_policy,
     resources,
     role_policy,
+    subscriptions,
 )
 
 PRODUCTION, SANDBOX, STARTER = "example", "example-sandbox", "starter"
@@ -60,9 +64,9 @@ def sandbox(studios) -> dict:
 def test_the_starter_needs_nothing_in_the_account_and_still_notifies(studios):
     """Deployable on an empty (bootstrapped) account: nothing imported, nothing assumed to exist."""
     starter = studios[STARTER].template
-    assert "Roles" not in only(starter, "AWS::IAM::ManagedPolicy")[1]  # no producer role to attach to
+    assert "Roles" not in producer_policy(starter)[1]  # no producer role to attach to
     assert not resources(starter, "AWS::SNS::Subscription")  # "" for alarm_email: none
-    topic_id, _ = only(starter, "AWS::SNS::Topic")
+    topic_id, _ = alarm_topic(starter)
     for alarm in resources(starter, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
     assert "Parameters" not in starter or set(starter["Parameters"]) == {"BootstrapVersion"}
@@ -185,7 +189,7 @@ def test_processor_may_only_decrypt_with_the_stacks_key(production):
 
 
 def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(production):
-    policy_id, policy = only(production, "AWS::IAM::ManagedPolicy")
+    policy_id, policy = producer_policy(production)
     assert permissions_by_resource(production, policy_id) == {
         "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"},
         PIPELINE_KEY_LOGICAL_ID: {"kms:GenerateDataKey", "kms:Decrypt"},
@@ -194,7 +198,7 @@ def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(pr
 
 
 def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
-    topic_id, topic = only(production, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(production)
     topic_key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
     topic_key = production["Resources"][topic_key_id]["Properties"]
     assert topic_key["EnableKeyRotation"] is True
@@ -203,12 +207,12 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
         (["cloudwatch.amazonaws.com", "events.amazonaws.com"], ["kms:Decrypt", "kms:GenerateDataKey"])
     ]  # CloudWatch for alarms, EventBridge for job alerts
 
-    _, topic_policy = only(production, "AWS::SNS::TopicPolicy")
+    _, topic_policy = alarm_topic_policy(production)
     statement, *_ = topic_policy["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
-    _, subscription = only(production, "AWS::SNS::Subscription")
+    (subscription,) = subscriptions(production, "email").values()
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
     assert len(alarms) == 6
@@ -228,7 +232,7 @@ def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(producti
 
 def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandbox):
     """What the sandbox acceptance job deploys: every path that needs no step in a console."""
-    topic_id, topic = only(sandbox, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(sandbox)
     assert set(resources(sandbox, "AWS::KMS::Key")) == {PIPELINE_KEY_LOGICAL_ID, topic["KmsMasterKeyId"]["Fn::GetAtt"][0]}
     assert "NotificationHistoryTable" in sandbox["Resources"]
     assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 3  # the queue's, both streams'
@@ -236,7 +240,7 @@ def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandb
     assert not resources(sandbox, "AWS::SNS::Subscription")  # who would confirm an e-mail?
     for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
-    assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
+    assert "Roles" not in producer_policy(sandbox)[1]
 
 
 def test_without_status_events_there_are_no_streams_bus_publisher_or_alerts(studios):
@@ -256,7 +260,7 @@ def test_every_option_names_the_bus_publishes_every_change_and_alerts_on_failed_
     assert production["Resources"]["StatusEventBus"]["Properties"]["Name"] == "example-render-events"
     variables = function_with_handler(production, PUBLISHER_HANDLER)[1]["Environment"]["Variables"]
     assert (variables["STUDIO_NAME"], variables["PUBLISH"]) == ("example", "all_changes")
-    _, rule = only(production, "AWS::Events::Rule")
+    _, rule = alert_rule(production)
     assert rule["EventPattern"]["detail"] == {"status": ["Failed", "Completed"]}
 
 
