@@ -24,10 +24,12 @@ values; a resource without a name has the name CloudFormation generates (GENERAT
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
+from deliveries.destinations import DESTINATIONS_VARIABLE
 from stacks.roles import PRODUCER_POLICY_OUTPUT, QUEUE
 from tests.infrastructure.template_tools import as_list, referenced_resource, resources
 
@@ -48,6 +50,8 @@ NAME_PROPERTIES = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::IAM::Role": "RoleName",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::Events::ApiDestination": "Name",
+    "AWS::Events::Connection": "Name",
 }
 OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike", "Bool")
 SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")  # one ${...} of Fn::Sub
@@ -125,6 +129,17 @@ UNMODELLED_PROPERTIES = (
 EXTERNAL_PROTOCOLS = ("email", "email-json", "http", "https", "sms")
 # What a rule's target is sent with, by the target's type.
 TARGET_ACTIONS = {"AWS::SNS::Topic": "sns:Publish", "AWS::SQS::Queue": "sqs:SendMessage"}
+# Webhooks (issue 17): a rule's API destination, called with the rule's role; its connection holds the
+# credential EventBridge sends, resolved by CloudFormation from a secret the config names.
+API_DESTINATION, CONNECTION = "AWS::Events::ApiDestination", "AWS::Events::Connection"
+MODELLED_TYPES += (API_DESTINATION, CONNECTION)
+TARGET_ACTIONS[API_DESTINATION] = "events:InvokeApiDestination"
+# The sender's webhooks read their URL and header from secrets outside the stack, which the config names
+# (its webhooks' url_secret and auth.secret): each read is a path, to a secret the walk is told of.
+SECRET_READ = "secret read"
+SECRET_SAMPLE_SUFFIX = "-AbC123"  # Secrets Manager's 6 random characters at the end of a secret's ARN
+FULL_SECRET_ARN = re.compile(r"arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:.+-[A-Za-z0-9]{6}")
+DYNAMIC_SECRET = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString:")
 # What switches a path off: the property of a resource on it and the value that does.
 SWITCHES = {
     "AWS::CloudWatch::Alarm": ("ActionsEnabled", False),
@@ -141,6 +156,7 @@ FUNCTION_LOGS, LOG_GROUP_KEY = "function log group", "log group key"
 SUBSCRIPTION, SUBSCRIPTION_DEAD_LETTERS, CHAT_CHANNEL = "topic subscription", "subscription dead letters", "chat channel"
 PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, TABLE_KEY,
               FUNCTION_LOGS, LOG_GROUP_KEY, SUBSCRIPTION, SUBSCRIPTION_DEAD_LETTERS, CHAT_CHANNEL)  # fmt: skip
+PATH_KINDS += (SECRET_READ,)
 
 
 class WalkError(AssertionError):
@@ -174,10 +190,11 @@ class _Statement:
 
 
 class Walk:
-    def __init__(self, template: dict, stack_name: str):
+    def __init__(self, template: dict, stack_name: str, external_secrets: Collection[str] = ()):
         self.template = template
         self.resources = template["Resources"]
         self.stack_name = stack_name
+        self.external_secrets = frozenset(external_secrets)  # the secrets the config names, outside the stack
         self.paths: list[DeliveryPath] = []
         for logical_id, resource in self.resources.items():
             kind, properties = resource["Type"], resource.get("Properties", {})
@@ -244,6 +261,12 @@ class Walk:
             "AWS::Lambda::Function": {"Arn": region.format("lambda") + f"function:{name}", "Ref": name},
             "AWS::IAM::Role": {"Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}", "Ref": name},
             "AWS::IAM::ManagedPolicy": {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{name}"},
+            API_DESTINATION: {
+                "Arn": region.format("events") + f"api-destination/{name}/11111111-2222-3333-4444-555555555555",
+                "ArnForPolicy": region.format("events") + f"api-destination/{name}",
+                "Ref": name,
+            },
+            CONNECTION: {"Arn": region.format("events") + f"connection/{name}/66666666-7777-8888-9999-000000000000"},
         }
         try:
             return values[kind][attribute]
@@ -394,7 +417,8 @@ class Walk:
 
     def _arn(self, logical_id: str) -> str:
         kind = self._type(logical_id)
-        return self.attribute(logical_id, "Ref" if kind == "AWS::SNS::Topic" else "Arn")
+        # IAM authorizes an API destination's invocation on its ARN without the id EventBridge appends.
+        return self.attribute(logical_id, {"AWS::SNS::Topic": "Ref", API_DESTINATION: "ArnForPolicy"}.get(kind, "Arn"))
 
     def _applies(
         self, statement: _Statement, principal: Principal, action: str, resource_arn: str, context: dict, direct: bool = False
@@ -519,7 +543,7 @@ class Walk:
     def walk(self) -> list[DeliveryPath]:
         for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
                        self._environments, self._table_keys, self._log_groups, self._subscriptions,
-                       self._chat_channels):  # fmt: skip
+                       self._chat_channels, self._secret_reads, self._connections):  # fmt: skip
             method()
         return self.paths
 
@@ -548,6 +572,7 @@ class Walk:
                 sender = events
                 if "RoleArn" in target:
                     sender = Principal(role=self._of_type(target["RoleArn"], "AWS::IAM::Role", f"rule {rule_id}'s target role"))
+                    self._assumable_by(sender.role, events.service, f"rule {rule_id}'s target role")
                 path = self._path(RULE_TARGET, f"rule {rule_id} -> target {target_id}")
                 self._switched_on(path, rule_id)
                 self._check(path, sender, [TARGET_ACTIONS[kind]], target_id, context)
@@ -713,6 +738,46 @@ class Walk:
                     if wide:
                         path.problems.append(f"{path.description}: guardrail {policy} allows {wide}")
 
+    def _assumable_by(self, role_id: str, service: str, what: str) -> None:
+        trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if not any(service in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
+            raise WalkError(f"{what} {role_id} is not assumable by {service}")
+
+    def _secret_reads(self) -> None:
+        """The sender's webhooks: its role reads each secret its destinations name (URL, header), which must
+        be one the config names; the secret has no policy here, so the role's identity policy must allow it."""
+        for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
+            encoded = function["Properties"].get("Environment", {}).get("Variables", {}).get(DESTINATIONS_VARIABLE)
+            if encoded is None:
+                continue
+            role = Principal(role=self._function_role({"Ref": function_id})[1])
+            for destination in json.loads(self.render(encoded)):
+                secrets = [destination["auth_secret"]] if destination.get("auth_secret") else []
+                if destination.get("url_is_secret"):
+                    secrets.insert(0, destination["target"])
+                for secret in secrets:
+                    path = self._path(SECRET_READ, f"function {function_id} ({destination['name']}) -> secret {secret}")
+                    self._check(path, role, ["secretsmanager:GetSecretValue"], None, {}, self._secret_arn(secret, path))
+
+    def _secret_arn(self, secret: str, path: DeliveryPath) -> str:
+        """The ARN IAM sees for a secret the config names (a name or an ARN, full or partial)."""
+        if secret not in self.external_secrets:
+            raise WalkError(f"{path.description}: {secret} is neither a resource of the stack nor a secret the config "
+                            "names: the walk cannot prove this path")  # fmt: skip
+        if secret.startswith("arn:"):
+            return secret if FULL_SECRET_ARN.fullmatch(secret) else secret + SECRET_SAMPLE_SUFFIX
+        return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}{SECRET_SAMPLE_SUFFIX}"
+
+    def _connections(self) -> None:
+        """An API destination's connection: CloudFormation resolves its credential from a secret when it
+        deploys (a dynamic reference), and EventBridge keeps it in the connection's own secret. Nothing of
+        the stack reads it at run time; the secret must be one the config names."""
+        for connection_id, connection in resources(self.template, CONNECTION).items():
+            text = json.dumps(connection.get("Properties", {}))
+            for secret in DYNAMIC_SECRET.findall(text):
+                if secret not in self.external_secrets:
+                    raise WalkError(f"connection {connection_id} resolves {secret}, a secret the config does not name")
+
     @staticmethod
     def _log_group_arn(name: str) -> str:
         return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}"
@@ -749,9 +814,9 @@ def _nested(properties: dict, names: tuple[str, ...]):
     return value
 
 
-def delivery_paths(template: dict, stack_name: str) -> list[DeliveryPath]:
+def delivery_paths(template: dict, stack_name: str, external_secrets: Collection[str] = ()) -> list[DeliveryPath]:
     """Every delivery path of the template, each with what AWS would refuse on it (``problems``)."""
-    return Walk(template, stack_name).walk()
+    return Walk(template, stack_name, external_secrets).walk()
 
 
 def problems(paths: list[DeliveryPath]) -> Iterator[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +168,29 @@ def permissions_by_resource(template: dict, policy_id: str) -> dict[str, set[str
     return allowed
 
 
-def assert_least_privilege(template: dict) -> None:
+# The one action the stack grants on resources outside it: reading the secrets the config names (webhooks').
+SECRET_READ_ACTIONS = ["secretsmanager:GetSecretValue"]
+SECRET_SUFFIX = "-??????"
+
+
+def config_secrets(config) -> set[str]:
+    """The secrets a StudioConfig names (its webhooks' URL and header secrets, by name or ARN): outside the stack."""
+    return {secret for webhook in config.webhook_list for secret in (webhook.url_secret, webhook.auth_secret) if secret}
+
+
+def granted_secret(resource) -> str | None:
+    """The secret (name, or ARN as the config gives it) a statement's resource grants, or None if it is no secret's:
+    an ARN as given, or an Fn::Join of this stack's region and account ending ":secret:<name>-??????"."""
+    if isinstance(resource, str) and ":secretsmanager:" in resource and ":secret:" in resource:
+        return resource.removesuffix(SECRET_SUFFIX)
+    parts = resource.get("Fn::Join", ["", []])[1] if isinstance(resource, dict) else []
+    tail = parts[-1] if parts and isinstance(parts[-1], str) else ""
+    if {"Ref": "AWS::AccountId"} in parts and ":secret:" in tail and tail.endswith(SECRET_SUFFIX):
+        return tail.split(":secret:", 1)[1].removesuffix(SECRET_SUFFIX)
+    return None
+
+
+def assert_least_privilege(template: dict, external_secrets: Collection[str] = ()) -> None:
     """Walk every IAM statement in the template (identity and resource policies).
 
     Identity policies: Allow only, no wildcard in any action, every resource an ARN of a
@@ -176,6 +199,7 @@ def assert_least_privilege(template: dict) -> None:
     all) and named service principals with explicit actions. Roles: assumed by a service only.
     A permission the walk cannot read fails it: a policy resource of another type (a Lambda
     permission, a log resource policy) or inline or managed policies on a role, user or group.
+    ``external_secrets`` (config_secrets): the secrets outside the stack an identity policy may read, and nothing else.
     """
     walked = {*IDENTITY_POLICY_TYPES, *RESOURCE_POLICY_TYPES}
     for logical_id, resource in template["Resources"].items():
@@ -197,6 +221,8 @@ def assert_least_privilege(template: dict) -> None:
         assert "NotAction" not in statement.body and "NotResource" not in statement.body, where
         if statement.resources == ["*"]:
             assert set(statement.actions) <= RESOURCELESS_ACTIONS, where
+        elif statement.actions == SECRET_READ_ACTIONS:
+            assert all(granted_secret(r) in external_secrets for r in statement.resources), where
         else:
             assert all(referenced_resource(r) in own for r in statement.resources), where
 

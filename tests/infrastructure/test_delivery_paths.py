@@ -36,6 +36,7 @@ from tests.infrastructure.delivery_paths import (
     PRODUCER,
     RULE_DEAD_LETTERS,
     RULE_TARGET,
+    SECRET_READ,
     SUBSCRIPTION,
     SUBSCRIPTION_DEAD_LETTERS,
     TABLE_KEY,
@@ -49,6 +50,7 @@ from tests.infrastructure.template_tools import (
     alarm_topic,
     alarm_topic_policy,
     as_list,
+    config_secrets,
     function_with_handler,
     resources,
     role_policy,
@@ -71,11 +73,17 @@ def templates(pipeline_template, studio_synthesis) -> dict[str, tuple[dict, Stud
 @pytest.mark.parametrize("config", CONFIGS)
 def test_every_delivery_path_is_allowed(templates, config):
     template, studio = templates[config]
-    paths = delivery_paths(template, studio.stack_name)
+    paths = delivery_paths(template, studio.stack_name, config_secrets(studio))
     requests = sum(path.requests for path in paths)
     print(f"delivery paths of {config}: {len(paths)} paths, {requests} requests")
     assert paths, f"{config}: the walk found no delivery path"
     assert list(problems(paths)) == []
+
+
+# The broken copies below are of several studios' templates: the walk is told of every studio's secrets.
+STUDIO_SECRETS = set().union(
+    *(config_secrets(load_config({**project_context(), **context})) for context in studio_contexts().values())
+)
 
 
 def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
@@ -84,13 +92,16 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
     events, alerts = config.status_events, config.status_events and bool(config.alert_status_list)
     # The sender's destinations: the artists' topic and each chat channel's (issue 17).
     topics = events * (config.job_notifications + len(config.chat_channels))
-    sender = topics > 0
+    # Webhooks: a rule each (to the sender, or to its API destination); the sender reads their secrets.
+    webhook_rules = events * len(config.webhooks)
+    secret_reads = events * sum(len(webhook.secrets) for webhook in config.webhook_list if not webhook.api_destination)
+    sender = topics + webhook_rules > 0
     chat_alarms = sender and any(channel.alarms for channel in config.chat_channel_list)
     functions = 1 + events + sender  # the processor, the publisher with status-change events, the sender
     return {
         ALARM_ACTION: 2 * (4 + 2 * events + sender),  # ALARM and OK of 4 alarms, the publisher's 2, the sender's DLQ's
-        RULE_TARGET: alerts + topics,
-        RULE_DEAD_LETTERS: alerts + topics,
+        RULE_TARGET: alerts + topics + webhook_rules,
+        RULE_DEAD_LETTERS: alerts + topics + webhook_rules,
         EVENT_SOURCE: 1 + 2 * events + sender,  # the queue, each table's stream, DeliveryQueue
         ON_FAILURE: 2 * events,
         PRODUCER: 1,
@@ -103,6 +114,7 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
         SUBSCRIPTION: chat_alarms,  # the alarm topic -> DeliveryQueue
         SUBSCRIPTION_DEAD_LETTERS: chat_alarms,
         CHAT_CHANNEL: events * len(config.chat_channels),
+        SECRET_READ: secret_reads,
     }
 
 
@@ -110,7 +122,7 @@ def test_each_config_has_every_kind_of_path_its_settings_make_and_sums_them_up(t
     counts = {}
     for config in CONFIGS:
         template, studio = templates[config]
-        paths = delivery_paths(template, studio.stack_name)
+        paths = delivery_paths(template, studio.stack_name, config_secrets(studio))
         counts[config] = len(paths)
         found = Counter(path.kind for path in paths)
         assert {kind: found[kind] for kind in PATH_KINDS} == expected_path_kinds(studio), config
@@ -135,7 +147,7 @@ def _broken(templates, config: str) -> tuple[dict, str]:
 
 
 def _problems(template: dict, stack_name: str) -> list[str]:
-    return list(problems(delivery_paths(template, stack_name)))
+    return list(problems(delivery_paths(template, stack_name, STUDIO_SECRETS)))
 
 
 def test_a_topic_under_the_aws_managed_sns_key_fails(templates):
@@ -180,7 +192,7 @@ def test_an_unknown_condition_operator_fails_the_walk_loudly(templates):
     statement = next(s for s in policy["PolicyDocument"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
     statement["Condition"]["DateGreaterThan"] = {"aws:CurrentTime": "2026-01-01T00:00:00Z"}
     with pytest.raises(WalkError, match="DateGreaterThan"):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 # --- broken copies the walk must fail: what AWS would refuse ---------------------------------
@@ -229,7 +241,7 @@ def test_a_topic_policy_that_misses_one_alarm_fails_for_that_alarm_only(template
 def test_a_topic_policy_conditioned_on_another_source_fails(templates, service, condition, failing):
     template, stack_name = _broken(templates, "default")
     _service_statement(_topic_statements(template), service)["Condition"] = condition
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     failed = {path.kind for path in paths if path.problems}
     assert failed == {failing}
     assert all(path.problems for path in paths if path.kind == failing)
@@ -253,7 +265,7 @@ def test_a_deny_on_the_calling_service_fails_every_path_it_names(templates):
         {"Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
          "Condition": {"StringEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"}}}
     )  # fmt: skip
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert {path.kind for path in paths if path.problems} == {ALARM_ACTION}
 
 
@@ -269,7 +281,7 @@ def test_a_deny_the_walk_cannot_evaluate_fails_it_loudly(templates, deny, messag
     template, stack_name = _broken(templates, "default")
     _topic_statements(template).append({"Effect": "Deny", "Action": "sns:Publish", "Resource": "*", **deny})
     with pytest.raises(WalkError, match=message):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -287,7 +299,7 @@ def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templ
         statements.remove(root)
     else:
         root.update(account_statement)
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     # The processor and the publisher read their sources, the processor writes its tables and the producer
     # sends, each with the key (the on-failure queue has SQS's own). CloudWatch Logs has its own statement:
     # the log groups' keys still pass.
@@ -311,7 +323,7 @@ def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_
     function_id, function = function_with_handler(template, handler)
     document = role_policy(template, function["Role"]["Fn::GetAtt"][0])[1]["PolicyDocument"]
     document["Statement"] = [s for s in document["Statement"] if as_list(s["Action"]) != list(TABLE_KEY_ACTIONS)]
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert Counter(path.kind for path in paths if path.problems) == failing
     found = [problem for path in paths if path.kind == TABLE_KEY for problem in path.problems]
     assert sorted(problem.split(":")[0] for problem in found) == [
@@ -328,7 +340,7 @@ def test_a_table_whose_items_the_role_neither_reads_nor_writes_has_no_key_path(t
     template, stack_name = _broken(templates, "example")
     _role_statement(template, PROCESSOR_HANDLER, "dynamodb:DescribeTable")["Action"] = "dynamodb:DescribeTable"
     function_id, _ = function_with_handler(template, PROCESSOR_HANDLER)
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert [path.description for path in paths if path.kind == TABLE_KEY] == [
         f"function {function_id} -> table {HISTORY_TABLE.logical_id} under key {PIPELINE_KEY_LOGICAL_ID}"
     ]
@@ -355,7 +367,7 @@ def _role_statement(template: dict, handler: str, action: str) -> dict:
 def test_an_identity_policy_on_the_wrong_resource_fails(templates, handler, action, resource, failing):
     template, stack_name = _broken(templates, "default")
     _role_statement(template, handler, action)["Resource"] = resource
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert [path.kind for path in paths if path.problems] == [EVENT_SOURCE] * failing
 
 
@@ -386,7 +398,7 @@ def test_a_rule_dead_letter_queue_under_a_key_eventbridge_cannot_use_fails(templ
     queue = template["Resources"][PUBLISH_FAILURE_QUEUE.logical_id]["Properties"]
     del queue["SqsManagedSseEnabled"]
     queue["KmsMasterKeyId"] = key
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     (dead_letters,) = [path for path in paths if path.kind == RULE_DEAD_LETTERS]
     assert dead_letters.problems and all(message in problem for problem in dead_letters.problems)
 
@@ -479,7 +491,7 @@ def test_what_the_walk_cannot_prove_fails_it_loudly(templates, mutate, message):
     template, stack_name = _broken(templates, "default")
     mutate(template)
     with pytest.raises(WalkError, match=message):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -495,7 +507,7 @@ def test_a_path_switched_off_fails_however_its_policies_read(templates, resource
     template, stack_name = _broken(templates, "default")
     switched_off = next(iter(resources(template, resource_type)))
     template["Resources"][switched_off]["Properties"][prop] = value
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert {path.kind for path in paths if path.problems} == failing
     assert all(f"{switched_off} has {prop} {value}: nothing goes along this path" in p for p in problems(paths))
 
@@ -505,7 +517,7 @@ def test_an_arn_like_wildcard_spans_no_part_of_the_arn(templates):
     condition = _service_statement(_topic_statements(template), "cloudwatch.amazonaws.com")["Condition"]
     condition["ArnLike"] = {"aws:SourceArn": "arn:aws:cloudwatch:*"}  # four parts: matches no alarm
     del condition["ArnEquals"]
-    assert {path.kind for path in delivery_paths(template, stack_name) if path.problems} == {ALARM_ACTION}
+    assert {path.kind for path in delivery_paths(template, stack_name, STUDIO_SECRETS) if path.problems} == {ALARM_ACTION}
     condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:cloudwatch:*:*:alarm:{stack_name}-*"}
     assert _problems(template, stack_name) == []
 
@@ -529,7 +541,7 @@ def test_a_resource_type_without_a_model_fails_the_walk(templates, resource_type
     template, stack_name = _broken(templates, "default")
     template["Resources"]["Added"] = {"Type": resource_type, "Properties": properties}
     with pytest.raises(WalkError, match=f"no model of a {resource_type}"):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -544,4 +556,4 @@ def test_a_function_property_that_makes_a_path_fails_the_walk_until_modelled(tem
     function = next(iter(resources(template, "AWS::Lambda::Function").values()))
     function["Properties"][prop] = value
     with pytest.raises(WalkError, match=prop):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)

@@ -21,6 +21,7 @@ from tests.infrastructure.template_tools import (
     assert_least_privilege,
     assert_matches_snapshot,
     cfn_lint_findings,
+    config_secrets,
     function_with_handler,
     permissions_by_resource,
     producer_policy,
@@ -286,7 +287,7 @@ def test_the_processor_writes_the_history_and_only_inserts_items_there(productio
 
 @pytest.mark.parametrize("name", sorted(studio_contexts()))
 def test_every_iam_statement_is_least_privilege(studios, name):
-    assert_least_privilege(studios[name].template)
+    assert_least_privilege(studios[name].template, config_secrets(studios[name].config))
 
 
 def test_cdk_nag_reports_nothing_unacknowledged(studio_synthesis):
