@@ -11,9 +11,9 @@ import re
 import pytest
 
 from deliveries.destinations import DESTINATIONS_VARIABLE, WEBHOOK
+from stacks.config import PROJECT_ROOT
 from stacks.constructs.deliveries import RULE_MAX_EVENT_AGE, RULE_RETRY_ATTEMPTS
 from stacks.constructs.webhooks import INVOCATIONS_PER_SECOND, STUDIO_HEADER
-from stacks.config import PROJECT_ROOT
 from stacks.roles import DELIVERY_DEAD_LETTER_QUEUE, SENDER_HANDLER
 from stacks.synth import synthesize_template
 from tests.infrastructure.delivery_paths import RULE_TARGET, SECRET_READ, WalkError, delivery_paths, problems
