@@ -34,6 +34,7 @@ from stacks.roles import (
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
     HISTORY_TABLE,
+    JOB_NOTIFICATION_STATUSES_OUTPUT,
     JOB_NOTIFICATION_TOPIC,
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
@@ -137,6 +138,12 @@ class DeadlineNotificationsStack(Stack):
                     JOB_NOTIFICATION_TOPIC.output_key,
                     value=job_notification_topic.topic_arn,
                     description=JOB_NOTIFICATION_TOPIC.description,
+                )
+                CfnOutput(
+                    self,
+                    JOB_NOTIFICATION_STATUSES_OUTPUT,
+                    value=",".join(config.job_notification_status_list),
+                    description="The job statuses the artists' topic is sent (config job_notification_statuses)",
                 )
                 delivery_rules.append(
                     DeliveryRule(

@@ -82,3 +82,4 @@ DELIVERY_STATE_TABLE = PinnedResource(
 JOB_NOTIFICATION_TOPIC = PinnedResource(
     "JobNotificationTopic", "JobNotificationTopicArn", "Per-artist job notifications: `deadline-sqs subscribe`"
 )
+JOB_NOTIFICATION_STATUSES_OUTPUT = "JobNotificationStatuses"  # what `deadline-sqs subscribe --statuses` may choose

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -51,6 +51,11 @@ RULE_RETRY_ATTEMPTS = 20
 STATE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 EVENTS_SERVICE = "events.amazonaws.com"
 AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+
+
+def rule_name(destination: str) -> str:
+    """A destination rule's name (unique on the stack's own bus; at most 48 of EventBridge's 64 characters)."""
+    return f"deliver-{destination}"
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ class Deliveries(Construct):
         )
 
         self.rules = [self._rule(bus, each) for each in destinations]
-        self._let_rules_send()
+        self._let_rules_send(bus.event_bus_name)
         self.destinations = [each.destination for each in destinations]
         own = own_function(
             self,
@@ -217,6 +222,7 @@ class Deliveries(Construct):
         return events.CfnRule(
             self,
             f"Rule-{name}",
+            name=rule_name(name),
             description=f"Deadline status changes for {rule.destination.kind} destination {name}: to the sender",
             event_bus_name=bus.event_bus_name,
             event_pattern=rule.event_pattern,
@@ -237,7 +243,7 @@ class Deliveries(Construct):
             ],
         )
 
-    def _let_rules_send(self) -> None:
+    def _let_rules_send(self, bus_name: str) -> None:
         if not self.rules:
             return
         events_service = iam.ServicePrincipal(EVENTS_SERVICE)
@@ -253,7 +259,24 @@ class Deliveries(Construct):
             )
         key = self.queue.encryption_master_key
         if key is not None:
-            key.grant(events_service, "kms:Decrypt", "kms:GenerateDataKey")
+            let_rules_use_key(self, key, bus_name, [rule.name for rule in self.rules if rule.name])
+
+
+def let_rules_use_key(scope: Construct, key: kms.IKey, bus_name: str, rule_names: Sequence[str]) -> None:
+    """Let EventBridge use ``key`` for the rules of these names (sending to a queue it encrypts).
+
+    The stack's key encrypts more than these queues: for these rules only, by their ARNs from their
+    names (the rules refer to the queues, which refer to the key: a GetAtt here would be a cycle)."""
+    stack = Stack.of(scope)
+    arns = [stack.format_arn(service="events", resource="rule", resource_name=f"{bus_name}/{name}") for name in rule_names]
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[iam.ServicePrincipal(EVENTS_SERVICE)],
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=["*"],
+            conditions={"ArnEquals": {"aws:SourceArn": arns}},
+        )
+    )
 
 
 def destination_topic(scope: Construct, construct_id: str, *, topic_name: str, key: kms.IKey | None) -> sns.Topic:

@@ -31,7 +31,14 @@ from constructs import Construct
 
 from deliveries.destinations import WEBHOOK, Destination
 from stacks.constructs import acknowledge
-from stacks.constructs.deliveries import EVENTS_SERVICE, RULE_MAX_EVENT_AGE, RULE_RETRY_ATTEMPTS, DeliveryRule
+from stacks.constructs.deliveries import (
+    EVENTS_SERVICE,
+    RULE_MAX_EVENT_AGE,
+    RULE_RETRY_ATTEMPTS,
+    DeliveryRule,
+    let_rules_use_key,
+    rule_name,
+)
 from stacks.destinations import SECRET_ARN, Webhook
 
 # The header an API destination's connection sends when the webhook names no auth (a connection needs one).
@@ -156,7 +163,7 @@ class ApiDestinationWebhooks(Construct):
             self.destinations[name] = destination
             self.rules.append(self._rule(name, webhook, bus, destination, role, dead_letter_queue))
         if self.rules:
-            self._let_rules_dead_letter(dead_letter_queue, key)
+            self._let_rules_dead_letter(dead_letter_queue, key, bus.event_bus_name)
 
     def _rule(
         self,
@@ -170,6 +177,7 @@ class ApiDestinationWebhooks(Construct):
         return events.CfnRule(
             self,
             f"Rule-{name}",
+            name=rule_name(name),
             description=f"Deadline status changes for webhook {name}: to its API destination",
             event_bus_name=bus.event_bus_name,
             event_pattern=webhook.pattern(),
@@ -188,7 +196,7 @@ class ApiDestinationWebhooks(Construct):
             ],
         )
 
-    def _let_rules_dead_letter(self, dead_letter_queue: sqs.IQueue, key: kms.IKey | None) -> None:
+    def _let_rules_dead_letter(self, dead_letter_queue: sqs.IQueue, key: kms.IKey | None, bus_name: str) -> None:
         events_service = iam.ServicePrincipal(EVENTS_SERVICE)
         dead_letter_queue.add_to_resource_policy(
             iam.PolicyStatement(
@@ -199,4 +207,4 @@ class ApiDestinationWebhooks(Construct):
             )
         )
         if key is not None:
-            key.grant(events_service, "kms:Decrypt", "kms:GenerateDataKey")
+            let_rules_use_key(self, key, bus_name, [rule.name for rule in self.rules if rule.name])

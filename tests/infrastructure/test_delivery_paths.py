@@ -16,6 +16,7 @@ from notification_processor.roles import JOB
 from stacks.config import StudioConfig, load_config, project_context
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
+    DELIVERY_STATE_TABLE,
     HISTORY_TABLE,
     PIPELINE_KEY_LOGICAL_ID,
     PROCESSOR_HANDLER,
@@ -49,6 +50,7 @@ from tests.infrastructure.studio_configs import studio_contexts
 from tests.infrastructure.template_tools import (
     alarm_topic,
     alarm_topic_policy,
+    alert_rule,
     as_list,
     config_secrets,
     function_with_handler,
@@ -244,7 +246,8 @@ def test_a_topic_policy_conditioned_on_another_source_fails(templates, service, 
     paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     failed = {path.kind for path in paths if path.problems}
     assert failed == {failing}
-    assert all(path.problems for path in paths if path.kind == failing)
+    to_the_topic = [path for path in paths if path.kind == failing and alarm_topic(template)[0] in path.description]
+    assert to_the_topic and all(path.problems for path in to_the_topic)
 
 
 @pytest.mark.parametrize("principal", [{"Service": "events.amazonaws.com"}, "*"])
@@ -300,10 +303,10 @@ def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templ
     else:
         root.update(account_statement)
     paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
-    # The processor and the publisher read their sources, the processor writes its tables and the producer
-    # sends, each with the key (the on-failure queue has SQS's own). CloudWatch Logs has its own statement:
-    # the log groups' keys still pass.
-    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY}
+    # The processor, the publisher and the sender read their sources, the processor and the sender write their
+    # tables, the sender publishes to its topics and the producer sends, each with the key (the on-failure queue
+    # has SQS's own). CloudWatch Logs has its own statement: the log groups' keys still pass.
+    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY, ENVIRONMENT}
     assert all("nor delegates to IAM" in problem for problem in problems(paths))
 
 
@@ -329,6 +332,7 @@ def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_
     assert sorted(problem.split(":")[0] for problem in found) == [
         f"function {function_id} -> table {table} under key {PIPELINE_KEY_LOGICAL_ID}"
         for table in sorted(resources(template, "AWS::DynamoDB::Table"))
+        if table != DELIVERY_STATE_TABLE.logical_id  # the sender's
     ] * (handler == PROCESSOR_HANDLER)
     assert all(
         "may not kms:Decrypt: no identity policy of role" in problem and f"kms:Decrypt on {PIPELINE_KEY_LOGICAL_ID}" in problem
@@ -341,7 +345,7 @@ def test_a_table_whose_items_the_role_neither_reads_nor_writes_has_no_key_path(t
     _role_statement(template, PROCESSOR_HANDLER, "dynamodb:DescribeTable")["Action"] = "dynamodb:DescribeTable"
     function_id, _ = function_with_handler(template, PROCESSOR_HANDLER)
     paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
-    assert [path.description for path in paths if path.kind == TABLE_KEY] == [
+    assert [path.description for path in paths if path.kind == TABLE_KEY and function_id in path.description] == [
         f"function {function_id} -> table {HISTORY_TABLE.logical_id} under key {PIPELINE_KEY_LOGICAL_ID}"
     ]
 
@@ -399,17 +403,19 @@ def test_a_rule_dead_letter_queue_under_a_key_eventbridge_cannot_use_fails(templ
     del queue["SqsManagedSseEnabled"]
     queue["KmsMasterKeyId"] = key
     paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
-    (dead_letters,) = [path for path in paths if path.kind == RULE_DEAD_LETTERS]
+    (dead_letters,) = [
+        path for path in paths if path.kind == RULE_DEAD_LETTERS and PUBLISH_FAILURE_QUEUE.logical_id in path.description
+    ]
     assert dead_letters.problems and all(message in problem for problem in dead_letters.problems)
 
 
 def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(templates):
     template, stack_name = _broken(templates, "example")
     statements = template["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]["KeyPolicy"]["Statement"]
-    (logs,) = [s for s in statements if "Service" in s["Principal"]]
+    (logs,) = [s for s in statements if "logs." in json.dumps(s["Principal"])]
     logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] = f"arn:aws:logs:*:*:log-group:{stack_name}-*"
     found = _problems(template, stack_name)
-    assert len(found) == 2  # each function's log group
+    assert len(found) == len(resources(template, "AWS::Lambda::Function"))  # each function's log group
     assert all(f"for {stack_name}-sandbox-" in problem and "a log group of another stack" in problem for problem in found)
 
 
@@ -425,9 +431,9 @@ def _imported_alarm_topic(template: dict) -> None:
     alarm["AlarmActions"] = ["arn:aws:sns:eu-west-1:123456789012:a-topic-of-another-stack"]
 
 
-def _imported_dead_letters(template: dict) -> None:
-    (rule,) = resources(template, "AWS::Events::Rule").values()
-    rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
+def _imported_dead_letters(template: dict) -> None:  # the job alerts' rule
+    _, rule = alert_rule(template)
+    rule["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
 
 
 def _imported_mapping_source(template: dict) -> None:
@@ -480,7 +486,7 @@ def _default_log_group(template: dict) -> None:
         (_added("AWS::SNS::TopicInlinePolicy"), "AWS::SNS::TopicInlinePolicy"),
         (_added("AWS::IAM::RolePolicy"), "AWS::IAM::RolePolicy"),
         (_added("AWS::Logs::ResourcePolicy"), "AWS::Logs::ResourcePolicy"),
-        (_added("AWS::SNS::Subscription", Protocol="sqs"), "a sqs subscription"),
+        (_added("AWS::SNS::Subscription", Protocol="lambda"), "a lambda subscription"),
         (_stream_policy, r"StreamSpecification\.ResourcePolicy"),
         (_boundary, "PermissionsBoundary"),
         (_default_log_group, "log group: None is not a AWS::Logs::LogGroup"),

@@ -73,7 +73,7 @@ def test_the_config_rejects_bad_channels_and_channels_without_status_events():
     with pytest.raises(ConfigError, match=re.escape("chat_channels=[...] is not allowed with status_events=False")):
         StudioConfig(status_events=False, chat_channels=(SLACK,))
     with pytest.raises(ConfigError, match="the name 'wranglers' is a chat channel's too"):
-        StudioConfig(chat_channels=(SLACK,), webhooks=({"name": "wranglers"},))
+        StudioConfig(chat_channels=(SLACK,), webhooks=({"name": "wranglers", "url_secret": "hook", "format": "slack"},))
     assert [each.name for each in StudioConfig(chat_channels=(SLACK, TEAMS)).chat_channel_list] == ["wranglers", "lighting"]
 
 

@@ -11,7 +11,7 @@ import json
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER
+from stacks.roles import PROCESSOR_HANDLER, PUBLISHER_HANDLER, SENDER_HANDLER
 from tests.infrastructure.template_tools import (
     alarm_topic,
     alarm_topic_policy,
@@ -65,6 +65,11 @@ PINNED = {
     "StatusEventBus": "AWS::Events::EventBus",
     "StatusEventFailureQueue": "AWS::SQS::Queue",
     "NotificationHistoryTable": "AWS::DynamoDB::Table",  # on by default: failing_workers reads it
+    # The sender's (job_notifications is on by default); the topic holds the artists' subscriptions.
+    "DeliveryQueue": "AWS::SQS::Queue",
+    "DeliveryDeadLetterQueue": "AWS::SQS::Queue",
+    "DeliveryStateTable": "AWS::DynamoDB::Table",
+    "JobNotificationTopic": "AWS::SNS::Topic",
 }
 STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Logs::LogGroup")
 
@@ -72,7 +77,9 @@ STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", 
 def test_stateful_resources_keep_their_pinned_logical_ids(template):
     assert {logical_id: template["Resources"][logical_id]["Type"] for logical_id in PINNED} == PINNED
     pinned_kinds = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"}
-    assert {k for k, r in template["Resources"].items() if r["Type"] in pinned_kinds} == set(PINNED)
+    assert {k for k, r in template["Resources"].items() if r["Type"] in pinned_kinds} == {
+        k for k, kind in PINNED.items() if kind in pinned_kinds
+    }
 
 
 def test_queue_is_standard_encrypted_and_redrives_to_the_dead_letter_queue(template):
@@ -109,7 +116,10 @@ def test_every_queue_refuses_requests_without_tls(template):
             protected[queue["Ref"]] = statement["Resource"]
     assert protected == {
         queue: {"Fn::GetAtt": [queue, "Arn"]}
-        for queue in ("NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue")
+        for queue in (
+            "NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue", "DeliveryQueue",
+            "DeliveryDeadLetterQueue",
+        )
     }
 
 
@@ -180,13 +190,13 @@ def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metri
     }
 
 
-@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER])
+@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER, SENDER_HANDLER])
 def test_each_function_logs_json_to_its_own_log_group_with_explicit_retention(template, handler):
     _, function = function_with_handler(template, handler)
     assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert props(template, log_group_id(function))["RetentionInDays"] == 30
-    assert len(resources(template, "AWS::Logs::LogGroup")) == 2
+    assert len(resources(template, "AWS::Logs::LogGroup")) == len(resources(template, "AWS::Lambda::Function"))
 
 
 def test_event_source_reports_item_failures_with_the_configured_batching(template, pipeline_spec):
@@ -379,6 +389,7 @@ def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_event
         ("Throttles", function_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": function_id}}], 0),
         ("ApproximateNumberOfMessagesVisible", "StatusEventFailureQueue"): ("AWS/SQS", queue_dimension("StatusEventFailureQueue"), 0),
         ("IteratorAge", publisher_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": publisher_id}}], 600_000),
+        ("ApproximateNumberOfMessagesVisible", "DeliveryDeadLetterQueue"): ("AWS/SQS", queue_dimension("DeliveryDeadLetterQueue"), 0),
     }
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     found = {
@@ -478,6 +489,11 @@ def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(templat
         "EventBusArn": {"Fn::GetAtt": ["StatusEventBus", "Arn"]},
         "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},
         "HistoryTableName": {"Ref": "NotificationHistoryTable"},
+        "JobNotificationTopicArn": {"Ref": "JobNotificationTopic"},
+        "JobNotificationStatuses": "Completed,Failed",
+        "DeliveryQueueUrl": {"Ref": "DeliveryQueue"},
+        "DeliveryDeadLetterQueueUrl": {"Ref": "DeliveryDeadLetterQueue"},
+        "DeliveryStateTableName": {"Ref": "DeliveryStateTable"},
     }
 
 

@@ -7,6 +7,8 @@ which also holds the starter with status-change events off.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from local_pipeline.spec import PipelineSpec
@@ -76,7 +78,8 @@ def test_the_starter_needs_nothing_in_the_account_and_still_notifies(studios):
 def physical_names(template: dict) -> set[str]:
     """Every name a resource is given (joins rendered, pseudo parameters as ${...}).
 
-    A bare reference (an event source mapping's FunctionName) names another resource.
+    A bare reference (an event source mapping's FunctionName) names another resource. A rule's name is
+    its bus's name and its own: names are unique per bus.
     """
 
     def render(value) -> str:
@@ -86,8 +89,12 @@ def physical_names(template: dict) -> set[str]:
             return "${{{}}}".format(value["Ref"])
         return "".join(render(part) for part in value["Fn::Join"][1])
 
+    def of_bus(resource: dict) -> str:
+        bus = resource["Properties"].get("EventBusName") if resource["Type"] == "AWS::Events::Rule" else None
+        return "" if bus is None else render(template["Resources"][bus["Ref"]]["Properties"]["Name"]) + "/"
+
     return {
-        render(value)
+        of_bus(resource) + render(value)
         for resource in template["Resources"].values()
         for name in NAME_PROPERTIES
         if (value := resource.get("Properties", {}).get(name)) is not None and "Ref" not in value
@@ -104,8 +111,11 @@ def processor_policy_id(template: dict) -> str:
 
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    # two tables, two queues, the dashboard, the history table, the failure queue, the bus
-    assert len(sandbox) == len(production) == 8
+    # two tables, two queues, the dashboard, the history table, the failure queue, the bus; the sender's two
+    # queues, its state table, the artists' topic and rule; and production's two chat channels' topics and rules,
+    # and its five webhooks' rules
+    assert len(sandbox) == 13
+    assert len(production) == 22
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
@@ -161,7 +171,7 @@ def test_one_customer_managed_key_with_rotation_encrypts_queues_tables_and_the_l
 
 def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(production):
     key = production["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]
-    (logs,) = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    (logs,) = [s for s in key["KeyPolicy"]["Statement"] if "logs." in json.dumps(s["Principal"])]
     assert logs["Principal"]["Service"]["Fn::Join"][1] == ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]
     assert "kms:GenerateDataKey" in logs["Action"] and not any("*" in action for action in logs["Action"])
     (log_groups,) = logs["Condition"]["ArnLike"].values()
@@ -172,7 +182,7 @@ def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(product
         for logical_id, log_group in resources(production, "AWS::Logs::LogGroup").items()
         if log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     ]
-    assert len(encrypted) == 2  # both functions'
+    assert len(encrypted) == 3  # the processor's, the publisher's, the sender's
     assert names == [f":log-group:DeadlineNotifications-example-{logical_id}-*" for logical_id in encrypted]
 
 
@@ -216,7 +226,7 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
     (subscription,) = subscriptions(production, "email").values()
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 6
+    assert len(alarms) == 7
     assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
@@ -236,8 +246,8 @@ def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandb
     topic_id, topic = alarm_topic(sandbox)
     assert set(resources(sandbox, "AWS::KMS::Key")) == {PIPELINE_KEY_LOGICAL_ID, topic["KmsMasterKeyId"]["Fn::GetAtt"][0]}
     assert "NotificationHistoryTable" in sandbox["Resources"]
-    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 3  # the queue's, both streams'
-    assert len(resources(sandbox, "AWS::Events::Rule")) == 1  # the job alerts
+    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 4  # the queue's, both streams', DeliveryQueue's
+    assert len(resources(sandbox, "AWS::Events::Rule")) == 2  # the job alerts, the artists' notifications
     assert not resources(sandbox, "AWS::SNS::Subscription")  # who would confirm an e-mail?
     for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
@@ -305,7 +315,7 @@ def test_the_deployment_package_holds_the_handlers_modules_only(studio_synthesis
     packaged = {path.relative_to(package).as_posix() for path in package.rglob("*") if path.is_file()}
     modules = {
         path.relative_to(LAMBDA_SOURCE).as_posix() for path in LAMBDA_SOURCE.rglob("*.py") if "__pycache__" not in path.parts
-    }
+    } | {path.relative_to(LAMBDA_SOURCE).as_posix() for path in (LAMBDA_SOURCE / "deliveries" / "formats").iterdir()}
     assert "lambda_function.py" in packaged
     assert packaged == modules
 
