@@ -10,10 +10,14 @@ publisher's settings and its alert rules, and the history table.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from deadline_sqs import CommandError
+from deliveries.destinations import DESTINATIONS_VARIABLE, WEBHOOK
+from deliveries.webhooks import JSON_FORMAT
+from stacks.destinations import rule_name
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
     DELIVERY_DEAD_LETTER_QUEUE,
@@ -101,6 +105,22 @@ class DeliveriesSpec:
 
 
 @dataclass(frozen=True)
+class WebhookSpec:
+    """A webhook (issue 17) as the template has it: its rule's pattern, and how it is reached: through the
+    sender (its destination in the sender's environment) or an API destination (its connection's header)."""
+
+    name: str
+    format: str
+    event_pattern: dict
+    api_destination: bool
+    target: str  # the sender's: the URL's secret id, or the plain URL; an API destination's endpoint
+    url_is_secret: bool
+    auth_header: str | None
+    auth_secret: str | None  # the header's secret (the sender's, or the connection's dynamic reference)
+    auth_value: str | None  # an API destination's fixed header value (no secret)
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     tables: dict[str, TableSpec]  # by role (stacks.roles.TABLES)
     queue: QueueSpec
@@ -114,6 +134,7 @@ class PipelineSpec:
     status_events: StatusEventsSpec | None = None
     history_table: TableSpec | None = None
     deliveries: DeliveriesSpec | None = None
+    webhooks: tuple[WebhookSpec, ...] = ()
 
     @classmethod
     def from_template(cls, template: dict) -> PipelineSpec:
@@ -248,6 +269,7 @@ class PipelineSpec:
             status_events=status_events(),
             history_table=table(HISTORY_TABLE.logical_id) if HISTORY_TABLE.logical_id in resources else None,
             deliveries=deliveries(),
+            webhooks=_webhooks(resources),
         )
 
     @property
@@ -276,6 +298,42 @@ class PipelineSpec:
         if stack_name not in stacks:
             raise SpecError(f"{cdk_out} has no stack {stack_name!r}; it has: {', '.join(sorted(stacks))}")
         return cls.from_template(json.loads((cdk_out / stacks[stack_name]).read_text()))
+
+
+_DYNAMIC_SECRET = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString:")
+
+
+def _webhooks(resources: dict) -> tuple[WebhookSpec, ...]:
+    """Each webhook's rule (named deliver-<name>) with the sender's destination or the API destination it targets."""
+    (sender,) = [
+        r["Properties"] for r in resources.values()
+        if r.get("Type") == "AWS::Lambda::Function" and r["Properties"].get("Handler") == SENDER_HANDLER
+    ] or [{}]  # fmt: skip
+    encoded = sender.get("Environment", {}).get("Variables", {}).get(DESTINATIONS_VARIABLE, "[]")
+    if isinstance(encoded, dict):  # an Fn::Join around the topics' ARNs, which no webhook's entry holds
+        encoded = "".join(part if isinstance(part, str) else "" for part in encoded["Fn::Join"][1])
+    destinations = {each["name"]: each for each in json.loads(encoded) if each["kind"] == WEBHOOK}
+    found = []
+    for rule in (r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Events::Rule"):
+        name = str(rule.get("Name", "")).removeprefix(rule_name(""))
+        (target,) = rule.get("Targets", [{}])
+        reference = target.get("Arn", {}).get("Fn::GetAtt", [""])[0]
+        if resources.get(reference, {}).get("Type") == "AWS::Events::ApiDestination":
+            destination = resources[reference]["Properties"]
+            connection = resources[destination["ConnectionArn"]["Fn::GetAtt"][0]]["Properties"]
+            key = connection["AuthParameters"]["ApiKeyAuthParameters"]
+            secret = _DYNAMIC_SECRET.match(key["ApiKeyValue"])
+            found.append(WebhookSpec(
+                name, JSON_FORMAT, rule["EventPattern"], True, destination["InvocationEndpoint"], False,
+                key["ApiKeyName"], secret[1] if secret else None, None if secret else key["ApiKeyValue"],
+            ))  # fmt: skip
+        elif name in destinations:
+            each = destinations[name]
+            found.append(WebhookSpec(
+                name, each["format"], rule["EventPattern"], False, each["target"], each["url_is_secret"],
+                each["auth_header"], each["auth_secret"], None,
+            ))  # fmt: skip
+    return tuple(sorted(found, key=lambda webhook: webhook.name))
 
 
 def _target_service(arn, resources: dict) -> str:

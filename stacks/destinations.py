@@ -172,6 +172,11 @@ def event_pattern(
     return {"source": [SOURCE], "detail-type": [KIND_TYPES[kind] for kind in kinds], "detail": detail}
 
 
+def rule_name(destination: str) -> str:
+    """A destination rule's name (unique on the stack's own bus; at most 48 of EventBridge's 64 characters)."""
+    return f"deliver-{destination}"
+
+
 def rule_input_template(destination: str) -> str:
     """A destination rule's InputTemplate: the whole event (EventBridge's reserved variable), wrapped with
     the destination's name, which the sender reads (deliveries.envelope)."""

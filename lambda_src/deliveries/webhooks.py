@@ -155,8 +155,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 class WebhookPoster:
     """POSTs bodies to webhooks, paced per webhook.
 
-    ``loopback_http`` also allows ``http://127.0.0.1`` URLs: for the local pipeline's receiver only;
-    the Lambda handler never sets it, so a deployed sender posts over TLS or not at all.
+    ``loopback_http`` also allows ``http://127.0.0.1`` URLs, and ``min_interval`` shortens the pacing: for the
+    local pipeline's receiver only; the Lambda handler sets neither, so a deployed sender posts over TLS, at
+    most once per MIN_SECONDS_BETWEEN_POSTS per webhook.
     """
 
     def __init__(
@@ -167,12 +168,14 @@ class WebhookPoster:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = POST_TIMEOUT_SECONDS,
         loopback_http: bool = False,
+        min_interval: float = MIN_SECONDS_BETWEEN_POSTS,
     ):
         self._secrets = secrets
         self._clock = clock
         self._sleep = sleep
         self._timeout = timeout
         self._loopback_http = loopback_http
+        self._min_interval = min_interval
         self._last_post: dict[str, float] = {}
         self._opener = urllib.request.build_opener(
             _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
@@ -218,7 +221,7 @@ class WebhookPoster:
     def _pace(self, destination: str) -> None:
         last = self._last_post.get(destination)
         if last is not None:
-            wait = last + MIN_SECONDS_BETWEEN_POSTS - self._clock()
+            wait = last + self._min_interval - self._clock()
             if wait > 0:
                 self._sleep(wait)
         self._last_post[destination] = self._clock()

@@ -33,7 +33,7 @@ from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function
 from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.constructs.processor import QUEUE_ACTIONS, SQS_FAILURES
-from stacks.destinations import rule_input_template
+from stacks.destinations import rule_input_template, rule_name
 from stacks.roles import DELIVERY_DEAD_LETTER_QUEUE, DELIVERY_QUEUE, DELIVERY_STATE_TABLE, SENDER_HANDLER
 
 SENDER_TIMEOUT = Duration.seconds(30)
@@ -51,11 +51,6 @@ RULE_RETRY_ATTEMPTS = 20
 STATE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 EVENTS_SERVICE = "events.amazonaws.com"
 AWS_MANAGED_SNS_KEY = "alias/aws/sns"
-
-
-def rule_name(destination: str) -> str:
-    """A destination rule's name (unique on the stack's own bus; at most 48 of EventBridge's 64 characters)."""
-    return f"deliver-{destination}"
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,8 @@ from stacks.constructs.deliveries import (
     RULE_RETRY_ATTEMPTS,
     DeliveryRule,
     let_rules_use_key,
-    rule_name,
 )
-from stacks.destinations import SECRET_ARN, Webhook
+from stacks.destinations import SECRET_ARN, Webhook, rule_name
 
 # The header an API destination's connection sends when the webhook names no auth (a connection needs one).
 STUDIO_HEADER = "X-Deadline-Sqs-Studio"
