@@ -22,6 +22,7 @@ from tqdm import tqdm
 from deadline_sqs import CommandError
 from deadline_sqs.dead_letters import DeadLetter, peek_dead_letters
 from deadline_sqs.sending import queue_depth, send_bodies
+from local_pipeline.delivery_check import DeliveryReport, artist_problems, chat_problems, opted_out_count
 from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
@@ -75,6 +76,7 @@ class DemoReport:
     problems: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     status_events: StatusEventsReport | None = None  # None: the template has none
+    deliveries: DeliveryReport | None = None  # None: the template has no sender
 
     @property
     def ok(self) -> bool:
@@ -117,6 +119,7 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             running.enter_context(redirect_stdout(output))
             if resources.status_events:
                 publisher = running.enter_context(pipeline.publishing())
+            sender = running.enter_context(pipeline.delivering()) if resources.deliveries else None
             source = running.enter_context(pipeline.processing())
             bar = running.enter_context(
                 tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress)
@@ -125,25 +128,61 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             if publisher and not publisher.wait_until_idle(time.monotonic(), timeout):
                 error = publisher.stats.last_error
                 raise DemoError(f"the publisher's stream pollers did not catch up{f': {error!r}' if error else ''}")
+            if sender and resources.deliveries:
+                _wait_until_empty(sqs, resources.deliveries.queue_url, timeout, sender, "DeliveryQueue")
         seconds["process"] = time.monotonic() - mark
 
         mark = time.monotonic()
         dead_letters = peek_dead_letters(sqs, resources.dead_letter_queue_url)
         stored = stored_state(dynamodb, resources.tables)
         problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
-        events_report = None
+        events_report = delivery_report = None
         if publisher and resources.status_events and spec.status_events:
             local = resources.status_events
             events = published_events(drain(sqs, local.events_queue_url))
             alerts = drain(sqs, local.alerts_queue_url)
             failures = len(drain(sqs, local.failure_queue_url))
-            rules = spec.status_events.rules
+            rules = spec.status_events.alert_rules
             events_report = StatusEventsReport(events, alerts, alerted_statuses(rules), failures, publisher.stats)
             problems += event_problems(events, traffic, stored) + alert_problems(alerts, events, rules)
             problems += [f"{failures} batches the publisher gave up on, in the failure queue"] if failures else []
+            if resources.deliveries and spec.deliveries:
+                delivery_report, delivery_problems = _check_deliveries(sqs, resources.deliveries, spec, events)
+                problems += delivery_problems
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report)
+    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report, delivery_report)
+
+
+def _check_deliveries(sqs, local, spec: PipelineSpec, events: list[PublishedEvent]) -> tuple[DeliveryReport, list[str]]:
+    """What each artist's and chat channel's stand-in queue received, against the validated events."""
+    artists = {user: drain(sqs, url) for user, url in local.artist_queues.items()}
+    chats = {channel: drain(sqs, url) for channel, url in local.chat_queues.items()}
+    dead_letters = len(drain(sqs, local.dead_letter_queue_url))
+    rules = spec.status_events.delivery_rules if spec.status_events else []
+    by_channel = {
+        channel: next(r for r in rules if f'"destination": "{channel}"' in r.input_transformer["InputTemplate"])
+        for channel in chats
+    }
+    problems = artist_problems(artists, events, local.statuses) + chat_problems(chats, events, by_channel)
+    problems += [f"{dead_letters} deliveries in the delivery dead-letter queue"] if dead_letters else []
+    report = DeliveryReport(
+        {user: len(bodies) for user, bodies in artists.items()},
+        opted_out_count(events, local.statuses),
+        {channel: len(bodies) for channel, bodies in chats.items()},
+        dead_letters,
+    )
+    return report, problems
+
+
+def _wait_until_empty(sqs, queue_url: str, timeout: float, source: SqsEventSource, name: str) -> None:
+    """Until the queue holds nothing, visible or in flight."""
+    deadline = time.monotonic() + timeout
+    while queue_depth(sqs, queue_url):
+        if time.monotonic() > deadline:
+            errors = f"; pollers' last error: {source.poller_errors[-1]!r}" if source.poller_errors else ""
+            raise DemoError(f"{name} still holds messages after {timeout:.0f} s{errors}")
+        time.sleep(0.2)
 
 
 def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
@@ -222,6 +261,8 @@ def summary(report: DemoReport) -> str:
         lines.append(f"  {kind:<{width}}  {_shorten(letter.reason, 100)}")
     if report.status_events:
         lines += _status_events_lines(report.status_events)
+    if report.deliveries:
+        lines += _deliveries_lines(report.deliveries)
     truth = report.traffic.truth
     if report.ok:
         events = report.status_events
@@ -232,6 +273,12 @@ def summary(report: DemoReport) -> str:
                 f"; {len(events.events)} status-change events, exactly one per change of a stored status, "
                 f"and {len(events.alerts)} alerts"
                 if events
+                else ""
+            )
+            + (
+                f"; each artist got exactly their jobs' changes once ({sum(report.deliveries.artists.values())} "
+                f"messages, {report.deliveries.opted_out} opted out) and each chat channel what its filters let through"
+                if report.deliveries
                 else ""
             )
         )
@@ -267,6 +314,17 @@ def _status_events_lines(report: StatusEventsReport) -> list[str]:
         lines.append(f"  ... and {len(report.alerts) - SHOWN_ALERTS} more")
     lines.append(f"Publisher failure queue: {report.failures} messages")
     return lines
+
+
+def _deliveries_lines(report: DeliveryReport) -> list[str]:
+    artists = ", ".join(f"{user} {count}" for user, count in sorted(report.artists.items()))
+    chats = ", ".join(f"{channel} {count}" for channel, count in sorted(report.chats.items()))
+    return [
+        f"Job notifications per artist (locally, each artist's queue has the filter policy `deadline-sqs subscribe` "
+        f"sets): {artists or 'none'}; {report.opted_out} changes not sent: their jobs opted out",
+        f"Chat channels (locally, a queue stands in for Amazon Q Developer): {chats or 'none'}",
+        f"Delivery dead-letter queue: {report.dead_letters} messages",
+    ]
 
 
 def _shorten(text: str, width: int) -> str:

@@ -87,6 +87,16 @@ class StatusEventsSpec:
     report_batch_item_failures: bool
     rules: list[RuleSpec]
 
+    @property
+    def alert_rules(self) -> list[RuleSpec]:
+        """The job alerts' rules (to the alarm topic)."""
+        return [rule for rule in self.rules if rule.target_kind == "sns"]
+
+    @property
+    def delivery_rules(self) -> list[RuleSpec]:
+        """The destinations' rules (to DeliveryQueue, for the sender)."""
+        return [rule for rule in self.rules if rule.target_kind == "sqs"]
+
 
 @dataclass(frozen=True)
 class DeliveriesSpec:

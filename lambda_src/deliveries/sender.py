@@ -82,7 +82,7 @@ class Sender:
         except Exception as error:  # any failure: give the claim back, SQS retries the record
             self.state.release(claim)
             self._log("ERROR", "delivery_failed", destination=delivery.destination.name, messageId=message_id,
-                      eventId=claim.event_id, error=type(error).__name__, reason=_reason(error))
+                      eventId=claim.event_id, failure=type(error).__name__, reason=_reason(error))
             return "Failed"
         self.state.confirm(claim)
         return "Sent"
