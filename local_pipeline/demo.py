@@ -37,6 +37,7 @@ from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats
 from local_pipeline.verify import mismatches, status_counts, stored_state
+from local_pipeline.webhooks import WebhookReport, webhook_lines, webhook_reports
 from notification_processor.telemetry import METRIC_NAMES
 
 DEMO_TRAFFIC = TrafficSettings(
@@ -77,6 +78,7 @@ class DemoReport:
     seconds: dict[str, float] = field(default_factory=dict)
     status_events: StatusEventsReport | None = None  # None: the template has none
     deliveries: DeliveryReport | None = None  # None: the template has no sender
+    webhooks: list[WebhookReport] = field(default_factory=list)  # none: the template has no webhook
 
     @property
     def ok(self) -> bool:
@@ -130,6 +132,8 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
                 raise DemoError(f"the publisher's stream pollers did not catch up{f': {error!r}' if error else ''}")
             if sender and resources.deliveries:
                 _wait_until_empty(sqs, resources.deliveries.queue_url, timeout, sender, "DeliveryQueue")
+            if pipeline.webhooks and not pipeline.webhooks.wait_until_delivered(timeout):
+                raise DemoError(f"the API destinations' stand-in did not post every event within {timeout:.0f} s")
         seconds["process"] = time.monotonic() - mark
 
         mark = time.monotonic()
@@ -137,6 +141,7 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
         stored = stored_state(dynamodb, resources.tables)
         problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
         events_report = delivery_report = None
+        webhooks: list[WebhookReport] = []
         if publisher and resources.status_events and spec.status_events:
             local = resources.status_events
             events = published_events(drain(sqs, local.events_queue_url))
@@ -149,9 +154,12 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             if resources.deliveries and spec.deliveries:
                 delivery_report, delivery_problems = _check_deliveries(sqs, resources.deliveries, spec, events)
                 problems += delivery_problems
+            if pipeline.webhooks:
+                webhooks = webhook_reports(spec.webhooks, events, pipeline.webhooks.receiver)
+                problems += [problem for report in webhooks for problem in report.problems]
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report, delivery_report)
+    return DemoReport(traffic, stored, dead_letters, output, problems, seconds, events_report, delivery_report, webhooks)
 
 
 def _check_deliveries(sqs, local, spec: PipelineSpec, events: list[PublishedEvent]) -> tuple[DeliveryReport, list[str]]:
@@ -263,6 +271,8 @@ def summary(report: DemoReport) -> str:
         lines += _status_events_lines(report.status_events)
     if report.deliveries:
         lines += _deliveries_lines(report.deliveries)
+    if report.webhooks:
+        lines += webhook_lines(report.webhooks)
     truth = report.traffic.truth
     if report.ok:
         events = report.status_events
@@ -279,6 +289,12 @@ def summary(report: DemoReport) -> str:
                 f"; each artist got exactly their jobs' changes once ({sum(report.deliveries.artists.values())} "
                 f"messages, {report.deliveries.opted_out} opted out) and each chat channel what its filters let through"
                 if report.deliveries
+                else ""
+            )
+            + (
+                f"; each of the {len(report.webhooks)} webhooks got one payload in its format per change its rule "
+                "matches"
+                if report.webhooks
                 else ""
             )
         )

@@ -51,6 +51,7 @@ from local_pipeline.farm import USERS
 from local_pipeline.generator import TrafficSettings, generate
 from local_pipeline.spec import DeliveriesSpec, PipelineSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
+from local_pipeline.webhooks import LocalWebhooks
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.batch import DEADLINE_MARGIN_SECONDS
 from notification_processor.roles import HISTORY_TABLE_VARIABLE, TABLE_ROLES
@@ -250,6 +251,8 @@ def create_local_bus(
     for rule in spec.rules:
         if rule.target_kind == "sqs" and deliveries is None:
             continue  # a destination's rule, without the sender locally
+        if rule.target_kind == "events":
+            continue  # a webhook's API destination: local_pipeline.webhooks' stand-in has the rule
         arn = deliveries.queue_arn if rule.target_kind == "sqs" and deliveries else alerts_arn
         target = {"Arn": arn} | ({"InputTransformer": rule.input_transformer} if rule.input_transformer else {})
         rules.append((rule.logical_id, rule.event_pattern, target))
@@ -347,6 +350,7 @@ class LocalPipeline:
         self.dynamodb = DynamoDBLocal()
         self.sqs = LocalSQS()
         self.resources: LocalResources | None = None
+        self.webhooks: LocalWebhooks | None = None  # the webhooks' receiver and stand-in, with webhooks in the template
         self._exit = ExitStack()
 
     @property
@@ -395,6 +399,11 @@ class LocalPipeline:
         self.resources = create_local_resources(
             self.spec, sqs, dynamodb, self.visibility_timeout, self.sqs.events_client(), self.sqs.sns_client()
         )
+        if self.spec.webhooks and self.resources.deliveries and self.resources.status_events:
+            local = LocalWebhooks(
+                self.spec.webhooks, endpoint_url=self.sqs.endpoint_url, bus_name=self.resources.status_events.bus_name
+            )
+            self.webhooks = self._exit.enter_context(local)  # stopped before the engines
 
     def _slowest_warm_up_batch(self, sqs, dynamodb) -> float:
         """Seconds the slowest handler invocation took, of one full batch per poller, all at once,
@@ -510,10 +519,12 @@ class LocalPipeline:
     def sender(self) -> Sender:
         """The sender configured as on Lambda (the template's environment), on the local queue, table and topics."""
         assert self.resources and self.resources.deliveries
+        environment = self.resources.deliveries.environment
         return sender_from_environment(
-            self.resources.deliveries.environment,
+            self.webhooks.sender_environment(environment) if self.webhooks else environment,
             dynamodb=self.dynamodb.client(**CLIENT_OPTIONS),
             sns=local_client("sns", self.sqs.endpoint_url),
+            webhook_poster=self.webhooks.poster() if self.webhooks else None,
         )
 
     @contextmanager
