@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -66,17 +66,22 @@ class ChatChannel:
         )
 
 
-def chat_channel_problems(items: Sequence) -> list[str]:
-    """Every problem of config chat_channels' items."""
-    problems = []
-    names: dict[str, str] = {}
+def named_items(key: str, items: Sequence, problems: list[str]) -> Iterator[tuple[str, dict]]:
+    """Each item of config ``key`` that is an object, with where it is (``key[n]`` and its name); the
+    problem of each that is not goes to ``problems``."""
     for number, item in enumerate(items):
-        where = f"chat_channels[{number}]"
+        where = f"{key}[{number}]"
         if not isinstance(item, dict):
             problems.append(f"{where}={item!r} is not allowed; allowed: a JSON object (docs/notifications.md)")
             continue
-        if isinstance(item.get("name"), str):
-            where = f"{where} ({item['name']})"
+        yield (f"{where} ({item['name']})" if isinstance(item.get("name"), str) else where), item
+
+
+def chat_channel_problems(items: Sequence) -> list[str]:
+    """Every problem of config chat_channels' items."""
+    problems: list[str] = []
+    names: dict[str, str] = {}
+    for where, item in named_items("chat_channels", items, problems):
         problems += _unknown_keys(where, item, CHAT_KEYS)
         problems += name_problems(where, item.get("name"), names)
         services = [service for service in CHAT_SERVICE_KEYS if service in item]
@@ -262,15 +267,9 @@ class Webhook:
 
 def webhook_problems(items: Sequence) -> list[str]:
     """Every problem of config webhooks' items."""
-    problems = []
+    problems: list[str] = []
     names: dict[str, str] = {}
-    for number, item in enumerate(items):
-        where = f"webhooks[{number}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}={item!r} is not allowed; allowed: a JSON object (docs/notifications.md)")
-            continue
-        if isinstance(item.get("name"), str):
-            where = f"{where} ({item['name']})"
+    for where, item in named_items("webhooks", items, problems):
         problems += _unknown_keys(where, item, WEBHOOK_KEYS)
         problems += name_problems(where, item.get("name"), names)
         endpoints = [key for key in ("url_secret", "url") if key in item]

@@ -175,7 +175,7 @@ class DeadlineNotificationsStack(Stack):
                     removal_policy=removal_policy,
                     deletion_protection=not config.sandbox,
                 )
-            if api_webhooks:
+            if api_webhooks and deliveries is not None:  # created above for them
                 ApiDestinationWebhooks(
                     self,
                     "Webhooks",

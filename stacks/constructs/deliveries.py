@@ -214,28 +214,16 @@ class Deliveries(Construct):
     def _rule(self, bus: events.IEventBus, rule: DeliveryRule) -> events.CfnRule:
         name = rule.destination.name
         # An L1 rule: the L2's inputs cannot state <aws.events.event.json> (the whole event) as it is.
-        return events.CfnRule(
+        return destination_rule(
             self,
-            f"Rule-{name}",
-            name=rule_name(name),
+            name,
             description=f"Deadline status changes for {rule.destination.kind} destination {name}: to the sender",
-            event_bus_name=bus.event_bus_name,
+            bus=bus,
             event_pattern=rule.event_pattern,
-            state="ENABLED",
-            targets=[
-                events.CfnRule.TargetProperty(
-                    id="DeliveryQueue",
-                    arn=self.queue.queue_arn,
-                    input_transformer=events.CfnRule.InputTransformerProperty(
-                        input_template=rule_input_template(name)
-                    ),
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_event_age_in_seconds=int(RULE_MAX_EVENT_AGE.to_seconds()),
-                        maximum_retry_attempts=RULE_RETRY_ATTEMPTS,
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
-                )
-            ],
+            target_id="DeliveryQueue",
+            target_arn=self.queue.queue_arn,
+            dead_letter_queue=self.dead_letter_queue,
+            input_transformer=events.CfnRule.InputTransformerProperty(input_template=rule_input_template(name)),
         )
 
     def _let_rules_send(self, bus_name: str) -> None:
@@ -255,6 +243,44 @@ class Deliveries(Construct):
         key = self.queue.encryption_master_key
         if key is not None:
             let_rules_use_key(self, key, bus_name, [rule.name for rule in self.rules if rule.name])
+
+
+def destination_rule(
+    scope: Construct,
+    destination: str,
+    *,
+    description: str,
+    bus: events.IEventBus,
+    event_pattern: dict,
+    target_id: str,
+    target_arn: str,
+    dead_letter_queue: sqs.IQueue,
+    **target,
+) -> events.CfnRule:
+    """A destination's rule (named rule_name(destination)) with one target, which EventBridge retries for
+    RULE_MAX_EVENT_AGE, RULE_RETRY_ATTEMPTS times, then sends to ``dead_letter_queue``; ``target``: the
+    target's other properties (an input transformer, a role)."""
+    return events.CfnRule(
+        scope,
+        f"Rule-{destination}",
+        name=rule_name(destination),
+        description=description,
+        event_bus_name=bus.event_bus_name,
+        event_pattern=event_pattern,
+        state="ENABLED",
+        targets=[
+            events.CfnRule.TargetProperty(
+                id=target_id,
+                arn=target_arn,
+                retry_policy=events.CfnRule.RetryPolicyProperty(
+                    maximum_event_age_in_seconds=int(RULE_MAX_EVENT_AGE.to_seconds()),
+                    maximum_retry_attempts=RULE_RETRY_ATTEMPTS,
+                ),
+                dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
+                **target,
+            )
+        ],
+    )
 
 
 def let_rules_use_key(scope: Construct, key: kms.IKey, bus_name: str, rule_names: Sequence[str]) -> None:

@@ -31,14 +31,8 @@ from constructs import Construct
 
 from deliveries.destinations import WEBHOOK, Destination
 from stacks.constructs import acknowledge
-from stacks.constructs.deliveries import (
-    EVENTS_SERVICE,
-    RULE_MAX_EVENT_AGE,
-    RULE_RETRY_ATTEMPTS,
-    DeliveryRule,
-    let_rules_use_key,
-)
-from stacks.destinations import SECRET_ARN, Webhook, rule_name
+from stacks.constructs.deliveries import EVENTS_SERVICE, DeliveryRule, destination_rule, let_rules_use_key
+from stacks.destinations import SECRET_ARN, Webhook
 
 # The header an API destination's connection sends when the webhook names no auth (a connection needs one).
 STUDIO_HEADER = "X-Deadline-Sqs-Studio"
@@ -160,40 +154,21 @@ class ApiDestinationWebhooks(Construct):
                 )},
             )
             self.destinations[name] = destination
-            self.rules.append(self._rule(name, webhook, bus, destination, role, dead_letter_queue))
+            self.rules.append(
+                destination_rule(
+                    self,
+                    name,
+                    description=f"Deadline status changes for webhook {name}: to its API destination",
+                    bus=bus,
+                    event_pattern=webhook.pattern(),
+                    target_id="ApiDestination",
+                    target_arn=destination.api_destination_arn,
+                    dead_letter_queue=dead_letter_queue,
+                    role_arn=role.role_arn,
+                )
+            )
         if self.rules:
             self._let_rules_dead_letter(dead_letter_queue, key, bus.event_bus_name)
-
-    def _rule(
-        self,
-        name: str,
-        webhook: Webhook,
-        bus: events.IEventBus,
-        destination: events.ApiDestination,
-        role: iam.Role,
-        dead_letter_queue: sqs.IQueue,
-    ) -> events.CfnRule:
-        return events.CfnRule(
-            self,
-            f"Rule-{name}",
-            name=rule_name(name),
-            description=f"Deadline status changes for webhook {name}: to its API destination",
-            event_bus_name=bus.event_bus_name,
-            event_pattern=webhook.pattern(),
-            state="ENABLED",
-            targets=[
-                events.CfnRule.TargetProperty(
-                    id="ApiDestination",
-                    arn=destination.api_destination_arn,
-                    role_arn=role.role_arn,
-                    retry_policy=events.CfnRule.RetryPolicyProperty(
-                        maximum_event_age_in_seconds=int(RULE_MAX_EVENT_AGE.to_seconds()),
-                        maximum_retry_attempts=RULE_RETRY_ATTEMPTS,
-                    ),
-                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=dead_letter_queue.queue_arn),
-                )
-            ],
-        )
 
     def _let_rules_dead_letter(self, dead_letter_queue: sqs.IQueue, key: kms.IKey | None, bus_name: str) -> None:
         events_service = iam.ServicePrincipal(EVENTS_SERVICE)

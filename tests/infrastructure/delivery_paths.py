@@ -587,9 +587,7 @@ class Walk:
     def _function_role(self, function_ref) -> tuple[str, str]:
         function_id = self._of_type(function_ref, "AWS::Lambda::Function", "a function")
         role_id = self._of_type(self.resources[function_id]["Properties"]["Role"], "AWS::IAM::Role", f"{function_id}'s role")
-        trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        if not any("lambda.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
-            raise WalkError(f"role {role_id} of {function_id} is not assumable by Lambda")
+        self._assumable_by(role_id, "lambda.amazonaws.com", f"{function_id}'s role")
         return function_id, role_id
 
     def _event_source_mappings(self) -> None:

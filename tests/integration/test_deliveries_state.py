@@ -5,10 +5,7 @@ The sends are recorded (or made to fail) by the test; what is under test is whic
 
 from __future__ import annotations
 
-import itertools
 import threading
-
-import pytest
 
 from deliveries.destinations import ARTISTS, Destination
 from deliveries.sender import Sender
@@ -17,17 +14,6 @@ from tests.unit.deliveries_support import job_event, sqs_message, wrapped
 
 LEASE_SECONDS = 30
 ARTISTS_DESTINATION = Destination(name=ARTISTS, kind=ARTISTS, target="arn:aws:sns:us-east-1:1:jobs", format="email")
-_suffix = itertools.count()
-
-
-@pytest.fixture
-def state_table(dynamodb_local, pipeline_spec):
-    client = dynamodb_local.client()
-    spec = pipeline_spec.deliveries.state_table
-    name = f"{spec.name}-{next(_suffix)}"
-    client.create_table(**spec.create_table_kwargs(name))
-    yield name
-    client.delete_table(TableName=name)
 
 
 class Clock:

@@ -117,16 +117,6 @@ def test_the_stand_in_retries_what_the_receiver_refuses(local_sqs, bus):
 FORMATS = ("slack", "teams", "discord", "google_chat", "json")
 
 
-@pytest.fixture
-def state_table(dynamodb_local, pipeline_spec):
-    client = dynamodb_local.client()
-    spec = pipeline_spec.deliveries.state_table
-    name = f"{spec.name}-webhooks-{uuid.uuid4().hex[:6]}"
-    client.create_table(**spec.create_table_kwargs(name))
-    yield name
-    client.delete_table(TableName=name)
-
-
 def test_the_sender_posts_every_format_once_per_change_through_the_local_secrets(
     local_sqs, dynamodb_local, state_table, bus
 ):
