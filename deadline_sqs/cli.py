@@ -251,7 +251,7 @@ def run_redrive(args) -> int:
 
 def _job_notifications(args, session) -> tuple[str, list[str]]:
     """The job-notification topic's ARN and the statuses it is sent, from the stack, the local pipeline or --topic-arn."""
-    arn, statuses = "", list(NOTIFIED_JOB_STATUSES)
+    arn, statuses = "", [str(status) for status in NOTIFIED_JOB_STATUSES]
     if args.local:
         target = read_local_target()
         arn, statuses = target.job_notification_topic_arn, target.job_notification_statuses or statuses
@@ -259,7 +259,7 @@ def _job_notifications(args, session) -> tuple[str, list[str]]:
         outputs = stack_outputs(session.client("cloudformation"), args.stack_name)
         arn = outputs.get(JOB_NOTIFICATION_TOPIC.output_key, "")
         statuses = outputs.get(JOB_NOTIFICATION_STATUSES_OUTPUT, ",".join(statuses)).split(",")
-    arn = args.topic_arn or arn
+    arn = str(args.topic_arn or arn)
     if not arn:
         raise CommandError(
             f"where is the job-notification topic? pass --stack-name (a stack deployed with job_notifications on "

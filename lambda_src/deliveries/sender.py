@@ -45,7 +45,7 @@ class Sender:
 
     def handle(self, event: dict, context=None) -> dict:
         records = event.get("Records", [])
-        counts = dict.fromkeys(("Sent", "Dropped", "OptedOut", "Failed", "BadRecords"), 0)
+        counts: dict[str, int] = dict.fromkeys(("Sent", "Dropped", "OptedOut", "Failed", "BadRecords"), 0)
         failures = []
         for record in records:
             message_id = record.get("messageId", "")
