@@ -12,7 +12,9 @@
 - Nothing here logs or raises with a URL, a header value or a response body (a receiver's error
   page may quote the URL's path, where the token is).
 - Pacing: at most one POST per MIN_SECONDS_BETWEEN_POSTS per webhook in a container; with the
-  event source's maximum concurrency, that bounds the rate a webhook sees.
+  event source's maximum concurrency, that bounds the rate a webhook sees. After a failure worth a
+  retry, the webhook's next deliveries in the container fail at once for BACKOFF_SECONDS (retried by
+  SQS later), so a slow or throttling endpoint neither gets more load nor holds a batch up to its timeout.
 - The body: format `json` is the event as it is; every other format is its template
   (formats/<format>.json) rendered with the event's fields, each field first cut to what the
   service accepts (FIELD_LIMITS), so a long job name or reason never makes a post fail.
@@ -41,6 +43,7 @@ from .rendering import render
 POST_TIMEOUT_SECONDS = 3
 SECRET_CACHE_SECONDS = 300
 MIN_SECONDS_BETWEEN_POSTS = 1.0
+BACKOFF_SECONDS = 10.0
 USER_AGENT = "deadline-sqs-notifications"
 TOO_MANY_REQUESTS = 429
 LOOPBACK_HOST = "127.0.0.1"
@@ -177,6 +180,7 @@ class WebhookPoster:
         self._loopback_http = loopback_http
         self._min_interval = min_interval
         self._last_post: dict[str, float] = {}
+        self._backoff_until: dict[str, float] = {}
         self._opener = urllib.request.build_opener(
             _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
         )
@@ -197,7 +201,18 @@ class WebhookPoster:
         if destination.auth_header and destination.auth_secret:
             headers[destination.auth_header] = self._secrets.value(destination.auth_secret, destination.name)
         request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+        if self._clock() < self._backoff_until.get(destination.name, 0.0):
+            raise WebhookError(destination.name, "backing off after a failure", retryable=True)
         self._pace(destination.name)
+        try:
+            return self._send(request, destination.name)
+        except WebhookError as error:
+            if error.retryable:
+                self._backoff_until[destination.name] = self._clock() + BACKOFF_SECONDS
+            raise
+
+    def _send(self, request: urllib.request.Request, name: str) -> int:
+        """The POST's status; WebhookError for any other answer or failure."""
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
                 response.read()
@@ -205,11 +220,11 @@ class WebhookPoster:
         except urllib.error.HTTPError as error:
             error.close()
             retryable = error.code == TOO_MANY_REQUESTS or error.code >= 500
-            raise WebhookError(destination.name, f"HTTP {error.code}", retryable=retryable, status=error.code) from None
+            raise WebhookError(name, f"HTTP {error.code}", retryable=retryable, status=error.code) from None
         except urllib.error.URLError as error:
-            raise WebhookError(destination.name, _failure(error.reason), retryable=True) from None
+            raise WebhookError(name, _failure(error.reason), retryable=True) from None
         except (TimeoutError, OSError) as error:
-            raise WebhookError(destination.name, _failure(error), retryable=True) from None
+            raise WebhookError(name, _failure(error), retryable=True) from None
 
     def _check_url(self, url: str, destination: str) -> None:
         parts = urlsplit(url)

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from deliveries.webhooks import MIN_SECONDS_BETWEEN_POSTS, SecretCache, WebhookError, WebhookPoster, webhook_body
+from deliveries.webhooks import (
+    BACKOFF_SECONDS,
+    MIN_SECONDS_BETWEEN_POSTS,
+    SecretCache,
+    WebhookError,
+    WebhookPoster,
+    webhook_body,
+)
 from local_pipeline.webhook_receiver import WebhookReceiver
 from tests.unit.deliveries_support import BARE_DETAIL, job_event
 
@@ -209,3 +216,29 @@ def test_google_chat_is_a_card_with_the_job_first():
 def test_json_is_the_event_as_it_is():
     event = EVENTS["full"]
     assert json.loads(webhook_body(event, "json")) == event
+
+
+def test_after_a_retryable_failure_the_webhook_backs_off_without_posting(receiver):
+    now = [0.0]
+    paced = poster(clock=lambda: now[0], sleep=lambda seconds: now.__setitem__(0, now[0] + seconds))
+    webhook = PlainWebhook("slack", receiver.url("slack"))
+    receiver.answer("slack", [503])
+    with pytest.raises(WebhookError):
+        paced.post(webhook, BODY)
+
+    now[0] += BACKOFF_SECONDS - 1
+    with pytest.raises(WebhookError, match="backing off after a failure") as raised:
+        paced.post(webhook, BODY)
+    assert raised.value.retryable and len(receiver.received("slack")) == 1
+    paced.post(PlainWebhook("discord", receiver.url("discord")), BODY)  # other webhooks post meanwhile
+    now[0] += 2
+    assert paced.post(webhook, BODY) == 200
+
+
+def test_a_permanent_failure_does_not_back_off(receiver):
+    receiver.answer("slack", [400])
+    webhook = PlainWebhook("slack", receiver.url("slack"))
+    once = poster()
+    with pytest.raises(WebhookError):
+        once.post(webhook, BODY)
+    assert once.post(webhook, BODY) == 200
