@@ -96,9 +96,11 @@ def _setting(
     return field(default=default, metadata=metadata)
 
 
-def _switch(allowed: str, **relations: tuple[str, ...]):
+def _switch(allowed: str, *, requires: tuple[str, ...] = (), implied_by: tuple[str, ...] = ()):
     """An on/off key whose default follows other keys (see _setting)."""
-    return _setting(None, f"true or false, or empty for the default ({allowed})", **relations)
+    return _setting(
+        None, f"true or false, or empty for the default ({allowed})", requires=requires, implied_by=implied_by
+    )
 
 
 def _objects(what: str, problems: Callable[[Any], list[str]]):
