@@ -32,7 +32,7 @@ from local_pipeline.event_check import (
 )
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate
-from local_pipeline.pipeline import LocalPipeline, drain
+from local_pipeline.pipeline import LocalPipeline, destination_rule, drain
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats
@@ -167,11 +167,7 @@ def _check_deliveries(sqs, local, spec: PipelineSpec, events: list[PublishedEven
     artists = {user: drain(sqs, url) for user, url in local.artist_queues.items()}
     chats = {channel: drain(sqs, url) for channel, url in local.chat_queues.items()}
     dead_letters = len(drain(sqs, local.dead_letter_queue_url))
-    rules = spec.status_events.delivery_rules if spec.status_events else []
-    by_channel = {
-        channel: next(r for r in rules if f'"destination": "{channel}"' in r.input_transformer["InputTemplate"])
-        for channel in chats
-    }
+    by_channel = {channel: destination_rule(spec, channel) for channel in chats}
     problems = artist_problems(artists, events, local.statuses) + chat_problems(chats, events, by_channel)
     problems += [f"{dead_letters} deliveries in the delivery dead-letter queue"] if dead_letters else []
     report = DeliveryReport(

@@ -49,7 +49,7 @@ from local_pipeline.event_check import alerted_statuses
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.farm import USERS
 from local_pipeline.generator import TrafficSettings, generate
-from local_pipeline.spec import DeliveriesSpec, PipelineSpec, StatusEventsSpec
+from local_pipeline.spec import DeliveriesSpec, PipelineSpec, RuleSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
 from local_pipeline.webhooks import LocalWebhooks
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
@@ -279,9 +279,8 @@ def create_local_deliveries(spec: PipelineSpec, sqs, sns, visibility_timeout: in
     names = topics | {DELIVERY_STATE_TABLE.logical_id: deliveries.state_table.name}
     environment = {name: resolve_references(value, names) for name, value in deliveries.environment.items()}
     destinations = destinations_from_environment(environment)
-    statuses = next(
-        (rule.event_pattern["detail"].get("status", []) for rule in _rules_of(spec, ARTISTS)), []
-    )
+    artists_rule = destination_rule(spec, ARTISTS)
+    statuses = artists_rule.event_pattern["detail"].get("status", []) if artists_rule else []
 
     def subscriber(name: str, topic_arn: str, policy: dict | None = None) -> str:
         url = _fresh_queue(sqs, f"{deliveries.queue.name}-local-{name}", {})
@@ -302,10 +301,11 @@ def create_local_deliveries(spec: PipelineSpec, sqs, sns, visibility_timeout: in
     )  # fmt: skip
 
 
-def _rules_of(spec: PipelineSpec, destination: str) -> list:
-    """The destination's rules: those whose input template names it."""
+def destination_rule(spec: PipelineSpec, destination: str) -> RuleSpec | None:
+    """The destination's rule: the one whose input template names it."""
     rules = spec.status_events.delivery_rules if spec.status_events else []
-    return [rule for rule in rules if f'"destination": "{destination}"' in (rule.input_transformer or {}).get("InputTemplate", "")]
+    named = f'"destination": "{destination}"'
+    return next((rule for rule in rules if named in (rule.input_transformer or {}).get("InputTemplate", "")), None)
 
 
 def resolve_references(value, arns: dict[str, str]) -> str:

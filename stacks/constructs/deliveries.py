@@ -19,7 +19,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -30,7 +29,7 @@ from deliveries.handler import LEASE_VARIABLE, STATE_TABLE_VARIABLE
 from deliveries.state import EXPIRES_AT, KEY
 from stacks.config import VISIBILITY_TIMEOUT_FACTOR
 from stacks.constructs import acknowledge, escape_hatch
-from stacks.constructs.functions import own_function
+from stacks.constructs.functions import own_function, queue_event_source
 from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.constructs.processor import QUEUE_ACTIONS, SQS_FAILURES
 from stacks.destinations import rule_input_template, rule_name
@@ -184,20 +183,13 @@ class Deliveries(Construct):
             if each.grants is not None:
                 each.grants(own.role)
         own.depend_on_role_policy()
-        self.event_source_mapping = lambda_.EventSourceMapping(
+        self.event_source_mapping = queue_event_source(
             self,
             "QueueEventSource",
-            target=self.function,
-            event_source_arn=self.queue.queue_arn,
+            function=self.function,
+            queue_arn=self.queue.queue_arn,
             batch_size=BATCH_SIZE,
             max_concurrency=MAX_CONCURRENCY,
-            report_batch_item_failures=True,
-        )
-        acknowledge(
-            self.event_source_mapping,
-            {"Serverless::Serverless-LambdaEventSourceMappingDestination": (
-                "For an SQS source the queue's redrive policy to its dead-letter queue is the failure destination"
-            )},
         )
         failed = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic="Maximum"

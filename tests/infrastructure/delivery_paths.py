@@ -580,9 +580,13 @@ class Walk:
                 dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
                 if dead_letters is not None:
                     queue = self._of_type(dead_letters, "AWS::SQS::Queue", f"rule {rule_id}'s dead-letter queue")
-                    path = self._path(RULE_DEAD_LETTERS, f"rule {rule_id} -> dead-letter queue {queue}")
-                    self._check(path, events, ["sqs:SendMessage"], queue, context)
-                    self._check_key_of(path, queue, events, SEND_KEY_ACTIONS, context)
+                    self._send_path(RULE_DEAD_LETTERS, f"rule {rule_id} -> dead-letter queue {queue}", events, queue, context)
+
+    def _send_path(self, kind: str, description: str, sender: Principal, queue: str, context: dict) -> None:
+        """A service sending to a queue of the stack: the queue's policy and its key."""
+        path = self._path(kind, description)
+        self._check(path, sender, ["sqs:SendMessage"], queue, context)
+        self._check_key_of(path, queue, sender, SEND_KEY_ACTIONS, context)
 
     def _function_role(self, function_ref) -> tuple[str, str]:
         function_id = self._of_type(function_ref, "AWS::Lambda::Function", "a function")
@@ -697,15 +701,12 @@ class Walk:
             topic = self._of_type(properties["TopicArn"], "AWS::SNS::Topic", f"subscription {subscription_id}'s topic")
             queue = self._of_type(properties["Endpoint"], "AWS::SQS::Queue", f"subscription {subscription_id}'s endpoint")
             context = self._service_context(self.attribute(topic, "Ref"))
-            path = self._path(SUBSCRIPTION, f"subscription {subscription_id}: topic {topic} -> queue {queue}")
-            self._check(path, sns, ["sqs:SendMessage"], queue, context)
-            self._check_key_of(path, queue, sns, SEND_KEY_ACTIONS, context)
+            self._send_path(SUBSCRIPTION, f"subscription {subscription_id}: topic {topic} -> queue {queue}", sns, queue, context)
             dead_letters = properties.get("RedrivePolicy", {}).get("deadLetterTargetArn")
             if dead_letters is not None:
                 dlq = self._of_type(dead_letters, "AWS::SQS::Queue", f"subscription {subscription_id}'s dead-letter queue")
-                path = self._path(SUBSCRIPTION_DEAD_LETTERS, f"subscription {subscription_id} -> dead-letter queue {dlq}")
-                self._check(path, sns, ["sqs:SendMessage"], dlq, context)
-                self._check_key_of(path, dlq, sns, SEND_KEY_ACTIONS, context)
+                description = f"subscription {subscription_id} -> dead-letter queue {dlq}"
+                self._send_path(SUBSCRIPTION_DEAD_LETTERS, description, sns, dlq, context)
 
     def _chat_channels(self) -> None:
         """Q Developer's channel configurations: each topic it subscribes to is the stack's, its role is

@@ -20,10 +20,10 @@ def _renamed(spec, suffix: str):
         tables={kind: replace(table, name=f"{table.name}-{suffix}") for kind, table in spec.tables.items()},
         queue=replace(spec.queue, name=f"{spec.queue.name}-{suffix}"),
         dead_letter_queue=replace(spec.dead_letter_queue, name=f"{spec.dead_letter_queue.name}-{suffix}"),
-        history_table=spec.history_table and replace(spec.history_table, name=f"{spec.history_table.name}-{suffix}"),
-        deliveries=spec.deliveries and replace(
+        history_table=replace(spec.history_table, name=f"{spec.history_table.name}-{suffix}") if spec.history_table else None,
+        deliveries=replace(
             spec.deliveries, state_table=replace(spec.deliveries.state_table, name=f"{spec.deliveries.state_table.name}-{suffix}")
-        ),
+        ) if spec.deliveries else None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -17,11 +18,12 @@ from deliveries.destinations import (
     encode_destinations,
 )
 from deliveries.envelope import BadRecord, Delivery, deliveries_of
+from deliveries.handler import sender_from_environment
 from deliveries.message import FIELD_NAMES, message_fields, message_fields_of_alarm, readable_time
 from deliveries.publishing import artist_request, chat_request, message_attributes
 from deliveries.rendering import TemplateError, render, render_subject
-from deliveries.sender import opted_out
-from tests.unit.deliveries_support import BARE_DETAIL, FULL_DETAIL, alarm_notification, job_event, wrapped
+from deliveries.sender import Sender, opted_out
+from tests.unit.deliveries_support import BARE_DETAIL, FULL_DETAIL, alarm_notification, job_event, sqs_message, wrapped
 
 ARTISTS_DESTINATION = Destination(name=ARTISTS, kind=ARTISTS, target="arn:aws:sns:eu-west-1:1:jobs", format="email")
 CHAT_DESTINATION = Destination(name="wranglers", kind=CHAT, target="arn:aws:sns:eu-west-1:1:chat", format="chat",
@@ -232,3 +234,35 @@ def test_destinations_round_trip_through_the_environment():
 def test_a_bad_destinations_variable_names_it(value, message):
     with pytest.raises(ConfigurationError, match=re.escape(message)):
         destinations_from_environment({} if value is None else {"DELIVERY_DESTINATIONS": value})
+
+
+def test_a_bad_record_is_a_batch_item_failure_logged_with_its_reason():
+    log = io.StringIO()
+    sender = Sender(DESTINATIONS, state=None, send={}, log_stream=log)  # type: ignore[arg-type]  # never reached
+    result = sender.handle({"Records": [sqs_message("not json", "m-1")]})
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert {"level": "ERROR", "event": "bad_record", "messageId": "m-1", "reason": "the body is not JSON"} in lines
+    assert lines[-1]["BadRecords"] == 1
+
+
+def test_an_opted_out_job_is_counted_and_never_claimed():
+    log = io.StringIO()
+    sender = Sender(DESTINATIONS, state=None, send={}, log_stream=log)  # type: ignore[arg-type]  # never reached
+    event = job_event(notifyOptOut="off")
+    assert sender.handle({"Records": [sqs_message(wrapped(ARTISTS, event))]}) == {"batchItemFailures": []}
+    assert json.loads(log.getvalue().splitlines()[-1])["OptedOut"] == 1
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({}, "DELIVERY_DESTINATIONS is not set"),
+        ({"DELIVERY_DESTINATIONS": "[]"}, "set DELIVERY_STATE_TABLE (a table name) and DELIVERY_LEASE_SECONDS"),
+        ({"DELIVERY_DESTINATIONS": "[]", "DELIVERY_STATE_TABLE": "t", "DELIVERY_LEASE_SECONDS": "soon"},
+         "DELIVERY_LEASE_SECONDS (whole seconds)"),
+    ],
+)
+def test_the_sender_names_a_missing_setting(environment, message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        sender_from_environment(environment, dynamodb=object(), sns=object())
