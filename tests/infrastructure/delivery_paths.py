@@ -20,6 +20,8 @@ lacks, an unread policy or permissions boundary, a resource or policy attachment
 template, a resource type, target, subscription or key it has no model for. A disabled alarm
 action, rule, mapping or key fails its paths. Pseudo parameters take sample
 values; a resource without a name has the name CloudFormation generates (GENERATED_NAME).
+Secrets outside the stack (the webhooks' URL and header secrets, which the config names) are an explicit
+input of the walk (external_secrets): a read of, or a connection resolving, any other secret raises.
 """
 
 from __future__ import annotations
