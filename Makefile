@@ -66,7 +66,9 @@ test-runtime: install ## The processor's tests on the Lambda runtime's Python, w
 	$(RUNTIME_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-runtime.txt && \
 	$(RUNTIME_VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_processor_*.py
 
-demo: synth ## The whole pipeline on local engines (no AWS account), checked
+# The demo's studio: the defaults plus one chat channel of each kind (and webhooks), so every path runs locally.
+demo: STUDIO = studios/local-demo.json
+demo: synth ## The whole pipeline on local engines (no AWS account), checked (studios/local-demo.json)
 	@scripts/check-toolchain java
 	$(BIN)/deadline-sqs demo --archive .deadline-sqs/archive
 

@@ -9,9 +9,10 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 
 from deadline_sqs import CommandError
 
-# What DynamoDB, SQS and CloudFormation answer for a resource that is not there.
+# What DynamoDB, SQS, SNS and CloudFormation answer for a resource that is not there.
 NOT_FOUND_CODES = frozenset(
-    {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
+    {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue",
+     "NotFound"}  # SNS's
 )
 
 # What IAM's refusals are called by the services (SNS says AuthorizationError).

@@ -1,4 +1,5 @@
-"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, verify, status, history, dlq, redrive, report).
+"""`deadline-sqs`: operator commands for a deployed pipeline (send, smoke, verify, status, history, dlq, redrive,
+subscribe, unsubscribe, subscriptions, report).
 
 Other packages add commands through the entry point group `deadline_sqs.commands`
 (the local harness adds demo, local and generate): this package never imports them.
@@ -11,6 +12,7 @@ problems, 2 for an error, 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -23,16 +25,39 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from deadline_sqs import ERROR, INTERRUPTED, OK, PROBLEMS, CommandError, __version__
+from deadline_sqs.aws_errors import about
 from deadline_sqs.dead_letters import peek_dead_letters
-from deadline_sqs.deployment import HISTORY_TABLE_FLAG, QUEUE_FLAGS, Deployment, resolve_deployment, table_flag
+from deadline_sqs.deployment import (
+    HISTORY_TABLE_FLAG,
+    QUEUE_FLAGS,
+    Deployment,
+    resolve_deployment,
+    stack_outputs,
+    table_flag,
+)
 from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
 from deadline_sqs.operations import format_history, format_status, job_history, job_status, redrive, smoke
 from deadline_sqs.preflight import aws_session, configuration_problem
 from deadline_sqs.reports.command import add_report_command
-from deadline_sqs.sending import queue_depth, read_message_lines, send_bodies
+from deadline_sqs.sending import queue_arn, queue_depth, read_message_lines, send_bodies
+from deadline_sqs.subscriptions import (
+    chosen_statuses,
+    format_subscriptions,
+    list_subscriptions,
+    subscribe,
+    unsubscribe,
+)
 from deadline_sqs.verify import all_passed, announcement, confirm, dead_letter_seconds, recipients, verify
 from deadline_sqs.verify_resources import Clients, target_from_local, target_from_stack, temporary_base
-from stacks.roles import DEAD_LETTER_QUEUE, HISTORY_TABLE, QUEUE, TABLES
+from stacks.roles import (
+    DEAD_LETTER_QUEUE,
+    HISTORY_TABLE,
+    JOB_NOTIFICATION_STATUSES_OUTPUT,
+    JOB_NOTIFICATION_TOPIC,
+    QUEUE,
+    TABLES,
+)
+from status_events.changes import NOTIFIED_JOB_STATUSES
 
 PLUGIN_GROUP = "deadline_sqs.commands"
 # A command: its name, what `run(args)` does, and a one-line summary.
@@ -84,7 +109,7 @@ def target_options(parser: argparse.ArgumentParser, *queues: str, tables: bool =
     outputs += [table.output_key for table in TABLES.values()] if tables else []
     outputs += [HISTORY_TABLE.output_key] if history else []
     place = group.add_mutually_exclusive_group()
-    place.add_argument("--stack-name", help=f"the deployed stack (outputs {', '.join(outputs)})")
+    place.add_argument("--stack-name", help=f"the deployed stack (outputs {', '.join(outputs) or 'read from it'})")
     place.add_argument("--local", action="store_true", help=f"the running `deadline-sqs local` (reads {LOCAL_TARGET_FILE})")
     helps = {"queue_url": "the notification queue", "dead_letter_queue_url": "the dead-letter queue"}
     for name in queues:
@@ -225,6 +250,69 @@ def run_redrive(args) -> int:
     return PROBLEMS if task.status in ("FAILED", "CANCELLED") else OK
 
 
+def _job_notifications(args, session) -> tuple[str, list[str]]:
+    """The job-notification topic's ARN and the statuses it is sent, from the stack, the local pipeline or --topic-arn."""
+    arn, statuses = "", [str(status) for status in NOTIFIED_JOB_STATUSES]
+    if args.local:
+        target = read_local_target()
+        arn, statuses = target.job_notification_topic_arn, target.job_notification_statuses or statuses
+    elif args.stack_name:
+        outputs = stack_outputs(session.client("cloudformation"), args.stack_name)
+        arn = outputs.get(JOB_NOTIFICATION_TOPIC.output_key, "")
+        statuses = outputs.get(JOB_NOTIFICATION_STATUSES_OUTPUT, ",".join(statuses)).split(",")
+    arn = str(args.topic_arn or arn)
+    if not arn:
+        raise CommandError(
+            f"where is the job-notification topic? pass --stack-name (a stack deployed with job_notifications on "
+            f"has the output {JOB_NOTIFICATION_TOPIC.output_key}), --local, or --topic-arn"
+        )
+    return arn, statuses
+
+
+def run_subscribe(args) -> int:
+    if args.queue and not args.local:
+        raise CommandError("--queue subscribes a local queue: it is for --local (a studio subscribes with --email)")
+    session = _session(args)
+    topic_arn, allowed = _job_notifications(args, session)
+    statuses = chosen_statuses(args.statuses, allowed)
+    if args.queue:
+        sqs = session.client("sqs")
+        with about(f"queue {args.queue}"):
+            endpoint = queue_arn(sqs, sqs.get_queue_url(QueueName=args.queue)["QueueUrl"])
+        protocol = "sqs"
+    else:
+        protocol, endpoint = "email", args.email
+    subscribe(session.client("sns"), topic_arn, user=args.user, statuses=statuses, protocol=protocol, endpoint=endpoint)
+    confirm = f"; {endpoint} gets a confirmation e-mail from AWS first: its link starts the messages" if protocol == "email" else ""
+    print(f"Subscribed {endpoint} to {args.user}'s jobs that become {' or '.join(statuses)}{confirm}")
+    return OK
+
+
+def run_unsubscribe(args) -> int:
+    session = _session(args)
+    topic_arn, _ = _job_notifications(args, session)
+    removed, pending = unsubscribe(session.client("sns"), topic_arn, user=args.user, endpoint=args.email)
+    print(f"Removed {len(removed)} subscriptions of {args.user}" + "".join(f": {each.endpoint}" for each in removed[:1])
+          + "".join(f", {each.endpoint}" for each in removed[1:]))  # fmt: skip
+    for each in pending:
+        print(f"  {each.endpoint} has not confirmed its subscription: SNS cannot remove it; it lapses after 3 days")
+    return OK
+
+
+def run_subscriptions(args) -> int:
+    session = _session(args)
+    topic_arn, _ = _job_notifications(args, session)
+    print(format_subscriptions(list_subscriptions(session.client("sns"), topic_arn), topic_arn))
+    return OK
+
+
+def _email(text: str) -> str:
+    """An argparse type: an e-mail address."""
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        raise argparse.ArgumentTypeError("must be an e-mail address, e.g. alice@studio.example")
+    return text
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -282,6 +370,24 @@ def build_parser() -> argparse.ArgumentParser:
     target_options(sub, "dead_letter_queue_url", "queue_url")
 
     add_report_command(command)
+    sub = command("subscribe", run_subscribe, "Send an artist's job notifications (their jobs' changes) to an address.")
+    sub.add_argument("--user", required=True, type=non_empty, help="the Deadline user name whose jobs to send")
+    endpoint = sub.add_mutually_exclusive_group(required=True)
+    endpoint.add_argument("--email", type=_email, help="the address (it confirms the subscription from AWS's e-mail)")
+    endpoint.add_argument("--queue", help="with --local: a local SQS queue's name, which gets the structured JSON")
+    sub.add_argument("--statuses", help="comma-separated job statuses (default: every status the topic is sent)")
+    target_options(sub)
+    sub.add_argument("--topic-arn", help="the job-notification topic (default: from --stack-name or --local)")
+
+    sub = command("unsubscribe", run_unsubscribe, "Stop an artist's job notifications (to one address, or all).")
+    sub.add_argument("--user", required=True, type=non_empty, help="the Deadline user name")
+    sub.add_argument("--email", type=_email, help="only the subscription of this address (default: all of the user's)")
+    target_options(sub)
+    sub.add_argument("--topic-arn", help="the job-notification topic (default: from --stack-name or --local)")
+
+    sub = command("subscriptions", run_subscriptions, "List who gets which job notifications: endpoint, user, statuses.")
+    target_options(sub)
+    sub.add_argument("--topic-arn", help="the job-notification topic (default: from --stack-name or --local)")
 
     for plugin in entry_points(group=PLUGIN_GROUP):
         plugin.load()(command)

@@ -24,7 +24,7 @@ LOCAL_ARCHIVE_FOLDER = Path(".deadline-sqs") / "archive"
 
 @dataclass(frozen=True)
 class LocalTarget:
-    endpoints: dict[str, str]  # service ("sqs", "dynamodb", "events") -> endpoint URL
+    endpoints: dict[str, str]  # service ("sqs", "dynamodb", "events", "sns") -> endpoint URL
     region: str
     credentials: dict[str, str]  # the local engines accept any; fixed ones keep boto3 from looking for real ones
     queue_url: str
@@ -35,6 +35,8 @@ class LocalTarget:
     bus_name: str = ""  # empty: the stack has no status-change events
     alert_queue_url: str = ""  # the alert rules' target, standing in for the alarm topic (moto has no SNS target)
     alert_statuses: list[str] = field(default_factory=list)  # the job statuses the alert rules send on
+    job_notification_topic_arn: str = ""  # empty: the stack has no job-notification topic
+    job_notification_statuses: list[str] = field(default_factory=list)
 
     @property
     def deployment(self) -> Deployment:

@@ -81,7 +81,7 @@ def job_notification(job: dict, event: str, timestamp: str) -> dict:
         "JobCompletedDateTime": job.get("JobCompletedDateTime", UNSET_DATETIME),
         "JobStatus": status,
         "PluginName": job["PluginName"],
-        "ExtraInfo": {f"ExtraInfo{i}": "" for i in range(10)},
+        "ExtraInfo": {f"ExtraInfo{i}": job.get("ExtraInfo", {}).get(f"ExtraInfo{i}", "") for i in range(10)},
     }
     return {
         "JobDetails": details,

@@ -131,11 +131,16 @@ def run_local(args) -> int:
         if resources.history_table:
             refresher = ArchiveRefresher(pipeline.dynamodb.client(), resources.history_table, LOCAL_ARCHIVE_FOLDER)
             running.enter_context(refresher)
+        if resources.deliveries:
+            running.enter_context(pipeline.delivering())
         running.callback(remove_local_target)  # before writing it: removing a missing file does nothing
         path = write_local_target(pipeline.local_target(os.getpid()))
         print(f"The local pipeline is running; Ctrl-C stops it. Its endpoints and names are in {path}, so in")
         print("another shell in this folder the operator commands reach it with --local:")
-        for example in ("smoke", "verify", "status JOB_ID", "dlq", "send FILE"):
+        examples = ["smoke", "verify", "status JOB_ID", "dlq", "send FILE"]
+        if resources.deliveries:
+            examples.append("subscribe --user NAME --queue QUEUE")
+        for example in examples:
             print(f"  deadline-sqs {example} --local")
         if resources.history_table:
             print(

@@ -30,6 +30,7 @@ from deadline_sqs.sending import queue_depth, send_bodies
 from farm_health import WORKER_FAILING_TYPE
 from farm_health.monitor import JOBS_VARIABLE, MINUTES_VARIABLE
 from local_pipeline.archive import archive_history
+from local_pipeline.delivery_check import DeliveryReport, artist_problems, chat_problems, opted_out_count
 from local_pipeline.event_check import (
     PublishedEvent,
     alert_problems,
@@ -40,12 +41,13 @@ from local_pipeline.event_check import (
 )
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.generator import MALFORMED_KINDS, GroundTruth, Traffic, TrafficSettings, generate, worker_alerts
-from local_pipeline.pipeline import LocalPipeline, drain
+from local_pipeline.pipeline import LocalPipeline, destination_rule, drain
 from local_pipeline.processor_output import ProcessorOutput
 from local_pipeline.report_check import demo_reports, expected_from, report_problems
 from local_pipeline.spec import PipelineSpec
 from local_pipeline.stream_source import StreamEventSource, StreamStats
 from local_pipeline.verify import mismatches, status_counts, stored_state
+from local_pipeline.webhooks import WebhookReport, webhook_lines, webhook_reports
 from notification_processor.telemetry import METRIC_NAMES
 
 # Seed 3: the failing worker is the only one whose failures span 3 jobs within 30 minutes.
@@ -106,6 +108,8 @@ class DemoReport:
     status_events: StatusEventsReport | None = None  # None: the template has none
     farm_health: FarmHealthReport | None = None  # None: no failing-worker check in the template
     reports: ReportsReport | None = None  # None: the template has no history to archive
+    deliveries: DeliveryReport | None = None  # None: the template has no sender
+    webhooks: list[WebhookReport] = field(default_factory=list)  # none: the template has no webhook
 
     @property
     def ok(self) -> bool:
@@ -151,6 +155,7 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
                 publisher = running.enter_context(pipeline.publishing())
             if resources.farm_health:
                 checker = running.enter_context(pipeline.checking_workers())
+            sender = running.enter_context(pipeline.delivering()) if resources.deliveries else None
             source = running.enter_context(pipeline.processing())
             bar = running.enter_context(
                 tqdm(total=len(bodies), desc="processing", unit="msg", disable=not settings.progress)
@@ -162,19 +167,24 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
             if checker and not checker.wait_until_idle(time.monotonic(), timeout):
                 error = checker.stats.last_error
                 raise DemoError(f"the failing-worker check's poller did not catch up{f': {error!r}' if error else ''}")
+            if sender and resources.deliveries:
+                _wait_until_empty(sqs, resources.deliveries.queue_url, timeout, sender, "DeliveryQueue")
+            if pipeline.webhooks and not pipeline.webhooks.wait_until_delivered(timeout):
+                raise DemoError(f"the API destinations' stand-in did not post every event within {timeout:.0f} s")
         seconds["process"] = time.monotonic() - mark
 
         mark = time.monotonic()
         dead_letters = peek_dead_letters(sqs, resources.dead_letter_queue_url)
         stored = stored_state(dynamodb, resources.tables)
         problems = mismatches(traffic.truth, stored) + dead_letter_problems(traffic, dead_letters)
-        events_report = farm_report = None
+        events_report = farm_report = delivery_report = None
+        webhooks: list[WebhookReport] = []
         if publisher and resources.status_events and spec.status_events:
             local = resources.status_events
             events = published_events(drain(sqs, local.events_queue_url))
             alerts = drain(sqs, local.alerts_queue_url)
             failures = len(drain(sqs, local.failure_queue_url))
-            rules = spec.status_events.rules
+            rules = spec.status_events.alert_rules
             status_changes = [event for event in events if event.detail_type != WORKER_FAILING_TYPE]
             job_alerts = [line for line in alerts if "Deadline worker " not in line]
             events_report = StatusEventsReport(status_changes, job_alerts, alerted_statuses(rules), failures, publisher.stats)
@@ -185,6 +195,12 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
                 rule = spec.farm_health.environment
                 problems += worker_event_problems(events, traffic, int(rule[JOBS_VARIABLE]), int(rule[MINUTES_VARIABLE]))
                 problems += [f"{farm_report.failures} batches the failing-worker check gave up on"] * bool(farm_report.failures)
+            if resources.deliveries and spec.deliveries:
+                delivery_report, delivery_problems = _check_deliveries(sqs, resources.deliveries, spec, events)
+                problems += delivery_problems
+            if pipeline.webhooks:
+                webhooks = webhook_reports(spec.webhooks, events, pipeline.webhooks.receiver)
+                problems += [problem for report in webhooks for problem in report.problems]
         reports = None
         if resources.history_table:
             reports, differences = _archive_and_report(pipeline, traffic, settings.archive)
@@ -192,7 +208,8 @@ def run_demo(spec: PipelineSpec, settings: DemoSettings, say=print) -> DemoRepor
         seconds["check"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
     return DemoReport(
-        traffic, stored, dead_letters, output, problems, seconds, events_report, farm_health=farm_report, reports=reports
+        traffic, stored, dead_letters, output, problems, seconds, events_report, farm_health=farm_report,
+        reports=reports, deliveries=delivery_report, webhooks=webhooks,
     )
 
 
@@ -216,6 +233,33 @@ def _archive_and_report(pipeline: LocalPipeline, traffic: Traffic, folder: Path 
         expected = expected_from(traffic)
         results = demo_reports(target, expected.since)
     return ReportsReport(archived, folder, results), report_problems(results, expected)
+
+
+def _check_deliveries(sqs, local, spec: PipelineSpec, events: list[PublishedEvent]) -> tuple[DeliveryReport, list[str]]:
+    """What each artist's and chat channel's stand-in queue received, against the validated events."""
+    artists = {user: drain(sqs, url) for user, url in local.artist_queues.items()}
+    chats = {channel: drain(sqs, url) for channel, url in local.chat_queues.items()}
+    dead_letters = len(drain(sqs, local.dead_letter_queue_url))
+    by_channel = {channel: destination_rule(spec, channel) for channel in chats}
+    problems = artist_problems(artists, events, local.statuses) + chat_problems(chats, events, by_channel)
+    problems += [f"{dead_letters} deliveries in the delivery dead-letter queue"] if dead_letters else []
+    report = DeliveryReport(
+        {user: len(bodies) for user, bodies in artists.items()},
+        opted_out_count(events, local.statuses),
+        {channel: len(bodies) for channel, bodies in chats.items()},
+        dead_letters,
+    )
+    return report, problems
+
+
+def _wait_until_empty(sqs, queue_url: str, timeout: float, source: SqsEventSource, name: str) -> None:
+    """Until the queue holds nothing, visible or in flight."""
+    deadline = time.monotonic() + timeout
+    while queue_depth(sqs, queue_url):
+        if time.monotonic() > deadline:
+            errors = f"; pollers' last error: {source.poller_errors[-1]!r}" if source.poller_errors else ""
+            raise DemoError(f"{name} still holds messages after {timeout:.0f} s{errors}")
+        time.sleep(0.2)
 
 
 def _traffic_line(settings: TrafficSettings, traffic: Traffic) -> str:
@@ -298,6 +342,10 @@ def summary(report: DemoReport) -> str:
         lines += _farm_health_lines(report.farm_health)
     if report.reports:
         lines += _reports_lines(report.reports)
+    if report.deliveries:
+        lines += _deliveries_lines(report.deliveries)
+    if report.webhooks:
+        lines += webhook_lines(report.webhooks)
     truth = report.traffic.truth
     if report.ok:
         events = report.status_events
@@ -319,6 +367,18 @@ def summary(report: DemoReport) -> str:
                 f"; the reports match the traffic ({', '.join(report.reports.results)}, from "
                 f"{report.reports.archived} archived notifications)"
                 if report.reports
+                else ""
+            )
+            + (
+                f"; each artist got exactly their jobs' changes once ({sum(report.deliveries.artists.values())} "
+                f"messages, {report.deliveries.opted_out} opted out) and each chat channel what its filters let through"
+                if report.deliveries
+                else ""
+            )
+            + (
+                f"; each of the {len(report.webhooks)} webhooks got one payload in its format per change its rule "
+                "matches"
+                if report.webhooks
                 else ""
             )
         )
@@ -379,6 +439,17 @@ def _reports_lines(report: ReportsReport) -> list[str]:
         if len(result.rows) > SHOWN_REPORT_ROWS:
             lines.append(f"  ... and {len(result.rows) - SHOWN_REPORT_ROWS} more (deadline-sqs report {name} --archive ...)")
     return lines
+
+
+def _deliveries_lines(report: DeliveryReport) -> list[str]:
+    artists = ", ".join(f"{user} {count}" for user, count in sorted(report.artists.items()))
+    chats = ", ".join(f"{channel} {count}" for channel, count in sorted(report.chats.items()))
+    return [
+        f"Job notifications per artist (locally, each artist's queue has the filter policy `deadline-sqs subscribe` "
+        f"sets): {artists or 'none'}; {report.opted_out} changes not sent: their jobs opted out",
+        f"Chat channels (locally, a queue stands in for Amazon Q Developer): {chats or 'none'}",
+        f"Delivery dead-letter queue: {report.dead_letters} messages",
+    ]
 
 
 def _shorten(text: str, width: int) -> str:

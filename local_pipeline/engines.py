@@ -320,6 +320,10 @@ class LocalSQS(_LocalEngine):
         """An EventBridge client for the same server."""
         return local_client("events", self.endpoint_url)
 
+    def sns_client(self):
+        """An SNS client for the same server (topics delivering to its SQS queues)."""
+        return local_client("sns", self.endpoint_url)
+
     def stop(self) -> None:
         with interrupts_deferred():
             if self._server:

@@ -35,6 +35,7 @@ from deadline_sqs.notifications import (
     task_notification,
     timestamp_from_ticks,
 )
+from status_events.changes import DEFAULT_OPT_OUT_FIELD
 
 EPOCH = datetime(2024, 3, 4, 14, 0, tzinfo=UTC)
 SECOND = TICKS_PER_SECOND
@@ -49,6 +50,9 @@ FAILING_MINUTES = 12
 
 PLUGINS = ["MayaBatch", "Arnold", "Houdini", "Nuke", "Blender", "3dsmax", "VRay"]
 USERS = ["amelie", "bjorn", "chen", "dara", "emeka", "farah", "gus"]
+# About one job in this many opts out of its artist's notifications (notify_opt_out_field "off", the default field).
+OPT_OUT_EVERY = 7
+OPT_OUT_VALUE = "off"
 DEPARTMENTS = ["", "lighting", "fx", "comp", "lookdev"]
 LAYERS = ["beauty", "fx_smoke", "char_main", "env_bg", "comp_final", "crowd"]
 
@@ -129,6 +133,8 @@ class _Job:
             "JobSubmitDateTime": studio_datetime(submit_at),
             "PluginName": rng.choice(PLUGINS),
         }
+        if int(self.job_id, 16) % OPT_OUT_EVERY == 0:  # from the id: the generator's random draws stay as they were
+            self.details["ExtraInfo"] = {DEFAULT_OPT_OUT_FIELD: OPT_OUT_VALUE}
         self.outcome = rng.choices(list(JOB_OUTCOMES), weights=list(JOB_OUTCOMES.values()))[0]
         self.slots = rng.sample(workers, min(len(workers), rng.randint(3, 10)))
         self.spell = spell

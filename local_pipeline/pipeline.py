@@ -35,6 +35,10 @@ from dataclasses import dataclass
 
 from deadline_sqs.local_target import LocalTarget
 from deadline_sqs.sending import queue_arn, queue_depth, send_bodies
+from deadline_sqs.subscriptions import filter_policy
+from deliveries.destinations import ARTISTS, CHAT, destinations_from_environment
+from deliveries.handler import sender_from_environment
+from deliveries.sender import Sender
 from farm_health.monitor import JOB_TABLE_VARIABLE, STATE_TABLE_VARIABLE, FarmHealthMonitor
 from local_pipeline.engines import (
     LOCAL_CREDENTIALS,
@@ -47,12 +51,15 @@ from local_pipeline.engines import (
 from local_pipeline.event_check import alerted_statuses
 from local_pipeline.event_filter import filtered
 from local_pipeline.event_source import SqsEventSource
+from local_pipeline.farm import USERS
 from local_pipeline.generator import TrafficSettings, generate
-from local_pipeline.spec import PipelineSpec, StatusEventsSpec
+from local_pipeline.spec import DeliveriesSpec, PipelineSpec, RuleSpec, StatusEventsSpec
 from local_pipeline.stream_source import StreamEventSource
+from local_pipeline.webhooks import LocalWebhooks
 from notification_processor import CLIENT_OPTIONS, BatchProcessor
 from notification_processor.batch import DEADLINE_MARGIN_SECONDS
 from notification_processor.roles import HISTORY_TABLE_VARIABLE, JOB, TABLE_ROLES
+from stacks.roles import DELIVERY_STATE_TABLE
 from status_events.changes import SOURCE
 from status_events.publisher import EVENT_BUS_VARIABLE, StatusEventPublisher
 
@@ -107,6 +114,24 @@ class LocalFarmHealth:
 
 
 @dataclass(frozen=True)
+class LocalDeliveries:
+    """The sender's local resources: DeliveryQueue (the rules' target, as deployed), its DLQ, the state table,
+    the topics on moto's SNS, and the stand-ins for who is at the other end of them: a queue per artist of
+    the generated farm (subscribed with the filter policy `deadline-sqs subscribe` sets) and per chat channel
+    (standing in for Amazon Q Developer's subscription)."""
+
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    state_table: str
+    topics: dict[str, str]  # logical id -> local topic ARN
+    environment: dict[str, str]  # the sender's, naming the local topics and table
+    artist_queues: dict[str, str]  # user -> queue URL
+    chat_queues: dict[str, str]  # channel (destination name) -> queue URL
+    statuses: list[str]  # the job statuses the artists' rule lets through
+
+
+@dataclass(frozen=True)
 class LocalResources:
     queue_url: str
     queue_arn: str
@@ -118,6 +143,7 @@ class LocalResources:
     history_table: str | None = None
     status_events: LocalStatusEvents | None = None
     farm_health: LocalFarmHealth | None = None
+    deliveries: LocalDeliveries | None = None
 
 
 CAPTURE_RULE = "local-capture-every-event"
@@ -143,9 +169,12 @@ def warm_up_bodies(count: int) -> list[str]:
     return [message.body for message in messages[:count]]
 
 
-def create_local_resources(spec: PipelineSpec, sqs, dynamodb, visibility_timeout: int, events=None) -> LocalResources:
+def create_local_resources(
+    spec: PipelineSpec, sqs, dynamodb, visibility_timeout: int, events=None, sns=None
+) -> LocalResources:
     """Create the DLQ, the queue (with its redrive policy), the tables (with their streams) and, given
-    an EventBridge client and a template with status-change events, the bus and its rules."""
+    an EventBridge client and a template with status-change events, the bus and its rules (and, given an
+    SNS client and a template with the sender, its queues, topics and stand-in subscribers)."""
     dlq = spec.dead_letter_queue
     dlq_url = _fresh_queue(sqs, dlq.name, {"MessageRetentionPeriod": str(dlq.retention_seconds)})
     dlq_arn = queue_arn(sqs, dlq_url)
@@ -164,10 +193,12 @@ def create_local_resources(spec: PipelineSpec, sqs, dynamodb, visibility_timeout
     waiter = dynamodb.get_waiter("table_exists")
     for table in spec.all_tables:
         waiter.wait(TableName=table.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    status_events = None
+    status_events = deliveries = None
     if spec.status_events is not None and events is not None:
+        if spec.deliveries is not None and sns is not None:
+            deliveries = create_local_deliveries(spec, sqs, sns, visibility_timeout)
         streams = [dynamodb.describe_table(TableName=t.name)["Table"]["LatestStreamArn"] for t in spec.tables.values()]
-        status_events = create_local_bus(spec.status_events, streams, sqs, events)
+        status_events = create_local_bus(spec.status_events, streams, sqs, events, deliveries)
     farm_health = None
     if spec.farm_health is not None and spec.history_table is not None and status_events is not None:
         stream = dynamodb.describe_table(TableName=spec.history_table.name)["Table"]["LatestStreamArn"]
@@ -184,6 +215,7 @@ def create_local_resources(spec: PipelineSpec, sqs, dynamodb, visibility_timeout
         history_table=spec.history_table.name if spec.history_table else None,
         status_events=status_events,
         farm_health=farm_health,
+        deliveries=deliveries,
     )
 
 
@@ -213,8 +245,11 @@ def drain(sqs, queue_url: str) -> list[str]:
         )
 
 
-def create_local_bus(spec: StatusEventsSpec, stream_arns: list[str], sqs, events) -> LocalStatusEvents:
-    """The bus, the failure queue, the template's rules (to the alerts stand-in) and the capture rule.
+def create_local_bus(
+    spec: StatusEventsSpec, stream_arns: list[str], sqs, events, deliveries: LocalDeliveries | None = None
+) -> LocalStatusEvents:
+    """The bus, the failure queue, the template's rules (the job alerts' to the alerts stand-in, the
+    destinations' to DeliveryQueue with their own input templates) and the capture rule.
 
     moto's state belongs to the process, not to one server: a second local stack in one
     process (the tests run several) finds the bus there and its queues emptied.
@@ -232,12 +267,75 @@ def create_local_bus(spec: StatusEventsSpec, stream_arns: list[str], sqs, events
     alerts_url, alerts_arn = new_queue(f"{spec.bus_name}-local-alerts")
     rules = [(CAPTURE_RULE, {"source": [SOURCE]}, {"Arn": events_arn})]
     for rule in spec.rules:
-        target = {"Arn": alerts_arn} | ({"InputTransformer": rule.input_transformer} if rule.input_transformer else {})
+        if rule.target_kind == "sqs" and deliveries is None:
+            continue  # a destination's rule, without the sender locally
+        if rule.target_kind == "events":
+            continue  # a webhook's API destination: local_pipeline.webhooks' stand-in has the rule
+        arn = deliveries.queue_arn if rule.target_kind == "sqs" and deliveries else alerts_arn
+        target = {"Arn": arn} | ({"InputTransformer": rule.input_transformer} if rule.input_transformer else {})
         rules.append((rule.logical_id, rule.event_pattern, target))
     for name, pattern, target in rules:
         events.put_rule(Name=name, EventBusName=spec.bus_name, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=name, EventBusName=spec.bus_name, Targets=[{"Id": "local", **target}])
     return LocalStatusEvents(spec.bus_name, stream_arns, failures_url, events_url, alerts_url)
+
+
+def create_local_deliveries(spec: PipelineSpec, sqs, sns, visibility_timeout: int) -> LocalDeliveries:
+    """DeliveryQueue and its DLQ, the template's topics on moto's SNS, and their stand-in subscribers.
+
+    moto's SNS applies filter policies to SQS subscriptions and MessageStructure json's "sqs" body
+    (tests/integration/test_local_moto_deliveries.py probes both), so no stand-in evaluates them."""
+    deliveries: DeliveriesSpec = spec.deliveries  # type: ignore[assignment]
+    dlq_url = _fresh_queue(sqs, deliveries.dead_letter_queue.name, {})
+    redrive = {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": deliveries.max_receive_count}
+    queue_url = _fresh_queue(
+        sqs,
+        deliveries.queue.name,
+        {"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
+    )
+    topics = {logical_id: sns.create_topic(Name=name)["TopicArn"] for logical_id, name in deliveries.topics.items()}
+    names = topics | {DELIVERY_STATE_TABLE.logical_id: deliveries.state_table.name}
+    environment = {name: resolve_references(value, names) for name, value in deliveries.environment.items()}
+    destinations = destinations_from_environment(environment)
+    artists_rule = destination_rule(spec, ARTISTS)
+    statuses = artists_rule.event_pattern["detail"].get("status", []) if artists_rule else []
+
+    def subscriber(name: str, topic_arn: str, policy: dict | None = None) -> str:
+        url = _fresh_queue(sqs, f"{deliveries.queue.name}-local-{name}", {})
+        attributes = {"RawMessageDelivery": "true"} | ({"FilterPolicy": json.dumps(policy)} if policy else {})
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, url), Attributes=attributes)
+        return url
+
+    artists = destinations.get(ARTISTS)
+    artist_queues = {
+        user: subscriber(f"artist-{user}", artists.target, filter_policy(user, statuses)) for user in USERS
+    } if artists else {}  # fmt: skip
+    chat_queues = {
+        each.name: subscriber(f"chat-{each.name}", each.target) for each in destinations.values() if each.kind == CHAT
+    }
+    return LocalDeliveries(
+        queue_url, queue_arn(sqs, queue_url), dlq_url, deliveries.state_table.name, topics, environment,
+        artist_queues, chat_queues, list(statuses),
+    )  # fmt: skip
+
+
+def destination_rule(spec: PipelineSpec, destination: str) -> RuleSpec | None:
+    """The destination's rule: the one whose input template names it."""
+    rules = spec.status_events.delivery_rules if spec.status_events else []
+    named = f'"destination": "{destination}"'
+    return next((rule for rule in rules if named in (rule.input_transformer or {}).get("InputTemplate", "")), None)
+
+
+def resolve_references(value, arns: dict[str, str]) -> str:
+    """A template's variable value as text: a literal, or an Fn::Join whose Refs name local resources."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in arns:
+        return arns[value["Ref"]]
+    if isinstance(value, dict) and list(value) == ["Fn::Join"]:
+        separator, parts = value["Fn::Join"]
+        return separator.join(resolve_references(part, arns) for part in parts)
+    raise EngineError(f"the local pipeline cannot resolve {value!r}: it names no local resource")
 
 
 def processor_environment(spec: PipelineSpec, resources: LocalResources) -> dict[str, str]:
@@ -270,6 +368,7 @@ class LocalPipeline:
         self.dynamodb = DynamoDBLocal()
         self.sqs = LocalSQS()
         self.resources: LocalResources | None = None
+        self.webhooks: LocalWebhooks | None = None  # the webhooks' receiver and stand-in, with webhooks in the template
         self._exit = ExitStack()
 
     @property
@@ -316,8 +415,13 @@ class LocalPipeline:
             self.slowest_warm_up_batch = self._slowest_warm_up_batch(sqs, dynamodb)
             self.visibility_timeout = choose_visibility_timeout(self.slowest_warm_up_batch, self.spec)
         self.resources = create_local_resources(
-            self.spec, sqs, dynamodb, self.visibility_timeout, self.sqs.events_client()
+            self.spec, sqs, dynamodb, self.visibility_timeout, self.sqs.events_client(), self.sqs.sns_client()
         )
+        if self.spec.webhooks and self.resources.deliveries and self.resources.status_events:
+            local = LocalWebhooks(
+                self.spec.webhooks, endpoint_url=self.sqs.endpoint_url, bus_name=self.resources.status_events.bus_name
+            )
+            self.webhooks = self._exit.enter_context(local)  # stopped before the engines
 
     def _slowest_warm_up_batch(self, sqs, dynamodb) -> float:
         """Seconds the slowest handler invocation took, of one full batch per poller, all at once,
@@ -375,11 +479,11 @@ class LocalPipeline:
 
     def local_target(self, pid: int) -> LocalTarget:
         """Where the operator commands (`--local`) in other processes find the engines, queues and tables."""
-        status_events = self.resources.status_events
+        status_events, deliveries = self.resources.status_events, self.resources.deliveries
         return LocalTarget(
             # moto's server answers EventBridge on the SQS endpoint.
             endpoints={engine.service: engine.endpoint_url for engine in (self.sqs, self.dynamodb)}
-            | {"events": self.sqs.endpoint_url},
+            | {"events": self.sqs.endpoint_url, "sns": self.sqs.endpoint_url},
             region=LOCAL_REGION,
             credentials=dict(LOCAL_CREDENTIALS),
             queue_url=self.resources.queue_url,
@@ -389,8 +493,15 @@ class LocalPipeline:
             pid=pid,
             bus_name=status_events.bus_name if status_events else "",
             alert_queue_url=status_events.alerts_queue_url if status_events else "",
-            alert_statuses=sorted(alerted_statuses(self.spec.status_events.rules)) if self.spec.status_events else [],
+            alert_statuses=sorted(alerted_statuses(self.spec.status_events.alert_rules)) if self.spec.status_events else [],
+            job_notification_topic_arn=self._job_notification_topic(),
+            job_notification_statuses=deliveries.statuses if deliveries else [],
         )
+
+    def _job_notification_topic(self) -> str:
+        deliveries = self.resources.deliveries
+        artists = destinations_from_environment(deliveries.environment).get(ARTISTS) if deliveries else None
+        return artists.target if artists else ""
 
     def processor(self) -> BatchProcessor:
         """The processor configured as on Lambda (from the template's environment), on the local tables."""
@@ -422,6 +533,39 @@ class LocalPipeline:
         assert self.spec.status_events is not None and self.resources and self.resources.status_events
         environment = {**self.spec.status_events.environment, EVENT_BUS_VARIABLE: self.resources.status_events.bus_name}
         return StatusEventPublisher.from_environment(environment, self.sqs.events_client())
+
+    def sender(self) -> Sender:
+        """The sender configured as on Lambda (the template's environment), on the local queue, table and topics."""
+        assert self.resources and self.resources.deliveries
+        environment = self.resources.deliveries.environment
+        return sender_from_environment(
+            self.webhooks.sender_environment(environment) if self.webhooks else environment,
+            dynamodb=self.dynamodb.client(**CLIENT_OPTIONS),
+            sns=local_client("sns", self.sqs.endpoint_url),
+            webhook_poster=self.webhooks.poster() if self.webhooks else None,
+        )
+
+    @contextmanager
+    def delivering(self, handler: Callable | None = None) -> Iterator[SqsEventSource]:
+        """`handler` (default: the sender's) behind one poller on DeliveryQueue, with the template's batch size.
+
+        One poller, not the template's two: locally the changes of one job must reach the sender in order for
+        the demo's exact counts (on AWS an older change the sender meets after a newer one is dropped, by design)."""
+        assert self.spec.deliveries and self.resources and self.resources.deliveries
+        local = self.resources.deliveries
+        source = SqsEventSource(
+            self.sqs.client(),
+            local.queue_url,
+            local.queue_arn,
+            handler or self.sender().handle,
+            batch_size=self.spec.deliveries.batch_size,
+            batching_window=0,
+            pollers=1,
+            report_batch_item_failures=self.spec.deliveries.report_batch_item_failures,
+            timeout_seconds=self.resources.visibility_timeout,
+        )
+        with source:
+            yield source
 
     @contextmanager
     def publishing(self, handler: Callable | None = None) -> Iterator[StreamEventSource]:

@@ -10,12 +10,19 @@ publisher's settings and its alert rules, and the history table.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from deadline_sqs import CommandError
+from deliveries.destinations import DESTINATIONS_VARIABLE, WEBHOOK
+from deliveries.webhooks import JSON_FORMAT
+from stacks.destinations import rule_name
 from stacks.roles import (
     DEAD_LETTER_QUEUE,
+    DELIVERY_DEAD_LETTER_QUEUE,
+    DELIVERY_QUEUE,
+    DELIVERY_STATE_TABLE,
     EVENT_BUS,
     FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
     FARM_HEALTH_HANDLER,
@@ -24,6 +31,7 @@ from stacks.roles import (
     PUBLISH_FAILURE_QUEUE,
     PUBLISHER_HANDLER,
     QUEUE,
+    SENDER_HANDLER,
     TABLES,
     WORKER_FAILURE_TABLE_LOGICAL_ID,
 )
@@ -82,6 +90,48 @@ class StatusEventsSpec:
     report_batch_item_failures: bool
     rules: list[RuleSpec]
 
+    @property
+    def alert_rules(self) -> list[RuleSpec]:
+        """The job alerts' rules (to the alarm topic)."""
+        return [rule for rule in self.rules if rule.target_kind == "sns"]
+
+    @property
+    def delivery_rules(self) -> list[RuleSpec]:
+        """The destinations' rules (to DeliveryQueue, for the sender)."""
+        return [rule for rule in self.rules if rule.target_kind == "sqs"]
+
+
+@dataclass(frozen=True)
+class DeliveriesSpec:
+    """The sender (issue 17): its queues, its state table, its variables as the template has them (its
+    destinations refer to the stack's topics: ``references`` resolves them), and the stack's SNS topics."""
+
+    queue: QueueSpec
+    dead_letter_queue: QueueSpec
+    max_receive_count: int
+    state_table: TableSpec
+    environment: dict
+    batch_size: int
+    report_batch_item_failures: bool
+    topics: dict[str, str]  # logical id -> TopicName, of every topic the sender publishes to
+    alarm_subscription: bool  # DeliveryQueue is subscribed to the alarm topic
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """A webhook (issue 17) as the template has it: its rule's pattern, and how it is reached: through the
+    sender (its destination in the sender's environment) or an API destination (its connection's header)."""
+
+    name: str
+    format: str
+    event_pattern: dict
+    api_destination: bool
+    target: str  # the sender's: the URL's secret id, or the plain URL; an API destination's endpoint
+    url_is_secret: bool
+    auth_header: str | None
+    auth_secret: str | None  # the header's secret (the sender's, or the connection's dynamic reference)
+    auth_value: str | None  # an API destination's fixed header value (no secret)
+
 
 @dataclass(frozen=True)
 class FarmHealthSpec:
@@ -110,6 +160,8 @@ class PipelineSpec:
     status_events: StatusEventsSpec | None = None
     history_table: TableSpec | None = None
     farm_health: FarmHealthSpec | None = None
+    deliveries: DeliveriesSpec | None = None
+    webhooks: tuple[WebhookSpec, ...] = ()
 
     @classmethod
     def from_template(cls, template: dict) -> PipelineSpec:
@@ -225,6 +277,35 @@ class PipelineSpec:
                 filter_patterns=[json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]],
             )
 
+        def deliveries() -> DeliveriesSpec | None:
+            if DELIVERY_QUEUE.logical_id not in resources:
+                return None
+            (sender_mapping,) = mappings_from(DELIVERY_QUEUE.logical_id, "Arn")
+            (sender,) = [
+                r["Properties"] for r in resources.values()
+                if r.get("Type") == "AWS::Lambda::Function" and r["Properties"].get("Handler") == SENDER_HANDLER
+            ]
+            queue_props = resource(DELIVERY_QUEUE.logical_id, "AWS::SQS::Queue")
+            return DeliveriesSpec(
+                queue=queue(DELIVERY_QUEUE.logical_id),
+                dead_letter_queue=queue(DELIVERY_DEAD_LETTER_QUEUE.logical_id),
+                max_receive_count=int(queue_props["RedrivePolicy"]["maxReceiveCount"]),
+                state_table=table(DELIVERY_STATE_TABLE.logical_id),
+                environment=sender.get("Environment", {}).get("Variables", {}),
+                batch_size=int(sender_mapping.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures" in sender_mapping.get("FunctionResponseTypes", []),
+                topics={
+                    logical_id: r["Properties"]["TopicName"]
+                    for logical_id, r in resources.items()
+                    if r.get("Type") == "AWS::SNS::Topic" and isinstance(r["Properties"].get("TopicName"), str)
+                },
+                alarm_subscription=any(
+                    r.get("Type") == "AWS::SNS::Subscription" and r["Properties"].get("Protocol") == "sqs"
+                    and r["Properties"].get("Endpoint") == {"Fn::GetAtt": [DELIVERY_QUEUE.logical_id, "Arn"]}
+                    for r in resources.values()
+                ),
+            )
+
         (mapping, *others) = mappings_from(QUEUE.logical_id, "Arn") or [None]
         if mapping is None or others:
             raise SpecError(f"expected one AWS::Lambda::EventSourceMapping from {QUEUE.logical_id}")
@@ -242,13 +323,20 @@ class PipelineSpec:
             status_events=status_events(),
             history_table=table(HISTORY_TABLE.logical_id) if HISTORY_TABLE.logical_id in resources else None,
             farm_health=farm_health(),
+            deliveries=deliveries(),
+            webhooks=_webhooks(resources),
         )
 
     @property
     def all_tables(self) -> list[TableSpec]:
-        """Every table the stack creates: both notification tables, the history's and the failing workers' if any."""
-        optional = [self.history_table, self.farm_health.state_table if self.farm_health else None]
-        return [*self.tables.values(), *(table for table in optional if table)]
+        """Every table the stack creates: both notification tables, and the history's, the failing workers'
+        state and the sender's state, if any."""
+        optional = [
+            self.history_table,
+            self.farm_health.state_table if self.farm_health else None,
+            self.deliveries.state_table if self.deliveries else None,
+        ]
+        return [*self.tables.values(), *(table for table in optional if table is not None)]
 
     @classmethod
     def from_cdk_out(cls, cdk_out: Path | str = "cdk.out", stack_name: str | None = None) -> PipelineSpec:
@@ -270,6 +358,42 @@ class PipelineSpec:
         if stack_name not in stacks:
             raise SpecError(f"{cdk_out} has no stack {stack_name!r}; it has: {', '.join(sorted(stacks))}")
         return cls.from_template(json.loads((cdk_out / stacks[stack_name]).read_text()))
+
+
+_DYNAMIC_SECRET = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString:")
+
+
+def _webhooks(resources: dict) -> tuple[WebhookSpec, ...]:
+    """Each webhook's rule (named deliver-<name>) with the sender's destination or the API destination it targets."""
+    (sender,) = [
+        r["Properties"] for r in resources.values()
+        if r.get("Type") == "AWS::Lambda::Function" and r["Properties"].get("Handler") == SENDER_HANDLER
+    ] or [{}]  # fmt: skip
+    encoded = sender.get("Environment", {}).get("Variables", {}).get(DESTINATIONS_VARIABLE, "[]")
+    if isinstance(encoded, dict):  # an Fn::Join around the topics' ARNs, which no webhook's entry holds
+        encoded = "".join(part if isinstance(part, str) else "" for part in encoded["Fn::Join"][1])
+    destinations = {each["name"]: each for each in json.loads(encoded) if each["kind"] == WEBHOOK}
+    found = []
+    for rule in (r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Events::Rule"):
+        name = str(rule.get("Name", "")).removeprefix(rule_name(""))
+        (target,) = rule.get("Targets", [{}])
+        reference = target.get("Arn", {}).get("Fn::GetAtt", [""])[0]
+        if resources.get(reference, {}).get("Type") == "AWS::Events::ApiDestination":
+            destination = resources[reference]["Properties"]
+            connection = resources[destination["ConnectionArn"]["Fn::GetAtt"][0]]["Properties"]
+            key = connection["AuthParameters"]["ApiKeyAuthParameters"]
+            secret = _DYNAMIC_SECRET.match(key["ApiKeyValue"])
+            found.append(WebhookSpec(
+                name, JSON_FORMAT, rule["EventPattern"], True, destination["InvocationEndpoint"], False,
+                key["ApiKeyName"], secret[1] if secret else None, None if secret else key["ApiKeyValue"],
+            ))  # fmt: skip
+        elif name in destinations:
+            each = destinations[name]
+            found.append(WebhookSpec(
+                name, each["format"], rule["EventPattern"], False, each["target"], each["url_is_secret"],
+                each["auth_header"], each["auth_secret"], None,
+            ))  # fmt: skip
+    return tuple(sorted(found, key=lambda webhook: webhook.name))
 
 
 def _target_service(arn, resources: dict) -> str:

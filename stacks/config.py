@@ -25,6 +25,7 @@ from typing import Any, get_type_hints
 
 from notification_processor.notifications import DEFAULT_MAX_TIMESTAMP_AHEAD_SECONDS
 from notification_processor.telemetry import DEFAULT_METRICS_NAMESPACE
+from stacks.destinations import ChatChannel, Webhook, chat_channel_problems, webhook_problems
 from stacks.roles import (
     ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
     DEAD_LETTER_QUEUE,
@@ -66,6 +67,8 @@ MAX_TIMESTAMP_AHEAD_LIMIT_SECONDS = 366 * 86_400
 # (1 s connect, 3 s read) may not fit.
 MIN_FUNCTION_TIMEOUT_SECONDS = 10
 WORKER_FAILURE_TABLE_NAME = "DeadlineWorkerFailures"
+# The sender's state table (each change once): its name after table_name_prefix.
+DELIVERY_STATE_TABLE_NAME = "DeadlineNotificationDeliveries"
 
 _STUDIO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -111,15 +114,6 @@ def _switch(allowed: str, *, requires: tuple[str, ...] = (), implied_by: tuple[s
 def _objects(what: str, problems: Callable[[Any], list[str]]):
     """A list of JSON objects (a tuple of dicts, immutable like the rest), empty by default."""
     return _setting((), f"a JSON list of {what}", problems=problems)
-
-
-def _each_an_object(key: str) -> Callable[[Any], list[str]]:
-    """The basic problems of a list of objects: an item that is no JSON object."""
-    return lambda items: [
-        f"{key}[{number}]={item!r} is not allowed; allowed: a JSON object"
-        for number, item in enumerate(items)
-        if not isinstance(item, dict)
-    ]
 
 
 def _between(low: int, high: int) -> tuple[str, Callable[[int], bool]]:
@@ -221,8 +215,8 @@ class StudioConfig:
         f"a comma-separated list of job statuses from {', '.join(NOTIFIED_JOB_STATUSES)}",
         lambda value: bool(_listed(value)) and set(_listed(value)) <= set(NOTIFIED_JOB_STATUSES),
     )
-    chat_channels: tuple = _objects("chat channel objects (docs/notifications.md)", _each_an_object("chat_channels"))
-    webhooks: tuple = _objects("webhook objects (docs/notifications.md)", _each_an_object("webhooks"))
+    chat_channels: tuple = _objects("chat channel objects (docs/notifications.md)", chat_channel_problems)
+    webhooks: tuple = _objects("webhook objects (docs/notifications.md)", webhook_problems)
     # Farm health (docs/farm-health.md): failing workers from the history's stream, reports from its archive.
     failing_workers: bool | None = _switch("on with status_events", requires=("status_events",))
     failing_worker_jobs: int = _setting(3, *_between(2, 100))
@@ -269,6 +263,23 @@ class StudioConfig:
     def history_stream(self) -> bool:
         """Whether the history streams its new entries (NEW_IMAGE): for failing workers and the archive."""
         return bool(self.history and (self.failing_workers or self.reports))
+
+    @property
+    def job_notification_status_list(self) -> list[str]:
+        return _listed(self.job_notification_statuses)
+
+    @property
+    def delivery_state_table(self) -> str:
+        """The sender's state table's full name (with table_name_prefix)."""
+        return self.table_name_prefix + DELIVERY_STATE_TABLE_NAME
+
+    @property
+    def chat_channel_list(self) -> list[ChatChannel]:
+        return [ChatChannel.parse(item) for item in self.chat_channels]
+
+    @property
+    def webhook_list(self) -> list[Webhook]:
+        return [Webhook.parse(item) for item in self.webhooks]
 
     @property
     def history_table(self) -> str:
@@ -375,6 +386,19 @@ class StudioConfig:
                     "or messages expire before the alarm fires",
                 )
             )
+        if not self.status_events:
+            problems += [
+                f"{key}=[...] is not allowed with status_events=False: {key} are fed from the status-change "
+                f"events; turn status_events on, or leave {key} out"
+                for key in ("chat_channels", "webhooks")
+                if getattr(self, key)
+            ]
+        chat_names = {channel.name for channel in self.chat_channel_list}
+        problems += [
+            f"webhooks ({item['name']}): the name {item['name']!r} is a chat channel's too; give each destination its own"
+            for item in self.webhooks
+            if isinstance(item, dict) and item.get("name") in chat_names
+        ]
         seen: dict[str, str] = {}  # full name -> the key that gave it
         named = [(TABLES[kind].config_key, name) for kind, name in self.table_names.items()]
         if self.history:

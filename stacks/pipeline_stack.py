@@ -10,11 +10,14 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
+from deliveries.destinations import ARTISTS, EMAIL_FORMAT, Destination
 from notification_processor.roles import JOB
 from stacks.config import PROJECT_ROOT, StudioConfig
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import JobAlerts
 from stacks.constructs.archive import NotificationArchive
+from stacks.constructs.chat import ChatChannels
+from stacks.constructs.deliveries import Deliveries, DeliveryRule, destination_topic, publish_grant
 from stacks.constructs.encryption import PipelineKey
 from stacks.constructs.farm_health import FarmHealth
 from stacks.constructs.monitoring import Monitoring
@@ -23,14 +26,21 @@ from stacks.constructs.producer import ProducerAccess
 from stacks.constructs.queues import NotificationQueues
 from stacks.constructs.status_events import StatusEvents
 from stacks.constructs.tables import NotificationTables
+from stacks.constructs.webhooks import ApiDestinationWebhooks, sender_rules
+from stacks.destinations import event_pattern
 from stacks.roles import (
     ALARM_TOPIC_OUTPUT,
     ARCHIVE_FAILURE_QUEUE_LOGICAL_ID,
     DEAD_LETTER_QUEUE,
+    DELIVERY_DEAD_LETTER_QUEUE,
+    DELIVERY_QUEUE,
+    DELIVERY_STATE_TABLE,
     EVENT_BUS,
     EVENT_BUS_ARN_OUTPUT,
     FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID,
     HISTORY_TABLE,
+    JOB_NOTIFICATION_STATUSES_OUTPUT,
+    JOB_NOTIFICATION_TOPIC,
     PRODUCER_POLICY_OUTPUT,
     PUBLISH_FAILURE_QUEUE,
     QUEUE,
@@ -166,6 +176,66 @@ class DeadlineNotificationsStack(Stack):
                 removal_policy=removal_policy,
                 auto_delete_objects=config.sandbox,
             )
+        deliveries = None
+        if status_events:
+            delivery_rules: list[DeliveryRule] = []
+            if config.job_notifications:
+                job_notification_topic = destination_topic(
+                    self, "JobNotificationTopic", topic_name=f"{config.stack_name}-job-notifications", key=key
+                )
+                escape_hatch(job_notification_topic).override_logical_id(JOB_NOTIFICATION_TOPIC.logical_id)
+                CfnOutput(
+                    self,
+                    JOB_NOTIFICATION_TOPIC.output_key,
+                    value=job_notification_topic.topic_arn,
+                    description=JOB_NOTIFICATION_TOPIC.description,
+                )
+                CfnOutput(
+                    self,
+                    JOB_NOTIFICATION_STATUSES_OUTPUT,
+                    value=",".join(config.job_notification_status_list),
+                    description="The job statuses the artists' topic is sent (config job_notification_statuses)",
+                )
+                delivery_rules.append(
+                    DeliveryRule(
+                        Destination(name=ARTISTS, kind=ARTISTS, target=job_notification_topic.topic_arn,
+                                    format=EMAIL_FORMAT),
+                        event_pattern(statuses=config.job_notification_status_list),
+                        publish_grant(job_notification_topic, key),
+                    )
+                )
+            if config.chat_channel_list:
+                chats = ChatChannels(
+                    self, "ChatChannels", channels=config.chat_channel_list, stack_name=config.stack_name, key=key
+                )
+                delivery_rules += chats.rules
+            delivery_rules += sender_rules(self, config.webhook_list)
+            api_webhooks = [webhook for webhook in config.webhook_list if webhook.api_destination]
+            if delivery_rules or api_webhooks:
+                deliveries = Deliveries(
+                    self,
+                    "Deliveries",
+                    bus=status_events.bus,
+                    destinations=delivery_rules,
+                    queue_name=f"{config.stack_name}-deliveries",
+                    dead_letter_queue_name=f"{config.stack_name}-delivery-failures",
+                    key=key,
+                    log_retention_days=config.log_retention_days,
+                    tracing=config.tracing,
+                    table_name=config.delivery_state_table,
+                    removal_policy=removal_policy,
+                    deletion_protection=not config.sandbox,
+                )
+            if api_webhooks and deliveries is not None:  # created above for them
+                ApiDestinationWebhooks(
+                    self,
+                    "Webhooks",
+                    webhooks=api_webhooks,
+                    bus=status_events.bus,
+                    dead_letter_queue=deliveries.dead_letter_queue,
+                    key=key,
+                    studio_name=config.studio_name,
+                )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -179,6 +249,7 @@ class DeadlineNotificationsStack(Stack):
                 *(status_events.alarms if status_events else []),
                 *(farm_health.alarms if farm_health else []),
                 *(archive.alarms if archive else []),
+                *(deliveries.alarms if deliveries else []),
             ],
             dashboard_name=f"{config.stack_name}-{self.region}",
             removal_policy=removal_policy,
@@ -194,6 +265,14 @@ class DeadlineNotificationsStack(Stack):
             )
         if farm_health and config.alert_failing_workers:
             farm_health.alert(monitoring.topic)
+
+        if deliveries is not None:
+            if any(each.alarms for each in deliveries.destinations):
+                deliveries.receive_alarms(monitoring.topic)
+            for queue, role in ((deliveries.queue, DELIVERY_QUEUE), (deliveries.dead_letter_queue, DELIVERY_DEAD_LETTER_QUEUE)):
+                CfnOutput(self, role.output_key, value=queue.queue_url, description=role.description)
+            state = DELIVERY_STATE_TABLE
+            CfnOutput(self, state.output_key, value=deliveries.table.table_name, description=state.description)
 
         for queue, role in ((queues.queue, QUEUE), (queues.dead_letter_queue, DEAD_LETTER_QUEUE)):
             escape_hatch(queue).override_logical_id(role.logical_id)

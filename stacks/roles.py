@@ -82,3 +82,18 @@ REPORTS_WORKGROUP_OUTPUT = "ReportsWorkgroup"
 REPORTS_DATABASE_OUTPUT = "ReportsDatabase"
 # The archive's Glue table in that database, which the reports query.
 REPORTS_TABLE = "notifications"
+
+# Deliveries (issue 17: docs/notifications.md): the sender, its queues and state, the artists' topic.
+SENDER_HANDLER = "deliveries.handler.main"
+DELIVERY_QUEUE = PinnedResource("DeliveryQueue", "DeliveryQueueUrl", "Status-change events on their way to the sender")
+DELIVERY_DEAD_LETTER_QUEUE = PinnedResource(
+    "DeliveryDeadLetterQueue", "DeliveryDeadLetterQueueUrl", "Deliveries that failed: the sender's and the rules'"
+)
+DELIVERY_STATE_TABLE = PinnedResource(
+    "DeliveryStateTable", "DeliveryStateTableName", "The last change sent per destination and job (each change once)"
+)
+# It holds the subscriptions `deadline-sqs subscribe` makes: replacing it would drop them.
+JOB_NOTIFICATION_TOPIC = PinnedResource(
+    "JobNotificationTopic", "JobNotificationTopicArn", "Per-artist job notifications: `deadline-sqs subscribe`"
+)
+JOB_NOTIFICATION_STATUSES_OUTPUT = "JobNotificationStatuses"  # what `deadline-sqs subscribe --statuses` may choose

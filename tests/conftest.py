@@ -72,6 +72,14 @@ def pipeline_template() -> dict:
 
 
 @pytest.fixture(scope="session")
+def local_demo_template() -> dict:
+    """The template `make demo` runs: studios/local-demo.json (the defaults and a chat channel of each kind)."""
+    from stacks.synth import synthesize_template
+
+    return synthesize_template({"config": "studios/local-demo.json"})
+
+
+@pytest.fixture(scope="session")
 def pipeline_spec(pipeline_template) -> PipelineSpec:
     return PipelineSpec.from_template(pipeline_template)
 

@@ -88,6 +88,40 @@ def own_function(
     return OwnFunction(function, role, log_group)
 
 
+def queue_event_source(
+    scope: Construct,
+    construct_id: str,
+    *,
+    function: lambda_.IFunction,
+    queue_arn: str,
+    batch_size: int,
+    max_concurrency: int,
+    max_batching_window: Duration | None = None,
+) -> lambda_.EventSourceMapping:
+    """An SQS event source mapping with partial batch responses; failed messages go by the queue's redrive policy.
+
+    A mapping rather than SqsEventSource: that one also grants ChangeMessageVisibility and GetQueueUrl,
+    which the handlers never use."""
+    mapping = lambda_.EventSourceMapping(
+        scope,
+        construct_id,
+        target=function,
+        event_source_arn=queue_arn,
+        batch_size=batch_size,
+        max_batching_window=max_batching_window,
+        max_concurrency=max_concurrency,
+        report_batch_item_failures=True,
+    )
+    acknowledge(
+        mapping,
+        {"Serverless::Serverless-LambdaEventSourceMappingDestination": (
+            "On-failure destinations are for stream and Kafka sources; for an SQS source the queue's redrive "
+            "policy to its dead-letter queue is the failure destination"
+        )},
+    )
+    return mapping
+
+
 def _acknowledge_findings(
     function: lambda_.Function, role: iam.Role, log_group: logs.LogGroup, *, key: kms.IKey | None, tracing: bool,
     failures_handled_by: str,

@@ -11,14 +11,12 @@ from collections.abc import Mapping
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from notification_processor.batch import MAX_TIMESTAMP_AHEAD_VARIABLE, METRICS_NAMESPACE_VARIABLE
 from notification_processor.roles import HISTORY_DAYS_VARIABLE, HISTORY_TABLE_VARIABLE, TABLE_ROLES
-from stacks.constructs import acknowledge
-from stacks.constructs.functions import own_function
+from stacks.constructs.functions import own_function, queue_event_source
 from stacks.roles import PROCESSOR_HANDLER
 
 # Exactly what the handler and its event source mapping use, nothing more.
@@ -99,22 +97,12 @@ class NotificationProcessor(Construct):
             history_table.grant(own.role, *HISTORY_ACTIONS)
         own.depend_on_role_policy()
 
-        # A mapping rather than SqsEventSource: that one also grants ChangeMessageVisibility
-        # and GetQueueUrl, which the handler never uses.
-        self.event_source_mapping = lambda_.EventSourceMapping(
+        self.event_source_mapping = queue_event_source(
             self,
             "QueueEventSource",
-            target=self.function,
-            event_source_arn=queue.queue_arn,
+            function=self.function,
+            queue_arn=queue.queue_arn,
             batch_size=batch_size,
             max_batching_window=max_batching_window,
             max_concurrency=max_concurrency,
-            report_batch_item_failures=True,
-        )
-        acknowledge(
-            self.event_source_mapping,
-            {"Serverless::Serverless-LambdaEventSourceMappingDestination": (
-                "On-failure destinations are for stream and Kafka sources; for an SQS source the queue's redrive "
-                "policy to its dead-letter queue is the failure destination"
-            )},
         )

@@ -25,14 +25,18 @@ lacks, an unread policy or permissions boundary, a resource or policy attachment
 template, a resource type, target, subscription or key it has no model for. A disabled alarm
 action, rule, mapping or key fails its paths. Pseudo parameters take sample
 values; a resource without a name has the name CloudFormation generates (GENERATED_NAME).
+Secrets outside the stack (the webhooks' URL and header secrets, which the config names) are an explicit
+input of the walk (external_secrets): a read of, or a connection resolving, any other secret raises.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
+from deliveries.destinations import DESTINATIONS_VARIABLE
 from farm_health.monitor import JOB_TABLE_VARIABLE
 from stacks.roles import FARM_HEALTH_HANDLER, PRODUCER_POLICY_OUTPUT, QUEUE
 from tests.infrastructure.template_tools import as_list, referenced_resource, resources
@@ -58,6 +62,8 @@ NAME_PROPERTIES = {
     "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
     "AWS::Logs::LogStream": "LogStreamName",
     "AWS::Athena::WorkGroup": "Name",
+    "AWS::Events::ApiDestination": "Name",
+    "AWS::Events::Connection": "Name",
 }
 # Names held one level down: a Glue database's and table's input.
 NESTED_NAME_PROPERTIES = {"AWS::Glue::Database": ("DatabaseInput", "Name"), "AWS::Glue::Table": ("TableInput", "Name")}
@@ -122,7 +128,12 @@ MODELLED_TYPES = (
     "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::KinesisFirehose::DeliveryStream", "AWS::Logs::LogStream",
     "AWS::Glue::Database", "AWS::Glue::Table", "Custom::S3AutoDeleteObjects", "AWS::Athena::WorkGroup",
     "AWS::Athena::NamedQuery",
+    *("AWS::Chatbot::SlackChannelConfiguration", "AWS::Chatbot::MicrosoftTeamsChannelConfiguration"),
 )  # fmt: skip
+CHAT_CONFIGURATION_TYPES = MODELLED_TYPES[-2:]
+CHATBOT_SERVICE = "chatbot.amazonaws.com"
+# Subscriptions to a resource of the stack the walk has a model for: SNS sends to a queue.
+RESOURCE_PROTOCOLS = ("sqs",)
 ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 # The policy types the walk reads; any other "Policy" or "Permission" type (a Lambda permission,
 # an EventBridge bus policy, an inline queue, topic or role policy, a log resource policy) fails it.
@@ -150,6 +161,17 @@ UNMODELLED_PROPERTIES = (
 EXTERNAL_PROTOCOLS = ("email", "email-json", "http", "https", "sms")
 # What a rule's target is sent with, by the target's type.
 TARGET_ACTIONS = {"AWS::SNS::Topic": "sns:Publish", "AWS::SQS::Queue": "sqs:SendMessage"}
+# Webhooks (issue 17): a rule's API destination, called with the rule's role; its connection holds the
+# credential EventBridge sends, resolved by CloudFormation from a secret the config names.
+API_DESTINATION, CONNECTION = "AWS::Events::ApiDestination", "AWS::Events::Connection"
+MODELLED_TYPES += (API_DESTINATION, CONNECTION)
+TARGET_ACTIONS[API_DESTINATION] = "events:InvokeApiDestination"
+# The sender's webhooks read their URL and header from secrets outside the stack, which the config names
+# (its webhooks' url_secret and auth.secret): each read is a path, to a secret the walk is told of.
+SECRET_READ = "secret read"
+SECRET_SAMPLE_SUFFIX = "-AbC123"  # Secrets Manager's 6 random characters at the end of a secret's ARN
+FULL_SECRET_ARN = re.compile(r"arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:.+-[A-Za-z0-9]{6}")
+DYNAMIC_SECRET = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString:")
 # What switches a path off: the property of a resource on it and the value that does.
 SWITCHES = {
     "AWS::CloudWatch::Alarm": ("ActionsEnabled", False),
@@ -180,9 +202,11 @@ PRODUCER, ENVIRONMENT, TABLE_KEY = "producer", "environment", "table key"
 FUNCTION_LOGS, LOG_GROUP_KEY = "function log group", "log group key"
 DELIVERY_DESTINATION, DELIVERY_SCHEMA, DELIVERY_LOGS = "delivery stream destination", "delivery stream schema", "delivery stream logs"
 EMPTY_ON_DESTROY = "bucket emptied on destroy"
+SUBSCRIPTION, SUBSCRIPTION_DEAD_LETTERS, CHAT_CHANNEL = "topic subscription", "subscription dead letters", "chat channel"
 PATH_KINDS = (ALARM_ACTION, RULE_TARGET, RULE_DEAD_LETTERS, EVENT_SOURCE, ON_FAILURE, PRODUCER, ENVIRONMENT, TABLE_KEY,
               FUNCTION_LOGS, LOG_GROUP_KEY, DELIVERY_DESTINATION, DELIVERY_SCHEMA, DELIVERY_LOGS,
-              EMPTY_ON_DESTROY)  # fmt: skip
+              EMPTY_ON_DESTROY, SUBSCRIPTION, SUBSCRIPTION_DEAD_LETTERS, CHAT_CHANNEL)  # fmt: skip
+PATH_KINDS += (SECRET_READ,)
 
 
 class WalkError(AssertionError):
@@ -216,10 +240,11 @@ class _Statement:
 
 
 class Walk:
-    def __init__(self, template: dict, stack_name: str):
+    def __init__(self, template: dict, stack_name: str, external_secrets: Collection[str] = ()):
         self.template = template
         self.resources = template["Resources"]
         self.stack_name = stack_name
+        self.external_secrets = frozenset(external_secrets)  # the secrets the config names, outside the stack
         self.paths: list[DeliveryPath] = []
         for logical_id, resource in self.resources.items():
             kind, properties = resource["Type"], resource.get("Properties", {})
@@ -228,7 +253,7 @@ class Walk:
             if kind not in MODELLED_TYPES:
                 raise WalkError(f"{logical_id}: the walk has no model of a {kind} (the paths from it, to it, "
                                 "its policies): add it")  # fmt: skip
-            if kind == "AWS::SNS::Subscription" and properties.get("Protocol") not in EXTERNAL_PROTOCOLS:
+            if kind == "AWS::SNS::Subscription" and properties.get("Protocol") not in (*EXTERNAL_PROTOCOLS, *RESOURCE_PROTOCOLS):
                 raise WalkError(f"{logical_id}: a {properties.get('Protocol')} subscription delivers to a resource, "
                                 "which the walk has no model for: add it")  # fmt: skip
             for names in UNMODELLED_PROPERTIES:
@@ -295,6 +320,12 @@ class Walk:
             "AWS::Glue::Database": {"Ref": name},
             "AWS::Glue::Table": {"Ref": name},
             "AWS::Athena::WorkGroup": {"Ref": name},
+            API_DESTINATION: {
+                "Arn": region.format("events") + f"api-destination/{name}/11111111-2222-3333-4444-555555555555",
+                "ArnForPolicy": region.format("events") + f"api-destination/{name}",
+                "Ref": name,
+            },
+            CONNECTION: {"Arn": region.format("events") + f"connection/{name}/66666666-7777-8888-9999-000000000000"},
         }
         try:
             return values[kind][attribute]
@@ -453,7 +484,8 @@ class Walk:
 
     def _arn(self, logical_id: str) -> str:
         kind = self._type(logical_id)
-        return self.attribute(logical_id, "Ref" if kind == "AWS::SNS::Topic" else "Arn")
+        # IAM authorizes an API destination's invocation on its ARN without the id EventBridge appends.
+        return self.attribute(logical_id, {"AWS::SNS::Topic": "Ref", API_DESTINATION: "ArnForPolicy"}.get(kind, "Arn"))
 
     def _applies(
         self, statement: _Statement, principal: Principal, action: str, resource_arn: str, context: dict, direct: bool = False
@@ -581,7 +613,8 @@ class Walk:
     def walk(self) -> list[DeliveryPath]:
         for method in (self._alarm_actions, self._rule_targets, self._event_source_mappings, self._producer,
                        self._environments, self._table_keys, self._log_groups, self._delivery_streams,
-                       self._emptied_buckets):  # fmt: skip
+                       self._emptied_buckets, self._subscriptions, self._chat_channels, self._secret_reads,
+                       self._connections):  # fmt: skip
             method()
         return self.paths
 
@@ -610,6 +643,7 @@ class Walk:
                 sender = events
                 if "RoleArn" in target:
                     sender = Principal(role=self._of_type(target["RoleArn"], "AWS::IAM::Role", f"rule {rule_id}'s target role"))
+                    self._assumable_by(sender.role, events.service, f"rule {rule_id}'s target role")
                 path = self._path(RULE_TARGET, f"rule {rule_id} -> target {target_id}")
                 self._switched_on(path, rule_id)
                 self._check(path, sender, [TARGET_ACTIONS[kind]], target_id, context)
@@ -617,16 +651,18 @@ class Walk:
                 dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
                 if dead_letters is not None:
                     queue = self._of_type(dead_letters, "AWS::SQS::Queue", f"rule {rule_id}'s dead-letter queue")
-                    path = self._path(RULE_DEAD_LETTERS, f"rule {rule_id} -> dead-letter queue {queue}")
-                    self._check(path, events, ["sqs:SendMessage"], queue, context)
-                    self._check_key_of(path, queue, events, SEND_KEY_ACTIONS, context)
+                    self._send_path(RULE_DEAD_LETTERS, f"rule {rule_id} -> dead-letter queue {queue}", events, queue, context)
+
+    def _send_path(self, kind: str, description: str, sender: Principal, queue: str, context: dict) -> None:
+        """A service sending to a queue of the stack: the queue's policy and its key."""
+        path = self._path(kind, description)
+        self._check(path, sender, ["sqs:SendMessage"], queue, context)
+        self._check_key_of(path, queue, sender, SEND_KEY_ACTIONS, context)
 
     def _function_role(self, function_ref) -> tuple[str, str]:
         function_id = self._of_type(function_ref, "AWS::Lambda::Function", "a function")
         role_id = self._of_type(self.resources[function_id]["Properties"]["Role"], "AWS::IAM::Role", f"{function_id}'s role")
-        trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        if not any("lambda.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
-            raise WalkError(f"role {role_id} of {function_id} is not assumable by Lambda")
+        self._assumable_by(role_id, "lambda.amazonaws.com", f"{function_id}'s role")
         return function_id, role_id
 
     def _event_source_mappings(self) -> None:
@@ -670,18 +706,19 @@ class Walk:
             role = Principal(role=self._function_role({"Ref": function_id})[1])
             variables = function["Properties"].get("Environment", {}).get("Variables", {})
             for variable, value in sorted(variables.items()):
-                target = referenced_resource(value)
-                if target is None:
-                    continue  # a literal setting
-                kind = self._type(target)
-                if kind not in ENVIRONMENT_ACTIONS:
-                    raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
-                path = self._path(ENVIRONMENT, f"function {function_id} ({variable}) -> {target}")
-                handler = function["Properties"].get("Handler")
-                action = READING_ENVIRONMENT.get((handler, variable), ENVIRONMENT_ACTIONS[kind])
-                self._check(path, role, [action], target, {})
-                if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
-                    self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
+                for target in _references(value):  # none: a literal setting; several: a JSON of ARNs (the sender's)
+                    self._environment(function_id, function, role, variable, target)
+
+    def _environment(self, function_id: str, function: dict, role: Principal, variable: str, target: str) -> None:
+        kind = self._type(target)
+        if kind not in ENVIRONMENT_ACTIONS:
+            raise WalkError(f"{function_id}: {variable} names {target} ({kind}), which has no model in the walk")
+        path = self._path(ENVIRONMENT, f"function {function_id} ({variable}) -> {target}")
+        handler = function["Properties"].get("Handler")
+        action = READING_ENVIRONMENT.get((handler, variable), ENVIRONMENT_ACTIONS[kind])
+        self._check(path, role, [action], target, {})
+        if kind in TARGET_ACTIONS:  # a queue or topic it sends to: and its key
+            self._check_key_of(path, target, role, SEND_KEY_ACTIONS, {})
 
     def _table_keys(self) -> None:
         """Each function's role to the key of each table its identity policies let it read or write items of."""
@@ -735,6 +772,92 @@ class Walk:
                     f"{path.description}: the key policy of {key_id} also lets {logs} use the key for {other}, a log group "
                     "of another stack: its condition must name this stack's own log groups"
                 )
+
+    def _subscriptions(self) -> None:
+        """SNS delivering a topic's messages to a queue of the stack (and failed ones to the subscription's DLQ)."""
+        sns = Principal(service="sns.amazonaws.com")
+        for subscription_id, subscription in resources(self.template, "AWS::SNS::Subscription").items():
+            properties = subscription["Properties"]
+            if properties["Protocol"] not in RESOURCE_PROTOCOLS:
+                continue  # delivered out of AWS: nothing of the stack at the other end
+            topic = self._of_type(properties["TopicArn"], "AWS::SNS::Topic", f"subscription {subscription_id}'s topic")
+            queue = self._of_type(properties["Endpoint"], "AWS::SQS::Queue", f"subscription {subscription_id}'s endpoint")
+            context = self._service_context(self.attribute(topic, "Ref"))
+            self._send_path(SUBSCRIPTION, f"subscription {subscription_id}: topic {topic} -> queue {queue}", sns, queue, context)
+            dead_letters = properties.get("RedrivePolicy", {}).get("deadLetterTargetArn")
+            if dead_letters is not None:
+                dlq = self._of_type(dead_letters, "AWS::SQS::Queue", f"subscription {subscription_id}'s dead-letter queue")
+                description = f"subscription {subscription_id} -> dead-letter queue {dlq}"
+                self._send_path(SUBSCRIPTION_DEAD_LETTERS, description, sns, dlq, context)
+
+    def _chat_channels(self) -> None:
+        """Q Developer's channel configurations: each topic it subscribes to is the stack's, its role is
+        assumable by Q Developer only, and its guardrails are the stack's own policies, without wildcard actions
+        (never the service's default AdministratorAccess)."""
+        for config_id, configuration in {
+            k: v for kind in CHAT_CONFIGURATION_TYPES for k, v in resources(self.template, kind).items()
+        }.items():
+            properties = configuration["Properties"]
+            role_id = self._of_type(properties["IamRoleArn"], "AWS::IAM::Role", f"chat channel {config_id}'s role")
+            trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            services = {service for s in trust for service in as_list(s.get("Principal", {}).get("Service", []))}
+            for topic_arn in properties.get("SnsTopicArns", []):
+                topic = self._of_type(topic_arn, "AWS::SNS::Topic", f"chat channel {config_id}'s topic")
+                path = self._path(CHAT_CHANNEL, f"chat channel {config_id} <- topic {topic}")
+                path.requests += 1
+                if services != {CHATBOT_SERVICE}:
+                    path.problems.append(f"{path.description}: role {role_id} is assumable by {sorted(services)}, "
+                                         f"not by {CHATBOT_SERVICE} only")  # fmt: skip
+                guardrails = properties.get("GuardrailPolicies")
+                if not guardrails:
+                    path.problems.append(f"{path.description}: no GuardrailPolicies: the service's default is "
+                                         "AdministratorAccess")  # fmt: skip
+                for guardrail in guardrails or []:
+                    policy = self._of_type(guardrail, "AWS::IAM::ManagedPolicy", f"chat channel {config_id}'s guardrail")
+                    wide = [a for b in self.resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+                            for a in as_list(b.get("Action", [])) if "*" in a]  # fmt: skip
+                    if wide:
+                        path.problems.append(f"{path.description}: guardrail {policy} allows {wide}")
+
+    def _assumable_by(self, role_id: str, service: str, what: str) -> None:
+        trust = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if not any(service in as_list(s.get("Principal", {}).get("Service", [])) for s in trust):
+            raise WalkError(f"{what} {role_id} is not assumable by {service}")
+
+    def _secret_reads(self) -> None:
+        """The sender's webhooks: its role reads each secret its destinations name (URL, header), which must
+        be one the config names; the secret has no policy here, so the role's identity policy must allow it."""
+        for function_id, function in resources(self.template, "AWS::Lambda::Function").items():
+            encoded = function["Properties"].get("Environment", {}).get("Variables", {}).get(DESTINATIONS_VARIABLE)
+            if encoded is None:
+                continue
+            role = Principal(role=self._function_role({"Ref": function_id})[1])
+            for destination in json.loads(self.render(encoded)):
+                secrets = [destination["auth_secret"]] if destination.get("auth_secret") else []
+                if destination.get("url_is_secret"):
+                    secrets.insert(0, destination["target"])
+                for secret in secrets:
+                    path = self._path(SECRET_READ, f"function {function_id} ({destination['name']}) -> secret {secret}")
+                    self._check(path, role, ["secretsmanager:GetSecretValue"], None, {}, self._secret_arn(secret, path))
+
+    def _secret_arn(self, secret: str, path: DeliveryPath) -> str:
+        """The ARN IAM sees for a secret the config names (a name or an ARN, full or partial)."""
+        if secret not in self.external_secrets:
+            raise WalkError(f"{path.description}: {secret} is neither a resource of the stack nor a secret the config "
+                            "names: the walk cannot prove this path")  # fmt: skip
+        if secret.startswith("arn:"):
+            return secret if FULL_SECRET_ARN.fullmatch(secret) else secret + SECRET_SAMPLE_SUFFIX
+        return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}{SECRET_SAMPLE_SUFFIX}"
+
+    def _connections(self) -> None:
+        """An API destination's connection: CloudFormation resolves its credential from a secret when it
+        deploys (a dynamic reference), and EventBridge keeps it in the connection's own secret. Nothing of
+        the stack reads it at run time; the secret must be one the config names."""
+        for connection_id, connection in resources(self.template, CONNECTION).items():
+            text = json.dumps(connection.get("Properties", {}))
+            for secret in DYNAMIC_SECRET.findall(text):
+                if secret not in self.external_secrets:
+                    raise WalkError(f"connection {connection_id} resolves {secret}, a secret the config does not name")
 
     @staticmethod
     def _log_group_arn(name: str) -> str:
@@ -830,6 +953,16 @@ def _arn_like(arn: str, pattern: str) -> bool:
     return len(arn_parts) == len(pattern_parts) == 6 and all(map(_like, arn_parts, pattern_parts))
 
 
+def _references(value) -> list[str]:
+    """The logical ids a variable's value refers to: one Ref or GetAtt, or those within an Fn::Join."""
+    found = referenced_resource(value)
+    if found is not None:
+        return [found]
+    if isinstance(value, dict) and list(value) == ["Fn::Join"]:
+        return [each for part in value["Fn::Join"][1] for each in _references(part)]
+    return []
+
+
 def _nested(properties: dict, names: tuple[str, ...]):
     """properties[names[0]][names[1]]..., or None where a level is missing."""
     value = properties
@@ -838,9 +971,9 @@ def _nested(properties: dict, names: tuple[str, ...]):
     return value
 
 
-def delivery_paths(template: dict, stack_name: str) -> list[DeliveryPath]:
+def delivery_paths(template: dict, stack_name: str, external_secrets: Collection[str] = ()) -> list[DeliveryPath]:
     """Every delivery path of the template, each with what AWS would refuse on it (``problems``)."""
-    return Walk(template, stack_name).walk()
+    return Walk(template, stack_name, external_secrets).walk()
 
 
 def problems(paths: list[DeliveryPath]) -> Iterator[str]:

@@ -362,13 +362,14 @@ def test_an_explicit_switch_against_the_keys_it_depends_on_names_both(context, p
 
 
 def test_a_list_of_objects_comes_from_a_file_or_from_json_text(tmp_path):
-    channels = [{"name": "lighting"}]
+    channels = [{"name": "lighting", "slack": {"workspace_id": "T1", "channel_id": "C1"}}]
     assert load(tmp_path, config=write_config(tmp_path, {"chat_channels": channels})).chat_channels == tuple(channels)
-    assert load(webhooks='[{"name": "tracker"}]').webhooks == ({"name": "tracker"},)
+    tracker = {"name": "tracker", "url_secret": "deadline/webhooks/tracker", "format": "json"}
+    assert load(webhooks=json.dumps([tracker])).webhooks == (tracker,)
     with pytest.raises(ConfigError, match=r"webhooks='\[' is not allowed; allowed: a JSON list \("):
         load(webhooks="[")
     with pytest.raises(ConfigError, match=r"chat_channels\[1\]='lighting' is not allowed; allowed: a JSON object"):
-        load(chat_channels='[{"name": "comp"}, "lighting"]')
+        load(chat_channels=json.dumps([*channels, "lighting"]))
 
 
 @pytest.mark.parametrize(

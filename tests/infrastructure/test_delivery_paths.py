@@ -27,6 +27,7 @@ from stacks.roles import (
 )
 from tests.infrastructure.delivery_paths import (
     ALARM_ACTION,
+    CHAT_CHANNEL,
     DELIVERY_DESTINATION,
     DELIVERY_LOGS,
     DELIVERY_SCHEMA,
@@ -41,6 +42,9 @@ from tests.infrastructure.delivery_paths import (
     PRODUCER,
     RULE_DEAD_LETTERS,
     RULE_TARGET,
+    SECRET_READ,
+    SUBSCRIPTION,
+    SUBSCRIPTION_DEAD_LETTERS,
     TABLE_KEY,
     TABLE_KEY_ACTIONS,
     WalkError,
@@ -48,7 +52,17 @@ from tests.infrastructure.delivery_paths import (
     problems,
 )
 from tests.infrastructure.studio_configs import studio_contexts
-from tests.infrastructure.template_tools import as_list, function_with_handler, only, resources, role_policy
+from tests.infrastructure.template_tools import (
+    alarm_topic,
+    alarm_topic_policy,
+    alert_rule,
+    as_list,
+    config_secrets,
+    function_with_handler,
+    only,
+    resources,
+    role_policy,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_STACK = "DeadlineNotifications-default"
@@ -67,11 +81,17 @@ def templates(pipeline_template, studio_synthesis) -> dict[str, tuple[dict, Stud
 @pytest.mark.parametrize("config", CONFIGS)
 def test_every_delivery_path_is_allowed(templates, config):
     template, studio = templates[config]
-    paths = delivery_paths(template, studio.stack_name)
+    paths = delivery_paths(template, studio.stack_name, config_secrets(studio))
     requests = sum(path.requests for path in paths)
     print(f"delivery paths of {config}: {len(paths)} paths, {requests} requests")
     assert paths, f"{config}: the walk found no delivery path"
     assert list(problems(paths)) == []
+
+
+# The broken copies below are of several studios' templates: the walk is told of every studio's secrets.
+STUDIO_SECRETS = set().union(
+    *(config_secrets(load_config({**project_context(), **context})) for context in studio_contexts().values())
+)
 
 
 def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
@@ -81,26 +101,40 @@ def expected_path_kinds(config: StudioConfig) -> dict[str, int]:
     workers = bool(config.failing_workers)  # the failing-worker check, and its alert rule
     worker_alerts = workers and bool(config.alert_failing_workers)
     reports = config.reports  # the archiver, Firehose and the bucket
-    functions = 1 + events + workers + reports  # the processor, the publisher, the check, the archiver
     emptied = reports and config.sandbox  # CDK's provider empties the sandbox's bucket on destroy
+    # The sender's destinations: the artists' topic and each chat channel's (issue 17).
+    topics = events * (config.job_notifications + len(config.chat_channels))
+    # Webhooks: a rule each (to the sender, or to its API destination); the sender reads their secrets.
+    webhook_rules = events * len(config.webhooks)
+    secret_reads = events * sum(len(webhook.secrets) for webhook in config.webhook_list if not webhook.api_destination)
+    sender = topics + webhook_rules > 0
+    chat_alarms = sender and any(channel.alarms for channel in config.chat_channel_list)
+    functions = 1 + events + workers + reports + sender  # the processor, the publisher, the check, the archiver, the sender
+    rules = alerts + worker_alerts + topics + webhook_rules
     return {
-        # ALARM and OK of 4 alarms, the publisher's 2, the check's 2, the archive's 6
-        ALARM_ACTION: 2 * (4 + 2 * events + 2 * workers + 6 * reports),
-        RULE_TARGET: alerts + worker_alerts,
-        RULE_DEAD_LETTERS: alerts + worker_alerts,
-        EVENT_SOURCE: 1 + 2 * events + workers + reports,  # the queue, each table's stream, the history's stream twice
+        # ALARM and OK of 4 alarms, the publisher's 2, the check's 2, the archive's 6, the sender's DLQ's
+        ALARM_ACTION: 2 * (4 + 2 * events + 2 * workers + 6 * reports + sender),
+        RULE_TARGET: rules,
+        RULE_DEAD_LETTERS: rules,
+        # the queue, each table's stream, the history's stream (the check's, the archiver's), DeliveryQueue
+        EVENT_SOURCE: 1 + 2 * events + workers + reports + sender,
         ON_FAILURE: 2 * events + workers + reports,
         PRODUCER: 1,
-        # the tables (and the history), the bus; the check's state, job table (read) and bus; Firehose
-        ENVIRONMENT: 2 + config.history + events + 3 * workers + reports,
-        # the processor's tables; the check's state and job table
-        TABLE_KEY: 2 + config.history + 2 * workers if config.customer_managed_key else 0,
+        # the tables (and the history), the bus; the check's state, job table (read) and bus; Firehose;
+        # the sender's state table and topics
+        ENVIRONMENT: 2 + config.history + events + 3 * workers + reports + sender + topics,
+        # the processor's tables; the check's state and job table; the sender's state table
+        TABLE_KEY: 2 + config.history + 2 * workers + sender if config.customer_managed_key else 0,
         FUNCTION_LOGS: functions + emptied,  # and the provider's, to Lambda's default log group
         LOG_GROUP_KEY: functions + reports if config.customer_managed_key else 0,  # and Firehose's log group
         DELIVERY_DESTINATION: 2 * reports,  # Firehose's prefix and its error prefix
         DELIVERY_SCHEMA: reports,
         DELIVERY_LOGS: reports,
         EMPTY_ON_DESTROY: emptied,
+        SUBSCRIPTION: chat_alarms,  # the alarm topic -> DeliveryQueue
+        SUBSCRIPTION_DEAD_LETTERS: chat_alarms,
+        CHAT_CHANNEL: events * len(config.chat_channels),
+        SECRET_READ: secret_reads,
     }
 
 
@@ -108,7 +142,7 @@ def test_each_config_has_every_kind_of_path_its_settings_make_and_sums_them_up(t
     counts = {}
     for config in CONFIGS:
         template, studio = templates[config]
-        paths = delivery_paths(template, studio.stack_name)
+        paths = delivery_paths(template, studio.stack_name, config_secrets(studio))
         counts[config] = len(paths)
         found = Counter(path.kind for path in paths)
         assert {kind: found[kind] for kind in PATH_KINDS} == expected_path_kinds(studio), config
@@ -135,12 +169,12 @@ def _broken(templates, config: str) -> tuple[dict, str]:
 
 
 def _problems(template: dict, stack_name: str) -> list[str]:
-    return list(problems(delivery_paths(template, stack_name)))
+    return list(problems(delivery_paths(template, stack_name, STUDIO_SECRETS)))
 
 
 def test_a_topic_under_the_aws_managed_sns_key_fails(templates):
     template, stack_name = _broken(templates, "default")
-    topic_id, topic = only(template, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(template)
     topic["KmsMasterKeyId"] = "alias/aws/sns"
     found = _problems(template, stack_name)
     assert found and all("alias/aws/sns" in problem and topic_id in problem for problem in found)
@@ -176,11 +210,11 @@ def test_a_log_group_its_key_condition_does_not_match_fails(templates):
 
 def test_an_unknown_condition_operator_fails_the_walk_loudly(templates):
     template, stack_name = _broken(templates, "default")
-    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    _, policy = alarm_topic_policy(template)
     statement = next(s for s in policy["PolicyDocument"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
     statement["Condition"]["DateGreaterThan"] = {"aws:CurrentTime": "2026-01-01T00:00:00Z"}
     with pytest.raises(WalkError, match="DateGreaterThan"):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 # --- broken copies the walk must fail: what AWS would refuse ---------------------------------
@@ -194,7 +228,7 @@ def _statements(template: dict, policy_type: str, attached_to: str) -> list[dict
 
 
 def _topic_statements(template: dict) -> list[dict]:
-    return _statements(template, "AWS::SNS::TopicPolicy", only(template, "AWS::SNS::Topic")[0])
+    return _statements(template, "AWS::SNS::TopicPolicy", alarm_topic(template)[0])
 
 
 def _service_statements(statements: list[dict], service: str) -> list[dict]:
@@ -231,10 +265,11 @@ def test_a_topic_policy_conditioned_on_another_source_fails(templates, service, 
     template, stack_name = _broken(templates, "default")
     for statement in _service_statements(_topic_statements(template), service):
         statement["Condition"] = condition
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     failed = {path.kind for path in paths if path.problems}
     assert failed == {failing}
-    assert all(path.problems for path in paths if path.kind == failing)
+    to_the_topic = [path for path in paths if path.kind == failing and alarm_topic(template)[0] in path.description]
+    assert to_the_topic and all(path.problems for path in to_the_topic)
 
 
 @pytest.mark.parametrize("principal", [{"Service": "events.amazonaws.com"}, "*"])
@@ -255,7 +290,7 @@ def test_a_deny_on_the_calling_service_fails_every_path_it_names(templates):
         {"Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
          "Condition": {"StringEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"}}}
     )  # fmt: skip
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert {path.kind for path in paths if path.problems} == {ALARM_ACTION}
 
 
@@ -271,7 +306,7 @@ def test_a_deny_the_walk_cannot_evaluate_fails_it_loudly(templates, deny, messag
     template, stack_name = _broken(templates, "default")
     _topic_statements(template).append({"Effect": "Deny", "Action": "sns:Publish", "Resource": "*", **deny})
     with pytest.raises(WalkError, match=message):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -289,11 +324,12 @@ def test_a_key_policy_that_does_not_delegate_to_iam_fails_every_role_on_it(templ
         statements.remove(root)
     else:
         root.update(account_statement)
-    paths = delivery_paths(template, stack_name)
-    # The processor, the publisher and the archiver read their sources, the processor writes its tables, the
-    # producer sends and Firehose writes the archive, each with the key (the on-failure queues have SQS's own).
-    # CloudWatch Logs has its own statement: the log groups' keys still pass.
-    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY, DELIVERY_DESTINATION}
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
+    # The processor, the publisher, the archiver and the sender read their sources, the processor and the sender
+    # write their tables, the sender publishes to its topics, the producer sends and Firehose writes the archive,
+    # each with the key (the on-failure queues have SQS's own). CloudWatch Logs has its own statement: the log
+    # groups' keys still pass.
+    assert {path.kind for path in paths if path.problems} == {EVENT_SOURCE, PRODUCER, TABLE_KEY, DELIVERY_DESTINATION, ENVIRONMENT}
     assert all("nor delegates to IAM" in problem for problem in problems(paths))
 
 
@@ -320,7 +356,7 @@ def test_a_role_without_the_tables_key_permission_fails_naming_the_function_the_
     function_id, function = function_with_handler(template, handler)
     document = role_policy(template, function["Role"]["Fn::GetAtt"][0])[1]["PolicyDocument"]
     document["Statement"] = [s for s in document["Statement"] if as_list(s["Action"]) != list(TABLE_KEY_ACTIONS)]
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert Counter(path.kind for path in paths if path.problems) == failing
     found = [problem for path in paths if path.kind == TABLE_KEY for problem in path.problems]
     assert sorted(problem.split(":")[0] for problem in found) == [
@@ -336,7 +372,7 @@ def test_a_table_whose_items_the_role_neither_reads_nor_writes_has_no_key_path(t
     template, stack_name = _broken(templates, "example")
     _role_statement(template, PROCESSOR_HANDLER, "dynamodb:DescribeTable")["Action"] = "dynamodb:DescribeTable"
     function_id, _ = function_with_handler(template, PROCESSOR_HANDLER)
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert [path.description for path in paths if path.kind == TABLE_KEY and function_id in path.description] == [
         f"function {function_id} -> table {HISTORY_TABLE.logical_id} under key {PIPELINE_KEY_LOGICAL_ID}"
     ]
@@ -363,7 +399,7 @@ def _role_statement(template: dict, handler: str, action: str) -> dict:
 def test_an_identity_policy_on_the_wrong_resource_fails(templates, handler, action, resource, failing):
     template, stack_name = _broken(templates, "default")
     _role_statement(template, handler, action)["Resource"] = resource
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert [path.kind for path in paths if path.problems] == [EVENT_SOURCE] * failing
 
 
@@ -394,7 +430,7 @@ def test_a_rule_dead_letter_queue_under_a_key_eventbridge_cannot_use_fails(templ
     queue = template["Resources"][PUBLISH_FAILURE_QUEUE.logical_id]["Properties"]
     del queue["SqsManagedSseEnabled"]
     queue["KmsMasterKeyId"] = key
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     (dead_letters,) = [
         path for path in paths if path.kind == RULE_DEAD_LETTERS and PUBLISH_FAILURE_QUEUE.logical_id in path.description
     ]
@@ -404,7 +440,7 @@ def test_a_rule_dead_letter_queue_under_a_key_eventbridge_cannot_use_fails(templ
 def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(templates):
     template, stack_name = _broken(templates, "example")
     statements = template["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]["KeyPolicy"]["Statement"]
-    (logs,) = [s for s in statements if "Service" in s["Principal"]]
+    (logs,) = [s for s in statements if "logs." in json.dumps(s["Principal"])]
     logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] = f"arn:aws:logs:*:*:log-group:{stack_name}-*"
     found = _problems(template, stack_name)
     assert len(found) == len([g for g in resources(template, "AWS::Logs::LogGroup").values() if "KmsKeyId" in g["Properties"]])
@@ -415,7 +451,7 @@ def test_the_log_group_key_condition_must_not_match_another_stacks_log_groups(te
 
 
 def _topic_id(template: dict) -> str:
-    return only(template, "AWS::SNS::Topic")[0]
+    return alarm_topic(template)[0]
 
 
 def _imported_alarm_topic(template: dict) -> None:
@@ -423,9 +459,9 @@ def _imported_alarm_topic(template: dict) -> None:
     alarm["AlarmActions"] = ["arn:aws:sns:eu-west-1:123456789012:a-topic-of-another-stack"]
 
 
-def _imported_dead_letters(template: dict) -> None:
-    rule = next(iter(resources(template, "AWS::Events::Rule").values()))
-    rule["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
+def _imported_dead_letters(template: dict) -> None:  # the job alerts' rule
+    _, rule = alert_rule(template)
+    rule["Targets"][0]["DeadLetterConfig"]["Arn"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
 
 
 def _imported_mapping_source(template: dict) -> None:
@@ -434,7 +470,7 @@ def _imported_mapping_source(template: dict) -> None:
 
 
 def _topic_policy_by_arn(template: dict) -> None:
-    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    _, policy = alarm_topic_policy(template)
     policy["Topics"] = ["arn:aws:sns:eu-west-1:123456789012:the-alarm-topic"]
 
 
@@ -478,7 +514,7 @@ def _default_log_group(template: dict) -> None:
         (_added("AWS::SNS::TopicInlinePolicy"), "AWS::SNS::TopicInlinePolicy"),
         (_added("AWS::IAM::RolePolicy"), "AWS::IAM::RolePolicy"),
         (_added("AWS::Logs::ResourcePolicy"), "AWS::Logs::ResourcePolicy"),
-        (_added("AWS::SNS::Subscription", Protocol="sqs"), "a sqs subscription"),
+        (_added("AWS::SNS::Subscription", Protocol="lambda"), "a lambda subscription"),
         (_stream_policy, r"StreamSpecification\.ResourcePolicy"),
         (_boundary, "PermissionsBoundary"),
         (_default_log_group, "log group: None is not a AWS::Logs::LogGroup"),
@@ -489,7 +525,7 @@ def test_what_the_walk_cannot_prove_fails_it_loudly(templates, mutate, message):
     template, stack_name = _broken(templates, "default")
     mutate(template)
     with pytest.raises(WalkError, match=message):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -505,7 +541,7 @@ def test_a_path_switched_off_fails_however_its_policies_read(templates, resource
     template, stack_name = _broken(templates, "default")
     switched_off = next(iter(resources(template, resource_type)))
     template["Resources"][switched_off]["Properties"][prop] = value
-    paths = delivery_paths(template, stack_name)
+    paths = delivery_paths(template, stack_name, STUDIO_SECRETS)
     assert {path.kind for path in paths if path.problems} == failing
     assert all(f"{switched_off} has {prop} {value}: nothing goes along this path" in p for p in problems(paths))
 
@@ -516,7 +552,7 @@ def test_an_arn_like_wildcard_spans_no_part_of_the_arn(templates):
     condition = statement["Condition"]
     condition["ArnLike"] = {"aws:SourceArn": "arn:aws:cloudwatch:*"}  # four parts: matches no alarm
     del condition["ArnEquals"]
-    assert {path.kind for path in delivery_paths(template, stack_name) if path.problems} == {ALARM_ACTION}
+    assert {path.kind for path in delivery_paths(template, stack_name, STUDIO_SECRETS) if path.problems} == {ALARM_ACTION}
     condition["ArnLike"] = {"aws:SourceArn": f"arn:aws:cloudwatch:*:*:alarm:{stack_name}-*"}
     assert _problems(template, stack_name) == []
 
@@ -540,7 +576,7 @@ def test_a_resource_type_without_a_model_fails_the_walk(templates, resource_type
     template, stack_name = _broken(templates, "default")
     template["Resources"]["Added"] = {"Type": resource_type, "Properties": properties}
     with pytest.raises(WalkError, match=f"no model of a {resource_type}"):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -555,7 +591,7 @@ def test_a_function_property_that_makes_a_path_fails_the_walk_until_modelled(tem
     function = next(iter(resources(template, "AWS::Lambda::Function").values()))
     function["Properties"][prop] = value
     with pytest.raises(WalkError, match=prop):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)
 
 
 # --- the archive (reports on): Firehose's role, the bucket's policy and key, the sandbox's emptying -------
@@ -568,7 +604,7 @@ def _delivery_role_statements(template: dict) -> list[dict]:
 
 
 def _failing(template: dict, stack_name: str) -> Counter:
-    return Counter(path.kind for path in delivery_paths(template, stack_name) if path.problems)
+    return Counter(path.kind for path in delivery_paths(template, stack_name, STUDIO_SECRETS) if path.problems)
 
 
 def test_a_delivery_role_that_may_not_write_under_the_error_prefix_fails_that_path_only(templates):
@@ -641,4 +677,4 @@ def test_what_the_walk_cannot_prove_of_the_archive_fails_it_loudly(templates, mu
     template, stack_name = _broken(templates, "example")
     mutate(template)
     with pytest.raises(WalkError, match=message):
-        delivery_paths(template, stack_name)
+        delivery_paths(template, stack_name, STUDIO_SECRETS)

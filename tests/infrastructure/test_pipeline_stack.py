@@ -12,8 +12,11 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 
 from farm_health.failures import FILTER_PATTERN
-from stacks.roles import FARM_HEALTH_HANDLER, PROCESSOR_HANDLER, PUBLISHER_HANDLER
+from stacks.roles import FARM_HEALTH_HANDLER, PROCESSOR_HANDLER, PUBLISHER_HANDLER, SENDER_HANDLER
 from tests.infrastructure.template_tools import (
+    alarm_topic,
+    alarm_topic_policy,
+    alert_rule,
     as_list,
     assert_least_privilege,
     assert_matches_snapshot,
@@ -22,6 +25,7 @@ from tests.infrastructure.template_tools import (
     function_with_handler,
     only,
     permissions_by_resource,
+    producer_policy,
     resources,
     role_policy,
 )
@@ -64,6 +68,11 @@ PINNED = {
     "NotificationHistoryTable": "AWS::DynamoDB::Table",  # on by default: failing_workers reads it
     "WorkerFailureTable": "AWS::DynamoDB::Table",
     "FarmHealthFailureQueue": "AWS::SQS::Queue",
+    # The sender's (job_notifications is on by default); the topic holds the artists' subscriptions.
+    "DeliveryQueue": "AWS::SQS::Queue",
+    "DeliveryDeadLetterQueue": "AWS::SQS::Queue",
+    "DeliveryStateTable": "AWS::DynamoDB::Table",
+    "JobNotificationTopic": "AWS::SNS::Topic",
 }
 STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Logs::LogGroup")
 
@@ -71,7 +80,9 @@ STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", 
 def test_stateful_resources_keep_their_pinned_logical_ids(template):
     assert {logical_id: template["Resources"][logical_id]["Type"] for logical_id in PINNED} == PINNED
     pinned_kinds = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"}
-    assert {k for k, r in template["Resources"].items() if r["Type"] in pinned_kinds} == set(PINNED)
+    assert {k for k, r in template["Resources"].items() if r["Type"] in pinned_kinds} == {
+        k for k, kind in PINNED.items() if kind in pinned_kinds
+    }
 
 
 def test_queue_is_standard_encrypted_and_redrives_to_the_dead_letter_queue(template):
@@ -108,7 +119,10 @@ def test_every_queue_refuses_requests_without_tls(template):
             protected[queue["Ref"]] = statement["Resource"]
     assert protected == {
         queue: {"Fn::GetAtt": [queue, "Arn"]}
-        for queue in ("NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue", "FarmHealthFailureQueue")
+        for queue in (
+            "NotificationQueue", "NotificationDeadLetterQueue", "StatusEventFailureQueue", "FarmHealthFailureQueue",
+            "DeliveryQueue", "DeliveryDeadLetterQueue",
+        )
     }
 
 
@@ -179,13 +193,13 @@ def test_function_environment_names_the_tables_the_clock_tolerance_and_the_metri
     }
 
 
-@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER, FARM_HEALTH_HANDLER])
+@pytest.mark.parametrize("handler", [PROCESSOR_HANDLER, PUBLISHER_HANDLER, FARM_HEALTH_HANDLER, SENDER_HANDLER])
 def test_each_function_logs_json_to_its_own_log_group_with_explicit_retention(template, handler):
     _, function = function_with_handler(template, handler)
     assert function["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert props(template, log_group_id(function))["RetentionInDays"] == 30
-    assert len(resources(template, "AWS::Logs::LogGroup")) == 3  # the processor's, the publisher's, the check's
+    assert len(resources(template, "AWS::Logs::LogGroup")) == len(resources(template, "AWS::Lambda::Function"))
 
 
 def test_event_source_reports_item_failures_with_the_configured_batching(template, pipeline_spec):
@@ -324,22 +338,21 @@ def test_the_failure_queue_is_encrypted_and_keeps_what_failed_for_two_weeks(temp
 
 
 def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
-    (rule_id,) = [logical_id for logical_id in resources(template, "AWS::Events::Rule") if logical_id.startswith("JobAlerts")]
-    rule = props(template, rule_id)
+    rule_id, rule = alert_rule(template)
     assert rule["EventBusName"] == {"Ref": "StatusEventBus"}
     assert rule["EventPattern"] == {
         "source": ["deadline-sqs-notifications"],
         "detail-type": ["Deadline Job Status Change"],
         "detail": {"status": ["Failed"]},
     }
-    topic_id, _ = only(template, "AWS::SNS::Topic")
+    topic_id, _ = alarm_topic(template)
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Ref": topic_id}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["StatusEventFailureQueue", "Arn"]}}
     template_text = target["InputTransformer"]["InputTemplate"]
     assert template_text.startswith('"Deadline job <detail-jobName> (<detail-jobId>) of <detail-userName> is <detail-status>')
     from_this_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
-    _, topic_policy = only(template, "AWS::SNS::TopicPolicy")
+    _, topic_policy = alarm_topic_policy(template)
     allowed = [s for s in topic_policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     (alarms,) = [s for s in allowed if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]  # it replaces SNS's default
     (rule,) = [s for s in allowed if s.get("Condition") == from_this_rule]  # the worker alerts' rule has its own
@@ -356,7 +369,7 @@ def test_failed_jobs_are_sent_to_the_alarm_topic_as_a_readable_line(template):
 
 
 def test_producer_policy_only_sends_to_the_queue_and_is_attached_to_nothing(template):
-    policy_id, policy = only(template, "AWS::IAM::ManagedPolicy")
+    policy_id, policy = producer_policy(template)
     assert permissions_by_resource(template, policy_id) == {
         "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"}
     }
@@ -383,6 +396,7 @@ def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_event
         ("IteratorAge", publisher_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": publisher_id}}], 600_000),
         ("ApproximateNumberOfMessagesVisible", "FarmHealthFailureQueue"): ("AWS/SQS", queue_dimension("FarmHealthFailureQueue"), 0),
         ("IteratorAge", check_id): ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": check_id}}], 600_000),
+        ("ApproximateNumberOfMessagesVisible", "DeliveryDeadLetterQueue"): ("AWS/SQS", queue_dimension("DeliveryDeadLetterQueue"), 0),
     }
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
     found = {
@@ -392,7 +406,7 @@ def test_alarms_watch_dead_letters_message_age_errors_throttles_and_status_event
         for a in alarms
     }
     assert found == expected
-    topic_id, _ = only(template, "AWS::SNS::Topic")
+    topic_id, _ = alarm_topic(template)
     for alarm in alarms:
         assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
@@ -408,7 +422,7 @@ def _watched(dimensions: list[dict]) -> str:
 
 
 def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears_even_without_an_e_mail(template):
-    topic_id, topic = only(template, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(template)
     for logical_id, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}], logical_id
     assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
@@ -476,12 +490,17 @@ def test_outputs_give_what_deadline_the_operator_commands_and_rules_need(templat
         "DeadLetterQueueUrl": {"Ref": "NotificationDeadLetterQueue"},
         "JobTableName": {"Ref": "JobNotificationsTable"},
         "TaskTableName": {"Ref": "TaskNotificationsTable"},
-        "ProducerPolicyArn": {"Ref": only(template, "AWS::IAM::ManagedPolicy")[0]},
-        "AlarmTopicArn": {"Ref": only(template, "AWS::SNS::Topic")[0]},
+        "ProducerPolicyArn": {"Ref": producer_policy(template)[0]},
+        "AlarmTopicArn": {"Ref": alarm_topic(template)[0]},
         "EventBusName": {"Ref": "StatusEventBus"},
         "EventBusArn": {"Fn::GetAtt": ["StatusEventBus", "Arn"]},
         "StatusEventFailureQueueUrl": {"Ref": "StatusEventFailureQueue"},
         "HistoryTableName": {"Ref": "NotificationHistoryTable"},
+        "JobNotificationTopicArn": {"Ref": "JobNotificationTopic"},
+        "JobNotificationStatuses": "Completed,Failed",
+        "DeliveryQueueUrl": {"Ref": "DeliveryQueue"},
+        "DeliveryDeadLetterQueueUrl": {"Ref": "DeliveryDeadLetterQueue"},
+        "DeliveryStateTableName": {"Ref": "DeliveryStateTable"},
     }
 
 

@@ -7,6 +7,8 @@ which also holds the starter with status-change events off.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from local_pipeline.spec import PipelineSpec
@@ -15,14 +17,19 @@ from stacks.constructs.functions import LAMBDA_SOURCE
 from stacks.roles import PIPELINE_KEY_LOGICAL_ID, PROCESSOR_HANDLER, PUBLISHER_HANDLER
 from tests.infrastructure.studio_configs import WITHOUT_STATUS_EVENTS, Studio, studio_contexts
 from tests.infrastructure.template_tools import (
+    alarm_topic,
+    alarm_topic_policy,
+    alert_rule,
     assert_least_privilege,
     assert_matches_snapshot,
     cfn_lint_findings,
+    config_secrets,
     function_with_handler,
-    only,
     permissions_by_resource,
+    producer_policy,
     resources,
     role_policy,
+    subscriptions,
 )
 
 PRODUCTION, SANDBOX, STARTER = "example", "example-sandbox", "starter"
@@ -60,9 +67,9 @@ def sandbox(studios) -> dict:
 def test_the_starter_needs_nothing_in_the_account_and_still_notifies(studios):
     """Deployable on an empty (bootstrapped) account: nothing imported, nothing assumed to exist."""
     starter = studios[STARTER].template
-    assert "Roles" not in only(starter, "AWS::IAM::ManagedPolicy")[1]  # no producer role to attach to
+    assert "Roles" not in producer_policy(starter)[1]  # no producer role to attach to
     assert not resources(starter, "AWS::SNS::Subscription")  # "" for alarm_email: none
-    topic_id, _ = only(starter, "AWS::SNS::Topic")
+    topic_id, _ = alarm_topic(starter)
     for alarm in resources(starter, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
     assert "Parameters" not in starter or set(starter["Parameters"]) == {"BootstrapVersion"}
@@ -76,7 +83,8 @@ NOT_ACCOUNT_UNIQUE = frozenset({"AWS::Athena::NamedQuery"})
 def physical_names(template: dict) -> set[str]:
     """Every name a resource is given (joins rendered, pseudo parameters as ${...}).
 
-    A bare reference (an event source mapping's FunctionName) names another resource.
+    A bare reference (an event source mapping's FunctionName) names another resource. A rule's name is
+    its bus's name and its own: names are unique per bus.
     """
 
     def render(value) -> str:
@@ -86,8 +94,12 @@ def physical_names(template: dict) -> set[str]:
             return "${{{}}}".format(value["Ref"])
         return "".join(render(part) for part in value["Fn::Join"][1])
 
+    def of_bus(resource: dict) -> str:
+        bus = resource["Properties"].get("EventBusName") if resource["Type"] == "AWS::Events::Rule" else None
+        return "" if bus is None else render(template["Resources"][bus["Ref"]]["Properties"]["Name"]) + "/"
+
     return {
-        render(value)
+        of_bus(resource) + render(value)
         for resource in template["Resources"].values()
         if resource["Type"] not in NOT_ACCOUNT_UNIQUE
         for name in NAME_PROPERTIES
@@ -105,9 +117,12 @@ def processor_policy_id(template: dict) -> str:
 
 def test_two_studios_fit_one_account_without_a_name_clash(studios):
     production, sandbox = (physical_names(studios[name].template) for name in (PRODUCTION, SANDBOX))
-    # two tables, two queues, the dashboard, the history table, the failure queue, the bus, the failing workers'
-    # state table and failure queue, and with reports the archive's failure queue and the Athena workgroup
-    assert len(sandbox) == len(production) == 12
+    # two tables, two queues, the dashboard, the history table, the failure queue, the bus; the failing workers'
+    # state table and failure queue; the sender's two queues, its state table, the artists' topic and rule; with
+    # reports the archive's failure queue and the Athena workgroup; and production's two chat channels' topics and
+    # rules, and its five webhooks' rules
+    assert len(sandbox) == 17
+    assert len(production) == 26
     assert not production & sandbox
     assert studios[PRODUCTION].config.stack_name != studios[SANDBOX].config.stack_name
 
@@ -163,7 +178,7 @@ def test_one_customer_managed_key_with_rotation_encrypts_queues_tables_and_the_l
 
 def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(production):
     key = production["Resources"][PIPELINE_KEY_LOGICAL_ID]["Properties"]
-    (logs,) = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    (logs,) = [s for s in key["KeyPolicy"]["Statement"] if "logs." in json.dumps(s["Principal"])]
     assert logs["Principal"]["Service"]["Fn::Join"][1] == ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]
     assert "kms:GenerateDataKey" in logs["Action"] and not any("*" in action for action in logs["Action"])
     (log_groups,) = logs["Condition"]["ArnLike"].values()
@@ -174,7 +189,7 @@ def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(product
         for logical_id, log_group in resources(production, "AWS::Logs::LogGroup").items()
         if log_group["Properties"].get("KmsKeyId") == {"Fn::GetAtt": [PIPELINE_KEY_LOGICAL_ID, "Arn"]}
     ]
-    assert len(encrypted) == 5  # the four functions' and Firehose's
+    assert len(encrypted) == 6  # the five functions' and Firehose's
     assert names == [f":log-group:DeadlineNotifications-example-{logical_id}-*" for logical_id in encrypted]
 
 
@@ -192,7 +207,7 @@ def test_processor_may_only_decrypt_with_the_stacks_key(production):
 
 
 def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(production):
-    policy_id, policy = only(production, "AWS::IAM::ManagedPolicy")
+    policy_id, policy = producer_policy(production)
     assert permissions_by_resource(production, policy_id) == {
         "NotificationQueue": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"},
         PIPELINE_KEY_LOGICAL_ID: {"kms:GenerateDataKey", "kms:Decrypt"},
@@ -201,7 +216,7 @@ def test_producer_may_encrypt_for_the_queue_and_is_attached_to_the_named_role(pr
 
 
 def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
-    topic_id, topic = only(production, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(production)
     topic_key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
     topic_key = production["Resources"][topic_key_id]["Properties"]
     assert topic_key["EnableKeyRotation"] is True
@@ -210,15 +225,15 @@ def test_alarms_e_mail_through_an_encrypted_tls_only_topic(production):
         (["cloudwatch.amazonaws.com", "events.amazonaws.com"], ["kms:Decrypt", "kms:GenerateDataKey"])
     ]  # CloudWatch for alarms, EventBridge for job alerts
 
-    _, topic_policy = only(production, "AWS::SNS::TopicPolicy")
+    _, topic_policy = alarm_topic_policy(production)
     statement, *_ = topic_policy["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
-    _, subscription = only(production, "AWS::SNS::Subscription")
+    (subscription,) = subscriptions(production, "email").values()
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "render-ops@example.com")
     alarms = resources(production, "AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 14  # 4 of the queue and processor, 2 of the publisher, 2 of the check, 6 of the archive
+    assert len(alarms) == 15  # 4 of the queue and processor, 2 of the publisher, 2 of the check, 6 of the archive, the sender's DLQ
     assert all(alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}] for alarm in alarms)
     age = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
     assert [a["Threshold"] for a in age] == [900]
@@ -235,15 +250,16 @@ def test_a_sandbox_is_deleted_with_its_stack_and_production_is_retained(producti
 
 def test_sandbox_turns_on_every_path_but_subscriptions_and_a_producer_role(sandbox):
     """What the sandbox acceptance job deploys: every path that needs no step in a console."""
-    topic_id, topic = only(sandbox, "AWS::SNS::Topic")
+    topic_id, topic = alarm_topic(sandbox)
     assert set(resources(sandbox, "AWS::KMS::Key")) == {PIPELINE_KEY_LOGICAL_ID, topic["KmsMasterKeyId"]["Fn::GetAtt"][0]}
     assert "NotificationHistoryTable" in sandbox["Resources"]
-    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 5  # the queue's, both tables', the history's twice (the check, the archiver)
-    assert len(resources(sandbox, "AWS::Events::Rule")) == 2  # the job alerts, the failing-worker alerts
+    # the queue's, both tables', the history's twice (the check, the archiver), DeliveryQueue's
+    assert len(resources(sandbox, "AWS::Lambda::EventSourceMapping")) == 6
+    assert len(resources(sandbox, "AWS::Events::Rule")) == 3  # the job alerts, the failing-worker alerts, the artists'
     assert not resources(sandbox, "AWS::SNS::Subscription")  # who would confirm an e-mail?
     for alarm in resources(sandbox, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
-    assert "Roles" not in only(sandbox, "AWS::IAM::ManagedPolicy")[1]
+    assert "Roles" not in producer_policy(sandbox)[1]
 
 
 def test_without_status_events_there_are_no_streams_bus_publisher_or_alerts(studios):
@@ -263,7 +279,7 @@ def test_every_option_names_the_bus_publishes_every_change_and_alerts_on_failed_
     assert production["Resources"]["StatusEventBus"]["Properties"]["Name"] == "example-render-events"
     variables = function_with_handler(production, PUBLISHER_HANDLER)[1]["Environment"]["Variables"]
     assert (variables["STUDIO_NAME"], variables["PUBLISH"]) == ("example", "all_changes")
-    (rule,) = [r["Properties"] for i, r in resources(production, "AWS::Events::Rule").items() if i.startswith("JobAlerts")]
+    _, rule = alert_rule(production)
     assert rule["EventPattern"]["detail"] == {"status": ["Failed", "Completed"]}
 
 
@@ -297,7 +313,7 @@ def test_the_processor_writes_the_history_and_only_inserts_items_there(productio
 
 @pytest.mark.parametrize("name", sorted(studio_contexts()))
 def test_every_iam_statement_is_least_privilege(studios, name):
-    assert_least_privilege(studios[name].template)
+    assert_least_privilege(studios[name].template, config_secrets(studios[name].config))
 
 
 def test_cdk_nag_reports_nothing_unacknowledged(studio_synthesis):
@@ -316,7 +332,7 @@ def test_the_deployment_package_holds_the_handlers_modules_only(studio_synthesis
     packaged = {path.relative_to(package).as_posix() for path in package.rglob("*") if path.is_file()}
     modules = {
         path.relative_to(LAMBDA_SOURCE).as_posix() for path in LAMBDA_SOURCE.rglob("*.py") if "__pycache__" not in path.parts
-    }
+    } | {path.relative_to(LAMBDA_SOURCE).as_posix() for path in (LAMBDA_SOURCE / "deliveries" / "formats").iterdir()}
     assert "lambda_function.py" in packaged
     assert packaged == modules
 

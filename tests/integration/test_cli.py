@@ -23,14 +23,14 @@ POSITIONALS = {"send": ["farm.jsonl"], "status": ["JOB"], "history": ["JOB"]}
 
 
 @pytest.fixture(scope="module")
-def cdk_out(pipeline_template, tmp_path_factory):
-    """A `cdk synth` output folder with the stack's template, as `make synth` writes it.
+def cdk_out(local_demo_template, tmp_path_factory):
+    """A `cdk synth` output folder with the template `make demo` synthesizes (studios/local-demo.json).
 
     Two settings are smaller, to keep the test short: the redrive policy allows 2
     receives (bad messages reach the DLQ sooner) and batches hold 10 messages. That
     the local run follows them is part of what the demo test shows.
     """
-    template = json.loads(json.dumps(pipeline_template))
+    template = json.loads(json.dumps(local_demo_template))
     template["Resources"][QUEUE.logical_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 2
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":

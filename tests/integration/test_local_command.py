@@ -22,6 +22,7 @@ import pytest
 
 from deadline_sqs import INTERRUPTED
 from deadline_sqs.local_target import LOCAL_TARGET_FILE, read_local_target
+from deadline_sqs.notifications import job_notification
 from deadline_sqs.verify import DEAD_LETTERS, FAIL, JOB_ALERT, NOT_LOCAL, PASS, QUEUE_TO_TABLES, TABLES_TO_BUS
 from deadline_sqs.verify_resources import temporary_base
 from local_pipeline import docs_samples
@@ -149,7 +150,7 @@ def test_verify_names_the_path_a_broken_wiring_cuts_and_exits_1(running_local, p
     events = target.session().client("events")
     (alert_rule,) = [  # the job alerts' rule (the failing-worker alerts have their own)
         rule.logical_id
-        for rule in pipeline_spec.status_events.rules
+        for rule in pipeline_spec.status_events.alert_rules
         if "Deadline Job Status Change" in rule.event_pattern.get("detail-type", [])
     ]
     targets = events.list_targets_by_rule(Rule=alert_rule, EventBusName=target.bus_name)["Targets"]
@@ -163,6 +164,57 @@ def test_verify_names_the_path_a_broken_wiring_cuts_and_exits_1(running_local, p
     assert lines[QUEUE_TO_TABLES].startswith(PASS) and lines[TABLES_TO_BUS].startswith(PASS)
     assert lines[JOB_ALERT].startswith(FAIL) and "does the alert rule on the local bus still have its target" in lines[JOB_ALERT]
     assert "FAIL: not every path passed" in result.stdout
+
+
+def _wait_for_bodies(sqs, queue_url: str, count: int, timeout: float = 120) -> list[str]:
+    """The bodies of at least ``count`` messages, waiting for them up to ``timeout`` seconds (each long poll 1 s)."""
+    bodies: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(bodies) < count and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def test_an_artist_subscribes_gets_their_jobs_changes_and_unsubscribes(running_local, tmp_path):
+    folder = running_local
+    target = read_local_target(folder / LOCAL_TARGET_FILE)
+    sqs = target.session().client("sqs")
+    inbox = f"alice-inbox-{uuid.uuid4().hex[:8]}"
+    inbox_url = sqs.create_queue(QueueName=inbox)["QueueUrl"]
+    subscribed = _command(folder, "subscribe", "--local", "--user", "alice", "--queue", inbox, "--statuses", "Failed")
+    assert subscribed.returncode == 0, subscribed.stderr
+    assert subscribed.stdout.startswith(f"Subscribed arn:aws:sqs:us-east-1:123456789012:{inbox} to alice's jobs that become Failed")
+    by_mail = _command(folder, "subscribe", "--local", "--user", "alice", "--email", "alice@studio.example")
+    assert by_mail.returncode == 0 and "gets a confirmation e-mail from AWS first" in by_mail.stdout
+    wrong = _command(folder, "subscribe", "--local", "--user", "alice", "--email", "alice@studio.example", "--statuses", "Suspended")
+    assert wrong.returncode == 2
+    assert "--statuses 'Suspended': Suspended not allowed; the topic is sent Completed, Failed" in wrong.stderr
+
+    listed = _command(folder, "subscriptions", "--local")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(rf"sqs +arn:aws:sqs:us-east-1:123456789012:{inbox} +user alice, statuses Failed", listed.stdout)
+    assert re.search(r"email +alice@studio.example +user alice, statuses Completed, Failed", listed.stdout)
+
+    # Through the pipeline: alice's failed job reaches her queue; her completed one (not subscribed) and bob's do not.
+    job = {"JobName": "sh010_light", "FrameRange": "1-10", "NumberOfTasks": 10, "JobSubmitDateTime": "2024-03-04T10:00:00.000-05:00",
+           "PluginName": "MayaBatch"}  # fmt: skip
+    bodies = [
+        job_notification({**job, "JobID": f"{uuid.uuid4().hex[:24]}", "UserName": user}, event, f"2024-03-04T15:0{n}:00.0000000Z")
+        for n, (user, event) in enumerate([("alice", "completed"), ("bob", "failed"), ("alice", "failed")])
+    ]
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps({"body": json.dumps(body)}) + "\n" for body in bodies))
+    assert _command(folder, "send", str(tmp_path / "jobs.jsonl"), "--local", "--quiet").returncode == 0
+    (received,) = _wait_for_bodies(sqs, inbox_url, 1)
+    message = json.loads(received)
+    assert (message["userName"], message["status"], message["jobId"]) == ("alice", "Failed", bodies[2]["JobDetails"]["JobID"])
+    assert message["title"] == "Render Failed: sh010_light"
+    assert _wait_for_bodies(sqs, inbox_url, 1, timeout=5) == []  # nothing else comes
+
+    removed = _command(folder, "unsubscribe", "--local", "--user", "alice")
+    assert removed.returncode == 0 and removed.stdout.startswith("Removed 2 subscriptions of alice")
+    assert f"{inbox}" not in _command(folder, "subscriptions", "--local").stdout
 
 
 def test_ctrl_c_stops_the_local_pipeline_quietly_and_removes_its_file(tmp_path, cdk_out_folder):

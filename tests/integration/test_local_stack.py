@@ -24,6 +24,9 @@ def _renamed(spec, suffix: str):
         farm_health=replace(
             spec.farm_health, state_table=replace(spec.farm_health.state_table, name=f"{spec.farm_health.state_table.name}-{suffix}")
         ) if spec.farm_health else None,
+        deliveries=replace(
+            spec.deliveries, state_table=replace(spec.deliveries.state_table, name=f"{spec.deliveries.state_table.name}-{suffix}")
+        ) if spec.deliveries else None,
     )  # fmt: skip
 
 

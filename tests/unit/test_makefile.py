@@ -45,3 +45,8 @@ def test_a_first_install_checks_node_once():
     lines = dry_run("-B", "demo")
     assert sum("scripts/check-toolchain node" in line for line in lines) == 1
     assert lines.index("scripts/check-toolchain node") < next(i for i, line in enumerate(lines) if "npm ci" in line)
+
+
+def test_the_demo_synthesizes_the_local_demo_studio_and_synth_alone_the_defaults():
+    assert "-c config=studios/local-demo.json" in cdk_command(dry_run("demo"), "synth")
+    assert "-c config=studios/starter.json" in cdk_command(dry_run("demo", "STUDIO=studios/starter.json"), "synth")
