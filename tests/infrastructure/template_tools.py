@@ -73,10 +73,12 @@ def alarm_topic_policy(template: dict) -> tuple[str, dict]:
 
 
 def alert_rule(template: dict) -> tuple[str, dict]:
-    """The job alerts' rule: the one rule whose target is the alarm topic."""
+    """The job alerts' rule: the one rule of job events whose target is the alarm topic (the failing-worker
+    alerts' is the other)."""
     topic = {"Ref": alarm_topic(template)[0]}
     found = {k: v for k, v in resources(template, "AWS::Events::Rule").items()
-             if any(t["Arn"] == topic for t in v["Properties"].get("Targets", []))}  # fmt: skip
+             if any(t["Arn"] == topic for t in v["Properties"].get("Targets", []))
+             and "Deadline Job Status Change" in v["Properties"]["EventPattern"].get("detail-type", [])}  # fmt: skip
     assert len(found) == 1, f"expected one rule to the alarm topic, found {sorted(found)}"
     rule_id, rule = next(iter(found.items()))
     return rule_id, rule["Properties"]

@@ -556,7 +556,7 @@ def test_failing_workers_are_sent_to_the_alarm_topic_as_a_readable_line(template
     rule = props(template, rule_id)
     assert rule["EventPattern"] == {"source": ["deadline-sqs-notifications"], "detail-type": ["Deadline Worker Failing Tasks"]}
     (target,) = rule["Targets"]
-    assert target["Arn"] == {"Ref": only(template, "AWS::SNS::Topic")[0]}
+    assert target["Arn"] == {"Ref": alarm_topic(template)[0]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["FarmHealthFailureQueue", "Arn"]}}
     assert target["InputTransformer"]["InputTemplate"] == (
         '"Deadline worker <detail-workerName> is failing tasks (studio <detail-studio>): <detail-summary>"'
