@@ -33,7 +33,13 @@ from archive.columns import COLUMNS, KINDS, PARTITION_COLUMNS
 from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function
 from stacks.constructs.monitoring import PERIOD, alarm
-from stacks.constructs.streams import consumer_alarms, failure_queue, grant_stream_reads, stream_mapping
+from stacks.constructs.streams import (
+    STREAM_CONSUMER_FAILURES,
+    consumer_alarms,
+    failure_queue,
+    grant_stream_reads,
+    stream_mapping,
+)
 from stacks.roles import ARCHIVE_FAILURE_QUEUE_LOGICAL_ID, ARCHIVER_HANDLER, REPORTS_BUCKET, REPORTS_TABLE
 
 # Where the bucket keeps what (each prefix with its own expiry).
@@ -157,10 +163,7 @@ class NotificationArchive(Construct):
             log_retention_days=log_retention_days,
             key=key,
             tracing=tracing,
-            failures_handled_by=(
-                "Invoked only by its stream event source mapping, whose on-failure destination is the "
-                "failure queue (alarmed); a function DLQ only catches asynchronous invocations"
-            ),
+            failures_handled_by=STREAM_CONSUMER_FAILURES,
             removal_policy=removal_policy,
         )
         self.function = own.function

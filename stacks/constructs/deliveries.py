@@ -32,6 +32,7 @@ from stacks.constructs import acknowledge, escape_hatch
 from stacks.constructs.functions import own_function, queue_event_source
 from stacks.constructs.monitoring import PERIOD, alarm
 from stacks.constructs.processor import QUEUE_ACTIONS, SQS_FAILURES
+from stacks.constructs.tables import durable_table_settings
 from stacks.destinations import rule_input_template, rule_name
 from stacks.roles import DELIVERY_DEAD_LETTER_QUEUE, DELIVERY_QUEUE, DELIVERY_STATE_TABLE, SENDER_HANDLER
 
@@ -135,14 +136,7 @@ class Deliveries(Construct):
             table_name=table_name,
             partition_key=dynamodb.Attribute(name=KEY, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=EXPIRES_AT,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED if key is None else dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            removal_policy=removal_policy,
-            deletion_protection=deletion_protection,
+            **durable_table_settings(key=key, removal_policy=removal_policy, deletion_protection=deletion_protection),
         )
         escape_hatch(self.table).override_logical_id(DELIVERY_STATE_TABLE.logical_id)
         acknowledge(

@@ -21,8 +21,14 @@ from farm_health.state import ENTRY, EXPIRY, WORKER
 from stacks.constructs import escape_hatch
 from stacks.constructs.alerts import TopicMessage
 from stacks.constructs.functions import own_function
-from stacks.constructs.streams import consumer_alarms, failure_queue, grant_stream_reads, stream_mapping
-from stacks.constructs.tables import acknowledge_backups
+from stacks.constructs.streams import (
+    STREAM_CONSUMER_FAILURES,
+    consumer_alarms,
+    failure_queue,
+    grant_stream_reads,
+    stream_mapping,
+)
+from stacks.constructs.tables import acknowledge_backups, durable_table_settings
 from stacks.roles import FARM_HEALTH_FAILURE_QUEUE_LOGICAL_ID, FARM_HEALTH_HANDLER, WORKER_FAILURE_TABLE_LOGICAL_ID
 from status_events.publisher import EVENT_BUS_VARIABLE, STUDIO_VARIABLE
 
@@ -88,14 +94,7 @@ class FarmHealth(Construct):
             partition_key=dynamodb.Attribute(name=WORKER, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=ENTRY, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=EXPIRY,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED if key is None else dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            removal_policy=removal_policy,
-            deletion_protection=deletion_protection,
+            **durable_table_settings(key=key, removal_policy=removal_policy, deletion_protection=deletion_protection),
         )
         escape_hatch(self.table).override_logical_id(WORKER_FAILURE_TABLE_LOGICAL_ID)
         acknowledge_backups(self.table)
@@ -125,10 +124,7 @@ class FarmHealth(Construct):
             log_retention_days=log_retention_days,
             key=key,
             tracing=tracing,
-            failures_handled_by=(
-                "Invoked only by its stream event source mapping, whose on-failure destination is the "
-                "failure queue (alarmed); a function DLQ only catches asynchronous invocations"
-            ),
+            failures_handled_by=STREAM_CONSUMER_FAILURES,
             removal_policy=removal_policy,
         )
         self.function = own.function

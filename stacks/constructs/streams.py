@@ -34,6 +34,11 @@ LIST_STREAMS = "dynamodb:ListStreams"
 STREAM_RETRY_ATTEMPTS = 20
 STREAM_MAX_RECORD_AGE = Duration.hours(1)
 FAILURE_QUEUE_RETENTION = Duration.days(14)
+# Where a stream consumer's failed invocations go instead of a function dead-letter queue (own_function).
+STREAM_CONSUMER_FAILURES = (
+    "Invoked only by its stream event source mapping, whose on-failure destination is the "
+    "failure queue (alarmed); a function DLQ only catches asynchronous invocations"
+)
 
 
 def failure_queue(

@@ -47,18 +47,7 @@ class NotificationTables(Construct):
         deletion_protection: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        durable = {
-            "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
-            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            "encryption": dynamodb.TableEncryption.AWS_MANAGED
-            if key is None
-            else dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            "encryption_key": key,
-            "removal_policy": removal_policy,
-            "deletion_protection": deletion_protection,
-        }
+        durable = durable_table_settings(key=key, removal_policy=removal_policy, deletion_protection=deletion_protection)
         self.tables: dict[str, dynamodb.Table] = {}
         for kind, resource in TABLES.items():
             partition, *sort = (
@@ -94,6 +83,22 @@ class NotificationTables(Construct):
             )
             escape_hatch(self.history_table).override_logical_id(HISTORY_TABLE.logical_id)
             acknowledge_backups(self.history_table)
+
+
+def durable_table_settings(*, key: kms.IKey | None, removal_policy: RemovalPolicy, deletion_protection: bool) -> dict:
+    """What every table of the stack has (the notification tables, the history, the senders' and the check's
+    state): on demand, point-in-time recovery, encrypted with ``key`` (else the AWS managed key), and the
+    stack's removal policy and deletion protection."""
+    return {
+        "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+        "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        "encryption": dynamodb.TableEncryption.AWS_MANAGED if key is None else dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        "encryption_key": key,
+        "removal_policy": removal_policy,
+        "deletion_protection": deletion_protection,
+    }
 
 
 def acknowledge_backups(table: dynamodb.Table) -> None:
