@@ -183,6 +183,8 @@ class DeadlineNotificationsStack(Stack):
                 job_notification_topic = destination_topic(
                     self, "JobNotificationTopic", topic_name=f"{config.stack_name}-job-notifications", key=key
                 )
+                # It holds the artists' subscriptions (deadline-sqs subscribe): pinned and retained like a table.
+                job_notification_topic.apply_removal_policy(removal_policy)
                 escape_hatch(job_notification_topic).override_logical_id(JOB_NOTIFICATION_TOPIC.logical_id)
                 CfnOutput(
                     self,

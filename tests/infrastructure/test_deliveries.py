@@ -54,7 +54,10 @@ def rules_to_the_sender(template: dict) -> dict[str, dict]:
     }  # fmt: skip
 
 
-def test_the_artists_topic_is_pinned_encrypted_and_tls_only(pipeline_template):
+def test_the_artists_topic_is_pinned_retained_encrypted_and_tls_only(pipeline_template):
+    # It holds the subscriptions `deadline-sqs subscribe` made: a destroy or a replacement keeps it, as a table.
+    resource = pipeline_template["Resources"]["JobNotificationTopic"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
     topic = props(pipeline_template, "JobNotificationTopic")
     assert topic["TopicName"] == "DeadlineNotifications-default-job-notifications"
     assert topic["KmsMasterKeyId"] == "alias/aws/sns"
